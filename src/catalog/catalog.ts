@@ -1,0 +1,96 @@
+import type { S3Client } from '@aws-sdk/client-s3';
+import { UsageError } from '../errors.js';
+import { describeS3Failure } from '../s3/describe-failure.js';
+import type { StateStore } from '../state/state-store.js';
+import type { SourceIdentity } from '../state/types.js';
+import { listPages, type ListingPage } from './list-pages.js';
+
+export type CatalogEvent =
+  | { type: 'start'; resumed: boolean; pass: number; keysAlready: number }
+  | { type: 'page'; keysListed: number; pages: number; elapsedMs: number }
+  | { type: 'finish'; keysListed: number; totalKeys: number; gone: number; elapsedMs: number };
+
+export interface CatalogOptions {
+  store: StateStore;
+  client: S3Client;
+  source: SourceIdentity;
+  /** Who the source credentials are (for error messages), e.g. "SOURCE_AWS_ACCESS_KEY_ID". */
+  credentialSource: string;
+  signal?: AbortSignal;
+  onEvent?: (event: CatalogEvent) => void;
+  /** Injected page source for benchmarks and tests of ingest alone; defaults to ListObjectsV2. */
+  pages?: (startAfter: string) => AsyncIterable<ListingPage>;
+  onListRequest?: () => void;
+}
+
+export interface CatalogResult {
+  completed: boolean;
+  keysListed: number;
+  totalKeys: number;
+  gone: number;
+}
+
+export function sameSource(a: SourceIdentity, b: SourceIdentity): boolean {
+  return a.endpoint === b.endpoint && a.bucket === b.bucket && a.prefix === b.prefix;
+}
+
+export function describeSource(source: SourceIdentity): string {
+  return `s3://${source.bucket}/${source.prefix} at ${source.endpoint}`;
+}
+
+/** Binds a state file to one source, or refuses a state file cataloged from another. */
+export function bindSource(store: StateStore, source: SourceIdentity): void {
+  const recorded = store.getSource();
+  if (!recorded) {
+    store.setSource(source);
+    return;
+  }
+  if (!sameSource(recorded, source)) {
+    throw new UsageError(
+      `${store.path} holds the catalog of ${describeSource(recorded)}, not of ${describeSource(source)}. ` +
+        `Use another --state file for this source, or the same --from and endpoint as before.`,
+    );
+  }
+}
+
+/**
+ * Lists the source into the state store. Each page lands in one transaction with the listing's resume
+ * point, so an interrupted catalog continues after the last committed page. A complete pass reconciles:
+ * rows the pass did not see are marked gone.
+ */
+export async function runCatalog(options: CatalogOptions): Promise<CatalogResult> {
+  const { store, source } = options;
+  const started = Date.now();
+  const progress = store.beginCatalogPass();
+  options.onEvent?.({ type: 'start', resumed: progress.resumed, pass: progress.pass, keysAlready: store.countListed() });
+
+  const pages =
+    options.pages?.(progress.startAfter) ??
+    listPages(options.client, {
+      bucket: source.bucket,
+      prefix: source.prefix,
+      startAfter: progress.startAfter,
+      signal: options.signal,
+      onRequest: options.onListRequest,
+    });
+
+  let keysListed = 0;
+  let pageCount = 0;
+  try {
+    for await (const page of pages) {
+      store.ingestPage(progress.pass, page.objects, page.lastKey);
+      keysListed += page.objects.length;
+      pageCount += 1;
+      options.onEvent?.({ type: 'page', keysListed, pages: pageCount, elapsedMs: Date.now() - started });
+      if (options.signal?.aborted) return { completed: false, keysListed, totalKeys: store.countListed(), gone: 0 };
+    }
+  } catch (error) {
+    if (options.signal?.aborted) return { completed: false, keysListed, totalKeys: store.countListed(), gone: 0 };
+    throw describeS3Failure(error, { side: 'source', bucket: source.bucket, credentialSource: options.credentialSource });
+  }
+
+  const { gone } = store.finishCatalogPass(progress.pass);
+  const totalKeys = store.countListed();
+  options.onEvent?.({ type: 'finish', keysListed, totalKeys, gone, elapsedMs: Date.now() - started });
+  return { completed: true, keysListed, totalKeys, gone };
+}

@@ -1,0 +1,98 @@
+import fs from 'node:fs';
+import { Command } from 'commander';
+import { bindSource, runCatalog } from '../catalog/catalog.js';
+import { describeEndpoint } from '../config/endpoint-config.js';
+import { parseS3Url } from '../config/s3-url.js';
+import { catalogProgress } from '../progress/catalog-progress.js';
+import { chooseProgressMode } from '../progress/output.js';
+import { createS3Client } from '../s3/client.js';
+import { StateStore } from '../state/state-store.js';
+import { loadEnvironment } from './environment.js';
+import { EXIT } from './exit-codes.js';
+import { addEndpointOptions, DEFAULT_STATE, endpointConfigFromFlags, parsePositiveInteger } from './options.js';
+import { onInterrupt, runAction } from './run-action.js';
+
+interface CatalogFlags extends Record<string, string | boolean | undefined> {
+  from: string;
+  state: string;
+  quiet?: boolean;
+  progressInterval: string;
+}
+
+const EXAMPLES = `
+Examples:
+  $ s3migrate catalog --from s3://my-bucket
+  $ s3migrate catalog --from s3://my-bucket/photos/ --state photos.db
+  $ SOURCE_ENDPOINT=https://s3.eu-central-1.wasabisys.com s3migrate catalog --from s3://archive
+
+Run it again at any time: an interrupted listing continues where it stopped; a finished one is
+re-listed and reconciled (new and changed keys become pending, vanished keys are marked gone).`;
+
+export function catalogCommand(): Command {
+  const command = new Command('catalog')
+    .description('List the source bucket into the state file (resumable)')
+    .requiredOption('--from <s3-url>', 'source: s3://BUCKET[/PREFIX]')
+    .option('--state <file>', 'state file (created if missing)', DEFAULT_STATE)
+    .option('--quiet', 'print only errors and the final summary')
+    .option('--progress-interval <seconds>', 'seconds between progress lines when not on a terminal', '5');
+  addEndpointOptions(command, ['source']);
+  command.addHelpText('after', EXAMPLES);
+  command.action((flags: CatalogFlags) => runAction(() => catalog(flags)));
+  return command;
+}
+
+async function catalog(flags: CatalogFlags): Promise<number> {
+  const env = loadEnvironment();
+  const location = parseS3Url(flags.from, '--from');
+  const config = endpointConfigFromFlags('source', env, flags as Record<string, string | undefined>);
+  const intervalSeconds = parsePositiveInteger(flags.progressInterval, '--progress-interval', 3600);
+  const source = { endpoint: describeEndpoint(config), ...location };
+
+  const existed = fs.existsSync(flags.state) && fs.statSync(flags.state).size > 0;
+  const store = StateStore.open(flags.state, { create: true, readonly: false });
+  let listedAny = false;
+  try {
+    bindSource(store, source);
+    store.acquireLock('catalog');
+    const runId = store.startRun('catalog', JSON.stringify({ from: flags.from }));
+    const controller = new AbortController();
+    const output = { mode: chooseProgressMode(process.stderr, Boolean(flags.quiet)), stream: process.stderr, intervalSeconds };
+    const render = catalogProgress(output);
+    const unhook = onInterrupt(
+      () => {
+        process.stderr.write('\nStopping the listing; run the same command again to continue.\n');
+        controller.abort();
+      },
+      () => controller.abort(),
+    );
+    try {
+      const result = await runCatalog({
+        store,
+        client: createS3Client(config, { maxSockets: 4 }),
+        source,
+        credentialSource: config.credentialSource,
+        signal: controller.signal,
+        onEvent: (event) => {
+          if (event.type === 'page') listedAny = true;
+          render(event);
+        },
+      });
+      store.finishRun(runId, result.completed ? 'completed' : 'interrupted', { keysListed: result.keysListed });
+      return result.completed ? EXIT.ok : EXIT.interrupted;
+    } catch (error) {
+      store.finishRun(runId, 'failed', { error: (error as Error).message });
+      throw error;
+    } finally {
+      unhook();
+    }
+  } catch (error) {
+    store.close();
+    // A catalog that failed before listing anything into a file it created leaves no file behind.
+    if (!existed && !listedAny) {
+      for (const suffix of ['', '-wal', '-shm']) fs.rmSync(flags.state + suffix, { force: true });
+    }
+    throw error;
+  } finally {
+    store.close();
+  }
+}

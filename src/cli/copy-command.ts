@@ -1,0 +1,162 @@
+import { Command, Option } from 'commander';
+import { describeSource } from '../catalog/catalog.js';
+import { describeEndpoint } from '../config/endpoint-config.js';
+import { formatS3Url, parseS3Url, type BucketLocation } from '../config/s3-url.js';
+import { CopyEngine } from '../copy/copy-engine.js';
+import { MAX_PART_SIZE, MIN_PART_SIZE } from '../copy/part-size.js';
+import { UsageError } from '../errors.js';
+import { copyProgress, statsLine } from '../progress/copy-progress.js';
+import { chooseProgressMode } from '../progress/output.js';
+import { createS3Client } from '../s3/client.js';
+import { StateStore } from '../state/state-store.js';
+import { SORT_ORDERS, type SortOrder, type SourceIdentity } from '../state/types.js';
+import { loadEnvironment } from './environment.js';
+import { EXIT } from './exit-codes.js';
+import {
+  addEndpointOptions,
+  DEFAULT_STATE,
+  endpointConfigFromFlags,
+  parsePositiveInteger,
+  parseSizeInRange,
+} from './options.js';
+import { onInterrupt, runAction } from './run-action.js';
+
+/** Default objects in flight; see the Performance section of the README for how it was chosen. */
+export const DEFAULT_CONCURRENCY = 32;
+
+interface CopyFlags extends Record<string, string | boolean | undefined> {
+  to: string;
+  from?: string;
+  state: string;
+  sort: SortOrder;
+  concurrency: string;
+  partSize: string;
+  partConcurrency: string;
+  maxAttempts: string;
+  quiet?: boolean;
+  progressInterval: string;
+}
+
+const EXAMPLES = `
+Examples:
+  $ s3migrate copy --to s3://new-bucket
+  $ s3migrate copy --to s3://new-bucket/archive/ --sort newest --concurrency 64
+  $ DEST_ENDPOINT=https://ACCOUNT.r2.cloudflarestorage.com s3migrate copy --to s3://dst --state photos.db
+
+Ctrl+C once: in-flight objects finish, then it stops (exit 130). Twice: they are aborted and stay
+pending. Run the same command again to carry on; failed objects are retried.`;
+
+export function copyCommand(): Command {
+  const command = new Command('copy')
+    .description('Copy every cataloged object to the destination, in the order you choose (resumable)')
+    .requiredOption('--to <s3-url>', 'destination: s3://BUCKET[/PREFIX]')
+    .option('--from <s3-url>', 'source; must match the catalog (optional check)')
+    .option('--state <file>', 'state file made by `s3migrate catalog`', DEFAULT_STATE)
+    .addOption(new Option('--sort <order>', 'copy order').choices([...SORT_ORDERS]).default('key'))
+    .option('--concurrency <n>', 'objects in flight', String(DEFAULT_CONCURRENCY))
+    .option('--part-size <size>', 'multipart part size (raised for objects over 10,000 parts)', '8MiB')
+    .option('--part-concurrency <n>', 'parts in flight per multipart object', '4')
+    .option('--max-attempts <n>', 'attempts per object before it is recorded as failed', '5')
+    .option('--quiet', 'print only failures and the final summary')
+    .option('--progress-interval <seconds>', 'seconds between progress lines when not on a terminal', '5');
+  addEndpointOptions(command, ['source', 'dest']);
+  command.addHelpText('after', EXAMPLES);
+  command.action((flags: CopyFlags) => runAction(() => copy(flags)));
+  return command;
+}
+
+function sameLocation(source: SourceIdentity, destEndpoint: string, dest: BucketLocation): boolean {
+  return (
+    source.endpoint === destEndpoint &&
+    source.bucket === dest.bucket &&
+    (dest.prefix.startsWith(source.prefix) || source.prefix.startsWith(dest.prefix))
+  );
+}
+
+async function copy(flags: CopyFlags): Promise<number> {
+  const env = loadEnvironment();
+  const destLocation = parseS3Url(flags.to, '--to');
+  const fromLocation = flags.from === undefined ? undefined : parseS3Url(flags.from, '--from');
+  const concurrency = parsePositiveInteger(flags.concurrency, '--concurrency', 1024);
+  const partConcurrency = parsePositiveInteger(flags.partConcurrency, '--part-concurrency', 64);
+  const maxAttempts = parsePositiveInteger(flags.maxAttempts, '--max-attempts', 100);
+  const intervalSeconds = parsePositiveInteger(flags.progressInterval, '--progress-interval', 3600);
+  const partSize = parseSizeInRange(flags.partSize, '--part-size', MIN_PART_SIZE, MAX_PART_SIZE);
+  const raw = flags as Record<string, string | undefined>;
+  const sourceConfig = endpointConfigFromFlags('source', env, raw);
+  const destConfig = endpointConfigFromFlags('dest', env, raw);
+
+  const store = StateStore.open(flags.state, { create: false, readonly: false });
+  try {
+    const source = store.getSource();
+    if (!source) {
+      throw new UsageError(`${flags.state} has no catalog yet. Run \`s3migrate catalog --from s3://BUCKET\` first.`);
+    }
+    if (fromLocation && (fromLocation.bucket !== source.bucket || fromLocation.prefix !== source.prefix)) {
+      throw new UsageError(
+        `--from ${formatS3Url(fromLocation)} does not match the catalog in ${flags.state} ` +
+          `(${formatS3Url(source)}). Drop --from, or use the state file of that source.`,
+      );
+    }
+    if (describeEndpoint(sourceConfig) !== source.endpoint) {
+      throw new UsageError(
+        `The catalog in ${flags.state} was listed from ${describeSource(source)}, but the source endpoint is now ` +
+          `${describeEndpoint(sourceConfig)}. Set SOURCE_ENDPOINT (or --source-endpoint) as it was for catalog.`,
+      );
+    }
+    if (sameLocation(source, describeEndpoint(destConfig), destLocation)) {
+      throw new UsageError(
+        `--to ${formatS3Url(destLocation)} overlaps the source ${formatS3Url(source)} on the same endpoint; ` +
+          `copying a bucket onto itself would overwrite or re-copy its own objects. Choose another bucket or prefix.`,
+      );
+    }
+    if (!store.catalogComplete()) {
+      process.stderr.write(
+        'Note: the catalog is incomplete (its listing was interrupted); copying what is listed so far. ' +
+          'Run `s3migrate catalog` again to list the rest.\n',
+      );
+    }
+
+    // Each object may hold a GET plus `partConcurrency` part uploads at once.
+    const sockets = concurrency * (partConcurrency + 1);
+    const engine = new CopyEngine({
+      store,
+      source: createS3Client(sourceConfig, { maxSockets: concurrency + 8 }),
+      dest: createS3Client(destConfig, { maxSockets: sockets }),
+      sourceLocation: source,
+      destLocation,
+      order: flags.sort,
+      concurrency,
+      partSize,
+      partConcurrency,
+      maxAttempts,
+      credentialSources: { source: sourceConfig.credentialSource, dest: destConfig.credentialSource },
+      runArguments: JSON.stringify({ to: flags.to, sort: flags.sort, concurrency, partSize, partConcurrency }),
+      onEvent: (event) => progress.onEvent(event),
+    });
+    const output = { mode: chooseProgressMode(process.stderr, Boolean(flags.quiet)), stream: process.stderr, intervalSeconds };
+    const progress = copyProgress(output, () => engine.snapshot());
+    const unhook = onInterrupt(
+      () => engine.stop(),
+      () => engine.abort(),
+    );
+    try {
+      const summary = await engine.run();
+      progress.close();
+      process.stderr.write(`${summary.interrupted ? 'Stopped' : 'Finished'}: ${statsLine(summary.stats)}\n`);
+      if (summary.interrupted) return EXIT.interrupted;
+      if (summary.stats.objectsFailed > 0) {
+        process.stderr.write(
+          `${summary.stats.objectsFailed} objects failed; see \`s3migrate status\`. Run copy again to retry them.\n`,
+        );
+        return EXIT.incomplete;
+      }
+      return EXIT.ok;
+    } finally {
+      progress.close();
+      unhook();
+    }
+  } finally {
+    store.close();
+  }
+}

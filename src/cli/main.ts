@@ -1,0 +1,45 @@
+import { createRequire } from 'node:module';
+import { Command, CommanderError } from 'commander';
+import { catalogCommand } from './catalog-command.js';
+import { copyCommand } from './copy-command.js';
+import { EXIT } from './exit-codes.js';
+import { statusCommand } from './status-command.js';
+
+const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
+
+export function buildProgram(): Command {
+  const program = new Command('s3migrate')
+    .description('Move every object of one S3-compatible bucket to another, resumably, with separate credentials per side.')
+    .version(version)
+    .showHelpAfterError('(run with --help for usage)')
+    .addHelpText(
+      'after',
+      `
+Typical migration:
+  $ s3migrate catalog --from s3://old-bucket      # list the source into ./state.db
+  $ s3migrate copy --to s3://new-bucket --sort newest
+  $ s3migrate status
+
+Credentials and endpoints come from SOURCE_* and DEST_* variables (or .env); see .env.example.
+Exit codes: 0 done, 1 fatal error, 2 invalid usage, 3 some objects failed, 130 interrupted.`,
+    );
+  for (const command of [catalogCommand(), copyCommand(), statusCommand()]) {
+    program.addCommand(command.showHelpAfterError('(run with --help for usage)'));
+  }
+  // Commander's own usage errors (unknown flag, bad choice, missing option) exit with 2, like ours.
+  program.exitOverride();
+  for (const command of program.commands) command.exitOverride();
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      process.exitCode = error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+      return;
+    }
+    throw error;
+  }
+}

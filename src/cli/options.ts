@@ -1,0 +1,53 @@
+import { Option, type Command } from 'commander';
+import { resolveEndpointConfig, type EndpointConfig, type Env, type Side } from '../config/endpoint-config.js';
+import { parseSize } from '../config/size.js';
+import { UsageError } from '../errors.js';
+
+export const DEFAULT_STATE = './state.db';
+
+/** Adds the per-side endpoint flags (`--source-endpoint`, `--dest-region`, ...) for the given sides. */
+export function addEndpointOptions(command: Command, sides: Side[]): Command {
+  for (const side of sides) {
+    const name = side === 'source' ? 'source' : 'dest';
+    const label = side === 'source' ? 'source' : 'destination';
+    command
+      .option(`--${name}-endpoint <url>`, `${label} S3 endpoint URL (overrides ${name.toUpperCase()}_ENDPOINT)`)
+      .option(`--${name}-region <region>`, `${label} region (overrides ${name.toUpperCase()}_AWS_REGION)`)
+      .option(`--${name}-profile <name>`, `${label} AWS profile (overrides ${name.toUpperCase()}_AWS_PROFILE)`)
+      .addOption(
+        new Option(`--${name}-checksum <mode>`, `${label} request checksums (default: when-required for custom endpoints)`)
+          .choices(['when-required', 'when-supported']),
+      );
+  }
+  return command;
+}
+
+type EndpointFlags = Record<string, string | undefined>;
+
+export function endpointConfigFromFlags(side: Side, env: Env, flags: EndpointFlags): EndpointConfig {
+  const name = side === 'source' ? 'source' : 'dest';
+  const camel = (suffix: string): string | undefined => flags[`${name}${suffix}`];
+  return resolveEndpointConfig(side, env, {
+    endpoint: camel('Endpoint'),
+    region: camel('Region'),
+    profile: camel('Profile'),
+    checksum: camel('Checksum'),
+  });
+}
+
+export function parsePositiveInteger(text: string, flag: string, max = 100_000): number {
+  if (!/^\d+$/.test(text.trim()) || Number(text) < 1 || Number(text) > max) {
+    throw new UsageError(`${flag} expects a whole number from 1 to ${max}, got "${text}"`);
+  }
+  return Number(text);
+}
+
+export function parseSizeInRange(text: string, flag: string, min: number, max: number): number {
+  const bytes = parseSize(text, flag);
+  if (bytes < min || bytes > max) {
+    throw new UsageError(
+      `${flag} must be between ${min / 1024 / 1024} MiB and ${max / 1024 / 1024 / 1024} GiB, got "${text}" (S3 limits)`,
+    );
+  }
+  return bytes;
+}

@@ -1,0 +1,33 @@
+import { exitCodeFor } from './exit-codes.js';
+
+/**
+ * Runs a command's action and turns its outcome into an exit code: a known error becomes one readable
+ * line on stderr; anything unexpected also shows its stack when S3MIGRATE_DEBUG is set.
+ */
+export async function runAction(action: () => Promise<number>): Promise<void> {
+  try {
+    process.exitCode = await action();
+  } catch (error) {
+    const known = error instanceof Error && error.name !== 'Error' && 'kind' in error;
+    const message = error instanceof Error ? error.message : String(error);
+    process.stderr.write(`s3migrate: ${known ? message : `unexpected error: ${message}`}\n`);
+    if (!known && process.env.S3MIGRATE_DEBUG && error instanceof Error) process.stderr.write(`${error.stack}\n`);
+    process.exitCode = exitCodeFor(error);
+  }
+}
+
+/** Calls `first` on the first SIGINT/SIGTERM and `second` on the next; returns a function that unhooks them. */
+export function onInterrupt(first: () => void, second: () => void): () => void {
+  let count = 0;
+  const handler = (): void => {
+    count += 1;
+    if (count === 1) first();
+    else second();
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+  return () => {
+    process.off('SIGINT', handler);
+    process.off('SIGTERM', handler);
+  };
+}

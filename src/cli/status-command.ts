@@ -1,0 +1,73 @@
+import { Command } from 'commander';
+import { describeSource } from '../catalog/catalog.js';
+import { formatBytes, formatCount, percent } from '../progress/format.js';
+import { StateStore } from '../state/state-store.js';
+import type { StateSummary } from '../state/types.js';
+import { EXIT } from './exit-codes.js';
+import { DEFAULT_STATE } from './options.js';
+import { runAction } from './run-action.js';
+
+interface StatusFlags {
+  state: string;
+  json?: boolean;
+}
+
+const EXAMPLES = `
+Examples:
+  $ s3migrate status
+  $ s3migrate status --state photos.db --json | jq .percentDone
+  $ sqlite3 state.db 'select * from status_summary'`;
+
+export function statusCommand(): Command {
+  return new Command('status')
+    .description('Show how far the migration is: counts and bytes per status, verification, recent errors')
+    .option('--state <file>', 'state file', DEFAULT_STATE)
+    .option('--json', 'print one JSON document instead of text')
+    .addHelpText('after', EXAMPLES)
+    .action((flags: StatusFlags) => runAction(async () => status(flags)));
+}
+
+function status(flags: StatusFlags): number {
+  const store = StateStore.open(flags.state, { create: false, readonly: true });
+  try {
+    const summary = store.summary();
+    process.stdout.write(flags.json ? `${JSON.stringify(toJson(flags.state, summary), null, 2)}\n` : render(flags.state, summary));
+    return EXIT.ok;
+  } finally {
+    store.close();
+  }
+}
+
+function toJson(statePath: string, summary: StateSummary): unknown {
+  return {
+    stateFile: statePath,
+    ...summary,
+    percentDone: summary.objectsTotal === 0 ? 100 : Number(((100 * summary.objectsDone) / summary.objectsTotal).toFixed(2)),
+  };
+}
+
+function render(statePath: string, s: StateSummary): string {
+  const lines = [
+    `State file: ${statePath}`,
+    `Source:     ${s.source ? describeSource(s.source) : '(no catalog yet)'}`,
+    `Catalog:    ${s.catalogState === 'complete' ? `complete, finished ${s.catalogFinishedAt}` : `incomplete (listing interrupted; run catalog again)`}`,
+    `Progress:   ${formatCount(s.objectsDone)} of ${formatCount(s.objectsTotal)} objects done (${percent(s.objectsDone, s.objectsTotal)}), ` +
+      `${formatBytes(s.bytesDone)} of ${formatBytes(s.bytesTotal)} (${percent(s.bytesDone, s.bytesTotal)})`,
+    '',
+    '  status        objects          bytes',
+    ...s.counts.map(
+      (c) => `  ${c.status.padEnd(10)} ${formatCount(c.objects).padStart(10)} ${formatBytes(c.bytes).padStart(14)}`,
+    ),
+  ];
+  if (s.verifyCounts.length > 0) {
+    lines.push('', `Verified:   ${s.verifyCounts.map((v) => `${v.method} ${formatCount(v.objects)}`).join(', ')}`);
+  }
+  if (s.lastRun) {
+    lines.push(`Last run:   ${s.lastRun.command}, ${s.lastRun.outcome}, started ${s.lastRun.startedAt}`);
+  }
+  if (s.recentErrors.length > 0) {
+    lines.push('', 'Recent errors:');
+    for (const e of s.recentErrors) lines.push(`  ${e.key} (attempts ${e.attempts}): ${e.error}`);
+  }
+  return `${lines.join('\n')}\n`;
+}

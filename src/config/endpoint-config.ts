@@ -1,0 +1,160 @@
+import { UsageError } from '../errors.js';
+
+export type Side = 'source' | 'dest';
+export type ChecksumMode = 'when-required' | 'when-supported';
+export type Env = Record<string, string | undefined>;
+
+export interface StaticCredentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken?: string;
+}
+
+/** Everything needed to build one side's S3 client. Holds secrets: never print or persist it whole. */
+export interface EndpointConfig {
+  side: Side;
+  /** Custom endpoint URL, or undefined for AWS itself. */
+  endpoint?: string;
+  /** undefined only when a profile is used and no region was given: the SDK reads the profile's. */
+  region?: string;
+  forcePathStyle: boolean;
+  checksumMode: ChecksumMode;
+  credentials?: StaticCredentials;
+  profile?: string;
+  /** Where the credentials came from, for messages (a variable or profile name, never a value). */
+  credentialSource: string;
+}
+
+/** Per-side overrides from the command line (`--source-endpoint`, ...). */
+export interface SideFlags {
+  endpoint?: string;
+  region?: string;
+  profile?: string;
+  checksum?: string;
+}
+
+const PREFIX: Record<Side, string> = { source: 'SOURCE', dest: 'DEST' };
+const FLAG: Record<Side, string> = { source: '--source', dest: '--dest' };
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value.trim() === '' ? undefined : value.trim();
+}
+
+function parseBoolean(name: string, value: string): boolean {
+  const normalized = value.toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(normalized)) return true;
+  if (['0', 'false', 'no', 'off'].includes(normalized)) return false;
+  throw new UsageError(`${name} must be true or false, got "${value}"`);
+}
+
+function parseEndpoint(name: string, value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new UsageError(`${name} must be a URL such as https://s3.example.com, got "${value}"`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new UsageError(`${name} must start with http:// or https://, got "${value}"`);
+  }
+  return value.replace(/\/+$/, '');
+}
+
+export function parseChecksumMode(name: string, value: string): ChecksumMode {
+  const normalized = value.toLowerCase().replace(/_/g, '-');
+  if (normalized === 'when-required' || normalized === 'when-supported') return normalized;
+  throw new UsageError(`${name} must be when-required or when-supported, got "${value}"`);
+}
+
+/** Reads a key pair from `<prefix>AWS_*`; both or neither must be set. */
+function keyPair(env: Env, prefix: string): StaticCredentials | undefined {
+  const idName = `${prefix}AWS_ACCESS_KEY_ID`;
+  const secretName = `${prefix}AWS_SECRET_ACCESS_KEY`;
+  const accessKeyId = nonEmpty(env[idName]);
+  const secretAccessKey = nonEmpty(env[secretName]);
+  if (accessKeyId === undefined && secretAccessKey === undefined) return undefined;
+  if (accessKeyId === undefined) throw new UsageError(`${secretName} is set but ${idName} is not: set both`);
+  if (secretAccessKey === undefined) throw new UsageError(`${idName} is set but ${secretName} is not: set both`);
+  const sessionToken = nonEmpty(env[`${prefix}AWS_SESSION_TOKEN`]);
+  return sessionToken ? { accessKeyId, secretAccessKey, sessionToken } : { accessKeyId, secretAccessKey };
+}
+
+/**
+ * Resolves one side's endpoint configuration. Precedence, most specific first:
+ * flag > SOURCE_/DEST_ variable > standard AWS_ variable > SDK default (credential chain).
+ */
+export function resolveEndpointConfig(side: Side, env: Env, flags: SideFlags = {}): EndpointConfig {
+  const p = PREFIX[side];
+  const f = FLAG[side];
+
+  const endpointSetting = nonEmpty(flags.endpoint)
+    ? { name: `${f}-endpoint`, value: flags.endpoint!.trim() }
+    : [`${p}_ENDPOINT`, 'AWS_ENDPOINT_URL_S3', 'AWS_ENDPOINT_URL']
+        .map((name) => ({ name, value: nonEmpty(env[name]) }))
+        .find((s) => s.value !== undefined);
+  const endpoint = endpointSetting?.value ? parseEndpoint(endpointSetting.name, endpointSetting.value) : undefined;
+
+  const pathStyleVar = nonEmpty(env[`${p}_FORCE_PATH_STYLE`]);
+  // Custom endpoints (MinIO, Ceph, s3rver, ...) rarely have wildcard DNS for virtual-hosted buckets.
+  const forcePathStyle =
+    pathStyleVar !== undefined ? parseBoolean(`${p}_FORCE_PATH_STYLE`, pathStyleVar) : endpoint !== undefined;
+
+  const checksumSetting = nonEmpty(flags.checksum)
+    ? { name: `${f}-checksum`, value: flags.checksum!.trim() }
+    : { name: `${p}_CHECKSUM_MODE`, value: nonEmpty(env[`${p}_CHECKSUM_MODE`]) };
+  // The SDK's default streaming checksums (aws-chunked) corrupt or get refused by many S3-compatible servers.
+  const checksumMode = checksumSetting.value
+    ? parseChecksumMode(checksumSetting.name, checksumSetting.value)
+    : endpoint !== undefined
+      ? 'when-required'
+      : 'when-supported';
+
+  const flagProfile = nonEmpty(flags.profile);
+  const sideKeys = keyPair(env, `${p}_`);
+  const sideProfile = nonEmpty(env[`${p}_AWS_PROFILE`]);
+  if (sideKeys && sideProfile && !flagProfile) {
+    throw new UsageError(
+      `${p}_AWS_PROFILE and ${p}_AWS_ACCESS_KEY_ID are both set: keep one of them for the ${side} side`,
+    );
+  }
+
+  let credentials: StaticCredentials | undefined;
+  let profile: string | undefined;
+  let credentialSource: string;
+  if (flagProfile) {
+    profile = flagProfile;
+    credentialSource = `profile "${flagProfile}" (${f}-profile)`;
+  } else if (sideKeys) {
+    credentials = sideKeys;
+    credentialSource = `${p}_AWS_ACCESS_KEY_ID`;
+  } else if (sideProfile) {
+    profile = sideProfile;
+    credentialSource = `profile "${sideProfile}" (${p}_AWS_PROFILE)`;
+  } else {
+    const sharedKeys = keyPair(env, '');
+    const sharedProfile = nonEmpty(env.AWS_PROFILE);
+    if (sharedKeys) {
+      credentials = sharedKeys;
+      credentialSource = 'AWS_ACCESS_KEY_ID';
+    } else if (sharedProfile) {
+      profile = sharedProfile;
+      credentialSource = `profile "${sharedProfile}" (AWS_PROFILE)`;
+    } else {
+      credentialSource = 'the AWS SDK default credential chain';
+    }
+  }
+
+  const region =
+    nonEmpty(flags.region) ??
+    nonEmpty(env[`${p}_AWS_REGION`]) ??
+    nonEmpty(env.AWS_REGION) ??
+    nonEmpty(env.AWS_DEFAULT_REGION) ??
+    (profile ? undefined : 'us-east-1');
+
+  return { side, endpoint, region, forcePathStyle, checksumMode, credentials, profile, credentialSource };
+}
+
+/** A label that identifies where a side points, safe to print and to store (no secrets). */
+export function describeEndpoint(config: EndpointConfig): string {
+  return config.endpoint ?? `aws${config.region ? `:${config.region}` : ''}`;
+}

@@ -1,0 +1,130 @@
+import cliProgress from 'cli-progress';
+import type { CopyEvent, CopyStats } from '../copy/events.js';
+import { formatBytes, formatCount, formatDuration, percent } from './format.js';
+import type { ProgressOutput } from './output.js';
+
+export interface CopyProgress {
+  onEvent: (event: CopyEvent) => void;
+  /** Stops timers and bars; call once the run is over. */
+  close: () => void;
+}
+
+function describe(stats: CopyStats): { mibPerSecond: number; objectsPerSecond: number; eta: string } {
+  const seconds = Math.max(stats.elapsedMs / 1000, 0.001);
+  const bytesPerSecond = stats.bytesTransferred / seconds;
+  const remaining = stats.bytesTotal - stats.bytesDone;
+  return {
+    mibPerSecond: bytesPerSecond / 1024 / 1024,
+    objectsPerSecond: stats.objectsCopied / seconds,
+    eta: bytesPerSecond > 0 ? formatDuration((remaining / bytesPerSecond) * 1000) : '--',
+  };
+}
+
+export function statsLine(stats: CopyStats): string {
+  const rate = describe(stats);
+  return (
+    `${formatCount(stats.objectsDone)}/${formatCount(stats.objectsTotal)} objects ` +
+    `(${percent(stats.bytesDone, stats.bytesTotal)} of bytes), ` +
+    `${formatBytes(stats.bytesDone)}/${formatBytes(stats.bytesTotal)}, ` +
+    `${rate.mibPerSecond.toFixed(1)} MiB/s, ${rate.objectsPerSecond.toFixed(1)} obj/s, ` +
+    `failed ${formatCount(stats.objectsFailed)}, in flight ${stats.inFlight}, ETA ${rate.eta}`
+  );
+}
+
+/**
+ * Renders a copy run from the engine's events and periodic snapshots. On a terminal: a cli-progress bar;
+ * elsewhere: one plain line every `intervalSeconds`; quiet: only failures and the final summary.
+ */
+export function copyProgress(output: ProgressOutput, snapshot: () => CopyStats): CopyProgress {
+  const { stream, mode } = output;
+  let bars: cliProgress.MultiBar | undefined;
+  let bar: cliProgress.SingleBar | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const log = (line: string): void => {
+    if (bars) bars.log(`${line}\n`);
+    else stream.write(`${line}\n`);
+  };
+
+  const refresh = (): void => {
+    const stats = snapshot();
+    if (bar) {
+      const rate = describe(stats);
+      bar.setTotal(Math.max(stats.objectsTotal, 1));
+      bar.update(stats.objectsDone, {
+        bytes: `${formatBytes(stats.bytesDone)}/${formatBytes(stats.bytesTotal)}`,
+        mibs: rate.mibPerSecond.toFixed(1),
+        ops: rate.objectsPerSecond.toFixed(0),
+        etaText: rate.eta,
+        failed: stats.objectsFailed,
+      });
+    } else if (mode === 'lines') {
+      stream.write(`[copy] ${statsLine(stats)}\n`);
+    }
+  };
+
+  const start = (): void => {
+    if (mode === 'bars') {
+      bars = new cliProgress.MultiBar(
+        {
+          stream,
+          format:
+            '{bar} {percentage}% | {value}/{total} objects | {bytes} | {mibs} MiB/s | {ops} obj/s | ETA {etaText} | failed {failed}',
+          hideCursor: true,
+          clearOnComplete: false,
+          fps: 5,
+        },
+        cliProgress.Presets.shades_classic,
+      );
+      bar = bars.create(1, 0, { bytes: '', mibs: '0.0', ops: '0', etaText: '--', failed: 0 });
+      timer = setInterval(refresh, 200);
+    } else if (mode === 'lines') {
+      timer = setInterval(refresh, output.intervalSeconds * 1000);
+    }
+    timer?.unref();
+  };
+
+  return {
+    onEvent(event) {
+      switch (event.type) {
+        case 'recovering':
+          if (mode !== 'quiet') log(`Checking ${event.rows} objects a previous run left in flight...`);
+          break;
+        case 'recovered':
+          if (mode !== 'quiet') log(`  ${event.done} already at the destination, ${event.pending} to copy again`);
+          break;
+        case 'start':
+          if (mode !== 'quiet') {
+            log(
+              `Copying ${formatCount(event.objectsTotal - event.objectsAlreadyDone)} objects ` +
+                `(${formatBytes(event.bytesTotal - event.bytesAlreadyDone)}); ` +
+                `${formatCount(event.objectsAlreadyDone)} already done`,
+            );
+          }
+          start();
+          break;
+        case 'object-failed':
+          log(`failed: ${event.key}: ${event.error}`);
+          break;
+        case 'throttled':
+          if (mode !== 'quiet') log(`The service asks to slow down: ${event.concurrency} objects in flight now`);
+          break;
+        case 'stopping':
+          log(
+            event.mode === 'drain'
+              ? 'Stopping: letting in-flight objects finish (press Ctrl+C again to abort them)'
+              : 'Aborting in-flight objects; they stay pending for the next run',
+          );
+          break;
+        case 'finish':
+          refresh();
+          break;
+        default:
+          break;
+      }
+    },
+    close() {
+      if (timer) clearInterval(timer);
+      bars?.stop();
+    },
+  };
+}

@@ -1,0 +1,83 @@
+/**
+ * The state file's schema, as forward-only migrations. Version N is reached by running migrations
+ * 1..N in order; the version lives in PRAGMA user_version, and our files carry APPLICATION_ID so a
+ * random SQLite file is never mistaken for (and never modified as) a state file.
+ */
+
+/** "s3mg" in ASCII: marks SQLite files made by s3migrate (PRAGMA application_id). */
+export const APPLICATION_ID = 0x73336d67;
+
+export const MIGRATIONS: readonly string[] = [
+  // 1: the catalog, run history and the views that make `sqlite3 state.db` pleasant.
+  `
+  CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT
+  ) WITHOUT ROWID;
+
+  -- One row per source object. Timestamps are ISO-8601 UTC text, sizes are bytes.
+  CREATE TABLE objects (
+    id              INTEGER PRIMARY KEY,
+    key             TEXT NOT NULL UNIQUE,
+    size            INTEGER NOT NULL,
+    etag            TEXT,
+    last_modified   TEXT NOT NULL,
+    storage_class   TEXT,
+    -- pending | in_flight | done | failed | gone (no longer at the source)
+    status          TEXT NOT NULL DEFAULT 'pending',
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    error           TEXT,
+    -- which catalog pass last saw this key; rows not seen by a finished pass are gone
+    catalog_pass    INTEGER NOT NULL,
+    listed_at       TEXT NOT NULL,
+    started_at      TEXT,
+    copied_at       TEXT,
+    dest_key        TEXT,
+    dest_etag       TEXT,
+    -- md5 | multipart-etag | size-only | unverified
+    verify_method   TEXT,
+    verified_at     TEXT,
+    updated_at      TEXT NOT NULL
+  );
+
+  -- Each --sort order, over pending rows only, with the key as tie-breaker for keyset paging.
+  CREATE INDEX objects_pending_by_key      ON objects(key)                WHERE status = 'pending';
+  CREATE INDEX objects_pending_by_modified ON objects(last_modified, key) WHERE status = 'pending';
+  CREATE INDEX objects_pending_by_size     ON objects(size, key)          WHERE status = 'pending';
+  CREATE INDEX objects_by_status           ON objects(status);
+
+  CREATE TABLE runs (
+    id               INTEGER PRIMARY KEY,
+    command          TEXT NOT NULL,
+    arguments        TEXT,
+    started_at       TEXT NOT NULL,
+    finished_at      TEXT,
+    -- running | completed | interrupted | failed
+    outcome          TEXT NOT NULL DEFAULT 'running',
+    objects_done     INTEGER NOT NULL DEFAULT 0,
+    objects_failed   INTEGER NOT NULL DEFAULT 0,
+    bytes_done       INTEGER NOT NULL DEFAULT 0,
+    keys_listed      INTEGER NOT NULL DEFAULT 0,
+    error            TEXT
+  );
+
+  CREATE VIEW status_summary AS
+    SELECT status, COUNT(*) AS objects, COALESCE(SUM(size), 0) AS bytes
+    FROM objects GROUP BY status ORDER BY status;
+
+  CREATE VIEW failed_objects AS
+    SELECT key, size, attempts, error, updated_at FROM objects WHERE status = 'failed' ORDER BY updated_at DESC;
+
+  CREATE VIEW progress AS
+    SELECT
+      COUNT(*) FILTER (WHERE status <> 'gone')                          AS objects_total,
+      COUNT(*) FILTER (WHERE status = 'done')                           AS objects_done,
+      COALESCE(SUM(size) FILTER (WHERE status <> 'gone'), 0)            AS bytes_total,
+      COALESCE(SUM(size) FILTER (WHERE status = 'done'), 0)             AS bytes_done,
+      ROUND(100.0 * COUNT(*) FILTER (WHERE status = 'done')
+            / MAX(COUNT(*) FILTER (WHERE status <> 'gone'), 1), 2)      AS percent_done
+    FROM objects;
+  `,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
