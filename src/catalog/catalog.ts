@@ -2,7 +2,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { UsageError } from '../errors.js';
 import { describeS3Failure } from '../s3/describe-failure.js';
 import type { StateStore } from '../state/state-store.js';
-import type { SourceIdentity } from '../state/types.js';
+import type { EndpointLocation } from '../state/types.js';
 import { listPages, type ListingPage } from './list-pages.js';
 
 export type CatalogEvent =
@@ -13,7 +13,7 @@ export type CatalogEvent =
 export interface CatalogOptions {
   store: StateStore;
   client: S3Client;
-  source: SourceIdentity;
+  source: EndpointLocation;
   /** Who the source credentials are (for error messages), e.g. "SOURCE_AWS_ACCESS_KEY_ID". */
   credentialSource: string;
   signal?: AbortSignal;
@@ -30,24 +30,24 @@ export interface CatalogResult {
   gone: number;
 }
 
-export function sameSource(a: SourceIdentity, b: SourceIdentity): boolean {
+export function sameLocation(a: EndpointLocation, b: EndpointLocation): boolean {
   return a.endpoint === b.endpoint && a.bucket === b.bucket && a.prefix === b.prefix;
 }
 
-export function describeSource(source: SourceIdentity): string {
+export function describeLocation(source: EndpointLocation): string {
   return `s3://${source.bucket}/${source.prefix} at ${source.endpoint}`;
 }
 
 /** Binds a state file to one source, or refuses a state file cataloged from another. */
-export function bindSource(store: StateStore, source: SourceIdentity): void {
+export function bindSource(store: StateStore, source: EndpointLocation): void {
   const recorded = store.getSource();
   if (!recorded) {
     store.setSource(source);
     return;
   }
-  if (!sameSource(recorded, source)) {
+  if (!sameLocation(recorded, source)) {
     throw new UsageError(
-      `${store.path} holds the catalog of ${describeSource(recorded)}, not of ${describeSource(source)}. ` +
+      `${store.path} holds the catalog of ${describeLocation(recorded)}, not of ${describeLocation(source)}. ` +
         `Use another --state file for this source, or the same --from and endpoint as before.`,
     );
   }

@@ -1,24 +1,21 @@
 import { Command, Option } from 'commander';
-import { describeSource } from '../catalog/catalog.js';
-import { describeEndpoint } from '../config/endpoint-config.js';
-import { formatS3Url, parseS3Url, type BucketLocation } from '../config/s3-url.js';
+import { parseS3Url } from '../config/s3-url.js';
 import { CopyEngine } from '../copy/copy-engine.js';
 import { MAX_PART_SIZE, MIN_PART_SIZE } from '../copy/part-size.js';
-import { UsageError } from '../errors.js';
 import { copyProgress, statsLine } from '../progress/copy-progress.js';
 import { chooseProgressMode } from '../progress/output.js';
 import { createS3Client } from '../s3/client.js';
 import { StateStore } from '../state/state-store.js';
-import { SORT_ORDERS, type SortOrder, type SourceIdentity } from '../state/types.js';
+import { SORT_ORDERS, type SortOrder } from '../state/types.js';
 import { loadEnvironment } from './environment.js';
 import { EXIT } from './exit-codes.js';
 import {
   addEndpointOptions,
   DEFAULT_STATE,
-  endpointConfigFromFlags,
   parsePositiveInteger,
   parseSizeInRange,
 } from './options.js';
+import { resolveMigration } from './migration.js';
 import { onInterrupt, runAction } from './run-action.js';
 
 /** Default objects in flight; see the Performance section of the README for how it was chosen. */
@@ -65,51 +62,19 @@ export function copyCommand(): Command {
   return command;
 }
 
-function sameLocation(source: SourceIdentity, destEndpoint: string, dest: BucketLocation): boolean {
-  return (
-    source.endpoint === destEndpoint &&
-    source.bucket === dest.bucket &&
-    (dest.prefix.startsWith(source.prefix) || source.prefix.startsWith(dest.prefix))
-  );
-}
-
 async function copy(flags: CopyFlags): Promise<number> {
   const env = loadEnvironment();
-  const destLocation = parseS3Url(flags.to, '--to');
-  const fromLocation = flags.from === undefined ? undefined : parseS3Url(flags.from, '--from');
+  // Checked before the state file is opened, so a typo never touches it.
+  parseS3Url(flags.to, '--to');
+  if (flags.from !== undefined) parseS3Url(flags.from, '--from');
   const concurrency = parsePositiveInteger(flags.concurrency, '--concurrency', 1024);
   const partConcurrency = parsePositiveInteger(flags.partConcurrency, '--part-concurrency', 64);
   const maxAttempts = parsePositiveInteger(flags.maxAttempts, '--max-attempts', 100);
   const intervalSeconds = parsePositiveInteger(flags.progressInterval, '--progress-interval', 3600);
   const partSize = parseSizeInRange(flags.partSize, '--part-size', MIN_PART_SIZE, MAX_PART_SIZE);
-  const raw = flags as Record<string, string | undefined>;
-  const sourceConfig = endpointConfigFromFlags('source', env, raw);
-  const destConfig = endpointConfigFromFlags('dest', env, raw);
-
   const store = StateStore.open(flags.state, { create: false, readonly: false });
   try {
-    const source = store.getSource();
-    if (!source) {
-      throw new UsageError(`${flags.state} has no catalog yet. Run \`s3migrate catalog --from s3://BUCKET\` first.`);
-    }
-    if (fromLocation && (fromLocation.bucket !== source.bucket || fromLocation.prefix !== source.prefix)) {
-      throw new UsageError(
-        `--from ${formatS3Url(fromLocation)} does not match the catalog in ${flags.state} ` +
-          `(${formatS3Url(source)}). Drop --from, or use the state file of that source.`,
-      );
-    }
-    if (describeEndpoint(sourceConfig) !== source.endpoint) {
-      throw new UsageError(
-        `The catalog in ${flags.state} was listed from ${describeSource(source)}, but the source endpoint is now ` +
-          `${describeEndpoint(sourceConfig)}. Set SOURCE_ENDPOINT (or --source-endpoint) as it was for catalog.`,
-      );
-    }
-    if (sameLocation(source, describeEndpoint(destConfig), destLocation)) {
-      throw new UsageError(
-        `--to ${formatS3Url(destLocation)} overlaps the source ${formatS3Url(source)} on the same endpoint; ` +
-          `copying a bucket onto itself would overwrite or re-copy its own objects. Choose another bucket or prefix.`,
-      );
-    }
+    const { source, dest, sourceConfig, destConfig } = resolveMigration(store, env, flags);
     if (!store.catalogComplete()) {
       process.stderr.write(
         'Note: the catalog is incomplete (its listing was interrupted); copying what is listed so far. ' +
@@ -124,7 +89,7 @@ async function copy(flags: CopyFlags): Promise<number> {
       source: createS3Client(sourceConfig, { maxSockets: concurrency + 8 }),
       dest: createS3Client(destConfig, { maxSockets: sockets }),
       sourceLocation: source,
-      destLocation,
+      destLocation: dest,
       order: flags.sort,
       concurrency,
       partSize,

@@ -4,6 +4,7 @@ import { catalogCommand } from './catalog-command.js';
 import { copyCommand } from './copy-command.js';
 import { EXIT } from './exit-codes.js';
 import { statusCommand } from './status-command.js';
+import { verifyCommand } from './verify-command.js';
 
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
 
@@ -19,11 +20,12 @@ Typical migration:
   $ s3migrate catalog --from s3://old-bucket      # list the source into ./state.db
   $ s3migrate copy --to s3://new-bucket --sort newest
   $ s3migrate status
+  $ s3migrate verify                              # prove it: sizes and ETags at the destination
 
 Credentials and endpoints come from SOURCE_* and DEST_* variables (or .env); see .env.example.
 Exit codes: 0 done, 1 fatal error, 2 invalid usage, 3 some objects failed, 130 interrupted.`,
     );
-  for (const command of [catalogCommand(), copyCommand(), statusCommand()]) {
+  for (const command of [catalogCommand(), copyCommand(), statusCommand(), verifyCommand()]) {
     program.addCommand(command.showHelpAfterError('(run with --help for usage)'));
   }
   // Commander's own usage errors (unknown flag, bad choice, missing option) exit with 2, like ours.

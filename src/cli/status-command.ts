@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { describeSource } from '../catalog/catalog.js';
+import { describeLocation } from '../catalog/catalog.js';
 import { formatBytes, formatCount, percent } from '../progress/format.js';
 import { StateStore } from '../state/state-store.js';
 import type { StateSummary } from '../state/types.js';
@@ -49,7 +49,7 @@ function toJson(statePath: string, summary: StateSummary): unknown {
 function render(statePath: string, s: StateSummary): string {
   const lines = [
     `State file: ${statePath}`,
-    `Source:     ${s.source ? describeSource(s.source) : '(no catalog yet)'}`,
+    `Source:     ${s.source ? describeLocation(s.source) : '(no catalog yet)'}`,
     `Catalog:    ${s.catalogState === 'complete' ? `complete, finished ${s.catalogFinishedAt}` : `incomplete (listing interrupted; run catalog again)`}`,
     `Progress:   ${formatCount(s.objectsDone)} of ${formatCount(s.objectsTotal)} objects done (${percent(s.objectsDone, s.objectsTotal)}), ` +
       `${formatBytes(s.bytesDone)} of ${formatBytes(s.bytesTotal)} (${percent(s.bytesDone, s.bytesTotal)})`,
@@ -60,7 +60,10 @@ function render(statePath: string, s: StateSummary): string {
     ),
   ];
   if (s.verifyCounts.length > 0) {
-    lines.push('', `Verified:   ${s.verifyCounts.map((v) => `${v.method} ${formatCount(v.objects)}`).join(', ')}`);
+    lines.push('', `Checked:    ${s.verifyCounts.map((v) => `${v.method} ${formatCount(v.objects)}`).join(', ')} (as copied)`);
+  }
+  if (s.verifyResults.some((v) => v.result !== 'not-verified')) {
+    lines.push(`Verify:     ${s.verifyResults.map((v) => `${v.result} ${formatCount(v.objects)}`).join(', ')} (last verify)`);
   }
   if (s.lastRun) {
     lines.push(`Last run:   ${s.lastRun.command}, ${s.lastRun.outcome}, started ${s.lastRun.startedAt}`);

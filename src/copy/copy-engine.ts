@@ -1,11 +1,10 @@
 import { setMaxListeners } from 'node:events';
 import { HeadBucketCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import pLimit from 'p-limit';
-import type { BucketLocation } from '../config/s3-url.js';
 import { describeS3Failure } from '../s3/describe-failure.js';
 import { classifyError, isRetryable, type ClassifiedError } from '../s3/errors.js';
 import type { StateStore } from '../state/state-store.js';
-import type { ObjectRow, SortOrder, SourceIdentity } from '../state/types.js';
+import type { ObjectRow, SortOrder, EndpointLocation } from '../state/types.js';
 import { backoffDelay, sleep } from './backoff.js';
 import type { CopyEvent, CopyStats } from './events.js';
 import { isPlainMd5, unquote } from './integrity.js';
@@ -18,8 +17,8 @@ export interface CopyOptions {
   store: StateStore;
   source: S3Client;
   dest: S3Client;
-  sourceLocation: SourceIdentity;
-  destLocation: BucketLocation;
+  sourceLocation: EndpointLocation;
+  destLocation: EndpointLocation;
   order: SortOrder;
   /** Objects in flight at once. */
   concurrency: number;
@@ -131,6 +130,7 @@ export class CopyEngine {
     await this.checkBucket('dest');
 
     store.acquireLock('copy');
+    store.setDestination(this.options.destLocation);
     const runId = store.startRun('copy', this.options.runArguments ?? '');
     try {
       store.requeueFailed();

@@ -34,9 +34,12 @@ export const MIGRATIONS: readonly string[] = [
     copied_at       TEXT,
     dest_key        TEXT,
     dest_etag       TEXT,
-    -- md5 | multipart-etag | size-only | unverified
+    -- how the copy was checked: md5 | multipart-etag | size-only | unverified
     verify_method   TEXT,
     verified_at     TEXT,
+    -- what the last \`verify\` found: ok | missing | size-mismatch | etag-mismatch | content-mismatch | not-copied
+    verify_result   TEXT,
+    verify_pass     INTEGER,
     updated_at      TEXT NOT NULL
   );
 
@@ -64,6 +67,10 @@ export const MIGRATIONS: readonly string[] = [
   CREATE VIEW status_summary AS
     SELECT status, COUNT(*) AS objects, COALESCE(SUM(size), 0) AS bytes
     FROM objects GROUP BY status ORDER BY status;
+
+  CREATE VIEW verify_problems AS
+    SELECT key, size, verify_result, status, verified_at FROM objects
+    WHERE verify_result IS NOT NULL AND verify_result <> 'ok' AND status <> 'gone' ORDER BY key;
 
   CREATE VIEW failed_objects AS
     SELECT key, size, attempts, error, updated_at FROM objects WHERE status = 'failed' ORDER BY updated_at DESC;

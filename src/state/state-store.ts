@@ -8,9 +8,11 @@ import type {
   ListedObject,
   ObjectRow,
   SortOrder,
-  SourceIdentity,
+  EndpointLocation,
   StateSummary,
   StatusCount,
+  VerifyFinding,
+  VerifyRow,
 } from './types.js';
 
 const now = (): string => new Date().toISOString();
@@ -90,13 +92,13 @@ export class StateStore {
 
   // ---- source identity -------------------------------------------------------------------
 
-  getSource(): SourceIdentity | undefined {
+  getSource(): EndpointLocation | undefined {
     const bucket = this.getMeta('source_bucket');
     if (bucket === undefined) return undefined;
     return { endpoint: this.getMeta('source_endpoint') ?? '', bucket, prefix: this.getMeta('source_prefix') ?? '' };
   }
 
-  setSource(source: SourceIdentity): void {
+  setSource(source: EndpointLocation): void {
     this.db.transaction(() => {
       this.setMeta('source_endpoint', source.endpoint);
       this.setMeta('source_bucket', source.bucket);
@@ -204,6 +206,7 @@ export class StateStore {
          attempts      = CASE WHEN ${changed} THEN 0 ELSE objects.attempts END,
          error         = CASE WHEN ${changed} THEN NULL ELSE objects.error END,
          verify_method = CASE WHEN ${changed} THEN NULL ELSE objects.verify_method END,
+         verify_result = CASE WHEN ${changed} THEN NULL ELSE objects.verify_result END,
          updated_at    = CASE WHEN ${changed} THEN excluded.updated_at ELSE objects.updated_at END,
          size          = excluded.size,
          etag          = excluded.etag,
@@ -291,7 +294,7 @@ export class StateStore {
     const stamp = now();
     this.stmt(
       `UPDATE objects SET status = 'done', error = NULL, copied_at = ?, dest_key = ?, dest_etag = ?,
-         verify_method = ?, verified_at = ?, updated_at = ? WHERE id = ?`,
+         verify_method = ?, verified_at = ?, verify_result = NULL, updated_at = ? WHERE id = ?`,
     ).run(stamp, result.destKey, result.destEtag ?? null, result.verifyMethod, stamp, stamp, id);
   }
 
@@ -309,6 +312,90 @@ export class StateStore {
   /** Records a failed attempt's error and counts the retry that follows it. */
   recordRetry(id: number, error: string): void {
     this.stmt('UPDATE objects SET error = ?, attempts = attempts + 1, updated_at = ? WHERE id = ?').run(error, now(), id);
+  }
+
+  // ---- destination -----------------------------------------------------------------------
+
+  getDestination(): EndpointLocation | undefined {
+    const bucket = this.getMeta('dest_bucket');
+    if (bucket === undefined) return undefined;
+    return { endpoint: this.getMeta('dest_endpoint') ?? '', bucket, prefix: this.getMeta('dest_prefix') ?? '' };
+  }
+
+  setDestination(dest: EndpointLocation): void {
+    this.db.transaction(() => {
+      this.setMeta('dest_endpoint', dest.endpoint);
+      this.setMeta('dest_bucket', dest.bucket);
+      this.setMeta('dest_prefix', dest.prefix);
+    })();
+  }
+
+  // ---- verify ----------------------------------------------------------------------------
+
+  beginVerifyPass(): number {
+    const pass = Number(this.getMeta('verify_pass') ?? '0') + 1;
+    this.setMeta('verify_pass', String(pass));
+    return pass;
+  }
+
+  rowByKey(key: string): VerifyRow | undefined {
+    return this.stmt(
+      `SELECT id, key, size, etag, status, dest_etag AS destEtag, verify_method AS verifyMethod
+       FROM objects WHERE key = ? AND status <> 'gone'`,
+    ).get(key) as VerifyRow | undefined;
+  }
+
+  /**
+   * Records what verify found for objects present at the destination, in one transaction. Anything
+   * found different goes back to pending so the next copy repairs it.
+   */
+  recordVerifyResults(pass: number, results: readonly VerifyFinding[]): void {
+    const update = this.stmt(
+      `UPDATE objects SET verify_result = @result, verify_pass = @pass, verified_at = @now,
+         verify_method = COALESCE(@method, verify_method),
+         status = CASE WHEN @result = 'ok' THEN status WHEN status = 'done' THEN 'pending' ELSE status END,
+         updated_at = @now WHERE id = @id`,
+    );
+    const stamp = now();
+    this.db.transaction(() => {
+      for (const finding of results) {
+        update.run({ id: finding.id, result: finding.result, method: finding.method ?? null, pass, now: stamp });
+      }
+    })();
+  }
+
+  /** Rows the destination listing did not show: 'missing' when we had copied them, else 'not-copied'. */
+  finishVerifyPass(pass: number): void {
+    const stamp = now();
+    this.stmt(
+      `UPDATE objects SET
+         verify_result = CASE WHEN status = 'done' THEN 'missing' ELSE 'not-copied' END,
+         status = CASE WHEN status = 'done' THEN 'pending' ELSE status END,
+         verify_pass = ?, verified_at = ?, updated_at = ?
+       WHERE status <> 'gone' AND (verify_pass IS NULL OR verify_pass <> ?)`,
+    ).run(pass, stamp, stamp, pass);
+  }
+
+  /** Every object the last verify found wrong, in key order, a page at a time. */
+  *verifyProblems(): Generator<{ key: string; size: number; result: string }> {
+    let after = '';
+    for (;;) {
+      const rows = this.stmt(
+        `SELECT key, size, verify_result AS result FROM objects
+         WHERE verify_result IS NOT NULL AND verify_result <> 'ok' AND status <> 'gone' AND key > ?
+         ORDER BY key LIMIT 500`,
+      ).all(after) as Array<{ key: string; size: number; result: string }>;
+      if (rows.length === 0) return;
+      yield* rows;
+      after = rows[rows.length - 1]!.key;
+    }
+  }
+
+  verifyResultCounts(): Array<{ result: string; objects: number }> {
+    return this.stmt(
+      `SELECT COALESCE(verify_result, 'not-verified') AS result, COUNT(*) AS objects FROM objects
+       WHERE status <> 'gone' GROUP BY 1 ORDER BY 1`,
+    ).all() as Array<{ result: string; objects: number }>;
   }
 
   // ---- status ----------------------------------------------------------------------------
@@ -336,6 +423,7 @@ export class StateStore {
       counts,
       ...progress,
       verifyCounts: verifyCounts.map((v) => ({ method: v.method ?? 'none', objects: v.objects })),
+      verifyResults: this.verifyResultCounts(),
       recentErrors,
       lastRun: lastRun ? { ...lastRun, finishedAt: lastRun.finishedAt ?? undefined } : undefined,
     };

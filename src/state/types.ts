@@ -5,8 +5,8 @@ export type SortOrder = 'key' | 'newest' | 'oldest' | 'largest' | 'smallest';
 export const SORT_ORDERS: readonly SortOrder[] = ['key', 'newest', 'oldest', 'largest', 'smallest'];
 export type VerifyMethod = 'md5' | 'multipart-etag' | 'size-only' | 'unverified';
 
-/** Where the catalog was listed from; fixed for the life of a state file. */
-export interface SourceIdentity {
+/** A bucket and prefix at one endpoint: where the catalog was listed from, or where copies go. */
+export interface EndpointLocation {
   endpoint: string;
   bucket: string;
   prefix: string;
@@ -60,7 +60,7 @@ export interface RecentError {
 }
 
 export interface StateSummary {
-  source?: SourceIdentity;
+  source?: EndpointLocation;
   catalogState?: string;
   catalogStartedAt?: string;
   catalogFinishedAt?: string;
@@ -69,7 +69,30 @@ export interface StateSummary {
   objectsDone: number;
   bytesTotal: number;
   bytesDone: number;
+  /** How copies were checked as they were made (md5, multipart-etag, size-only, unverified). */
   verifyCounts: Array<{ method: string; objects: number }>;
+  /** What the last `verify` found (ok, missing, size-mismatch, ...; not-verified before any verify). */
+  verifyResults: Array<{ result: string; objects: number }>;
   recentErrors: RecentError[];
   lastRun?: { command: string; startedAt: string; finishedAt?: string; outcome: string };
+}
+
+export type VerifyResult = 'ok' | 'missing' | 'size-mismatch' | 'etag-mismatch' | 'content-mismatch' | 'not-copied';
+
+/** A catalog row as verify compares it. */
+export interface VerifyRow {
+  id: number;
+  key: string;
+  size: number;
+  etag: string | null;
+  status: ObjectStatus;
+  destEtag: string | null;
+  verifyMethod: VerifyMethod | null;
+}
+
+export interface VerifyFinding {
+  id: number;
+  result: VerifyResult;
+  /** Set when verify itself proved the content (e.g. --deep hashing). */
+  method?: VerifyMethod;
 }

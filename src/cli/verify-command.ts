@@ -1,0 +1,115 @@
+import { Command } from 'commander';
+import { describeLocation } from '../catalog/catalog.js';
+import { formatCount } from '../progress/format.js';
+import { createS3Client } from '../s3/client.js';
+import { StateStore } from '../state/state-store.js';
+import { runVerify, verifyPassed, type VerifyReport } from '../verify/verify.js';
+import { loadEnvironment } from './environment.js';
+import { EXIT } from './exit-codes.js';
+import { addEndpointOptions, DEFAULT_STATE } from './options.js';
+import { resolveMigration } from './migration.js';
+import { onInterrupt, runAction } from './run-action.js';
+
+interface VerifyFlags extends Record<string, string | boolean | undefined> {
+  state: string;
+  to?: string;
+  json?: boolean;
+  deep?: boolean;
+}
+
+const EXAMPLES = `
+Examples:
+  $ s3migrate verify
+  $ s3migrate verify --deep --json > report.json
+
+Exit 0 when every cataloged object is at the destination and matches; 3 otherwise. Objects found
+missing or different go back to pending: run \`s3migrate copy\` to repair them, then verify again.`;
+
+const REASONS: Record<string, string> = {
+  missing: 'missing at the destination',
+  'size-mismatch': 'size differs',
+  'etag-mismatch': 'ETag differs',
+  'content-mismatch': 'content differs (--deep)',
+  'not-copied': 'not copied yet',
+};
+
+export function verifyCommand(): Command {
+  const command = new Command('verify')
+    .description('Prove the migration: compare the destination with the catalog (sizes, ETags, --deep content)')
+    .option('--state <file>', 'state file', DEFAULT_STATE)
+    .option('--to <s3-url>', 'destination (default: the one copy used)')
+    .option('--deep', 're-read both sides and compare MD5s where ETags cannot be compared')
+    .option('--json', 'print one JSON document with every problem key');
+  addEndpointOptions(command, ['source', 'dest']);
+  command.addHelpText('after', EXAMPLES);
+  command.action((flags: VerifyFlags) => runAction(() => verify(flags)));
+  return command;
+}
+
+async function verify(flags: VerifyFlags): Promise<number> {
+  const env = loadEnvironment();
+  const store = StateStore.open(flags.state, { create: false, readonly: false });
+  try {
+    const migration = resolveMigration(store, env, flags);
+    store.acquireLock('verify');
+    const controller = new AbortController();
+    const unhook = onInterrupt(
+      () => controller.abort(),
+      () => controller.abort(),
+    );
+    let report: VerifyReport;
+    try {
+      report = await runVerify({
+        store,
+        source: createS3Client(migration.sourceConfig, { maxSockets: 16 }),
+        dest: createS3Client(migration.destConfig, { maxSockets: 16 }),
+        sourceLocation: migration.source,
+        destLocation: migration.dest,
+        deep: Boolean(flags.deep),
+        credentialSources: { source: migration.sourceConfig.credentialSource, dest: migration.destConfig.credentialSource },
+        signal: controller.signal,
+      });
+    } finally {
+      unhook();
+    }
+    if (!report.complete) {
+      process.stderr.write('Verify interrupted before the destination listing ended; nothing concluded.\n');
+      return EXIT.interrupted;
+    }
+    const problems = [...store.verifyProblems()];
+    if (flags.json) {
+      const document = {
+        passed: verifyPassed(report),
+        destination: migration.dest,
+        listed: report.listed,
+        results: report.results,
+        problems: problems.map((p) => ({ key: p.key, size: p.size, reason: p.result })),
+        extraKeys: report.extraKeys,
+      };
+      process.stdout.write(`${JSON.stringify(document, null, 2)}\n`);
+    } else {
+      process.stdout.write(renderReport(report, problems, describeLocation(migration.dest)));
+    }
+    return verifyPassed(report) ? EXIT.ok : EXIT.incomplete;
+  } finally {
+    store.close();
+  }
+}
+
+function renderReport(report: VerifyReport, problems: Array<{ key: string; result: string }>, dest: string): string {
+  const lines = [`Verified against ${dest}: ${formatCount(report.listed)} destination objects listed`];
+  for (const [result, count] of Object.entries(report.results)) {
+    if (count > 0) lines.push(`  ${result.padEnd(17)} ${formatCount(count).padStart(10)}`);
+  }
+  if (report.extraKeys.count > 0) {
+    lines.push(`  ${'extra (info)'.padEnd(17)} ${formatCount(report.extraKeys.count).padStart(10)}  keys at the destination that are not in the catalog`);
+  }
+  if (problems.length > 0) {
+    lines.push('', `Problems (${formatCount(problems.length)}; first 20 shown, --json lists all):`);
+    for (const problem of problems.slice(0, 20)) lines.push(`  ${problem.key}: ${REASONS[problem.result] ?? problem.result}`);
+    lines.push('', 'These objects are pending again: run `s3migrate copy` to repair them, then verify.');
+  } else {
+    lines.push('', 'Everything matches.');
+  }
+  return `${lines.join('\n')}\n`;
+}

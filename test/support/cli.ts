@@ -1,0 +1,78 @@
+// Runs the built CLI (bin/s3migrate.js -> dist/) as a child process, the way users run it.
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/s3migrate.js');
+
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface CliOptions {
+  env?: Record<string, string | undefined>;
+  cwd?: string;
+  timeoutMs?: number;
+}
+
+/** Endpoint variables for both sides pointing at s3rver-style endpoints (S3RVER keys). */
+export function s3rverEnv(sourceEndpoint: string, destEndpoint: string): Record<string, string> {
+  return {
+    SOURCE_ENDPOINT: sourceEndpoint,
+    SOURCE_AWS_ACCESS_KEY_ID: 'S3RVER',
+    SOURCE_AWS_SECRET_ACCESS_KEY: 'S3RVER',
+    SOURCE_AWS_REGION: 'us-east-1',
+    DEST_ENDPOINT: destEndpoint,
+    DEST_AWS_ACCESS_KEY_ID: 'S3RVER',
+    DEST_AWS_SECRET_ACCESS_KEY: 'S3RVER',
+    DEST_AWS_REGION: 'us-east-1',
+  };
+}
+
+/** A clean environment: no AWS_*, SOURCE_* or DEST_* from the machine leaks into a test. */
+function baseEnv(extra: Record<string, string | undefined>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(process.env)) {
+    if (/^(AWS_|SOURCE_|DEST_)/.test(name)) continue;
+    env[name] = value;
+  }
+  env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+  // Keep the SDK away from any shared config/credentials files on the machine.
+  env.AWS_CONFIG_FILE = '/nonexistent/aws-config';
+  env.AWS_SHARED_CREDENTIALS_FILE = '/nonexistent/aws-credentials';
+  env.AWS_EC2_METADATA_DISABLED = 'true';
+  for (const [name, value] of Object.entries(extra)) {
+    if (value === undefined) delete env[name];
+    else env[name] = value;
+  }
+  return env;
+}
+
+/** Starts the CLI; the caller may signal it and then await `result`. */
+export function startCli(args: string[], options: CliOptions = {}): { child: ChildProcess; result: Promise<CliResult> } {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    cwd: options.cwd,
+    env: baseEnv(options.env ?? {}),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 120_000);
+  const result = new Promise<CliResult>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+  return { child, result };
+}
+
+export function runCli(args: string[], options: CliOptions = {}): Promise<CliResult> {
+  return startCli(args, options).result;
+}
