@@ -67,6 +67,8 @@ export class CopyEngine {
   private readonly settings: TransferSettings;
   private stopping = false;
   private aborting = false;
+  /** A row handed to the window ended neither done nor failed (stopped before it started, or aborted). */
+  private leftPending = false;
   private fatal: Error | undefined;
   private deniedStreak = 0;
   private waiters: Array<() => void> = [];
@@ -133,6 +135,7 @@ export class CopyEngine {
     store.setDestination(this.options.destLocation);
     const runId = store.startRun('copy', this.options.runArguments ?? '');
     try {
+      store.ensureSortIndex(this.options.order);
       store.requeueFailed();
       await this.recoverInFlight();
       const summary = store.summary(0);
@@ -170,7 +173,7 @@ export class CopyEngine {
     }
   }
 
-  /** Runs the continuous window; returns true when every pending row was tried. */
+  /** Runs the continuous window; returns true when every pending row was tried to the end. */
   private async schedule(): Promise<boolean> {
     const running = new Set<Promise<void>>();
     let cursor: ObjectRow | undefined;
@@ -198,7 +201,8 @@ export class CopyEngine {
       }
     }
     await Promise.all(running);
-    return exhausted && !this.fatal;
+    // Every row was handed out, but an abort may have sent some back to pending: that is an interrupted run.
+    return exhausted && !this.leftPending && !this.fatal;
   }
 
   private wake(): void {
@@ -220,7 +224,10 @@ export class CopyEngine {
   }
 
   private async copyOne(row: ObjectRow): Promise<void> {
-    if (this.stopping) return;
+    if (this.stopping) {
+      this.leftPending = true;
+      return;
+    }
     const { store } = this.options;
     const destKey = mapKey(row.key, this.options.sourceLocation.prefix, this.options.destLocation.prefix);
     const signal = this.abortController.signal;
@@ -243,6 +250,7 @@ export class CopyEngine {
         } catch (error) {
           if (this.aborting) {
             store.markPending(row.id, true);
+            this.leftPending = true;
             return;
           }
           const classified = classifyError(error);
@@ -271,6 +279,7 @@ export class CopyEngine {
           await sleep(delayMs, signal);
           if (this.aborting) {
             store.markPending(row.id, true);
+            this.leftPending = true;
             return;
           }
           store.recordRetry(row.id, message);

@@ -43,11 +43,11 @@ export const MIGRATIONS: readonly string[] = [
     updated_at      TEXT NOT NULL
   );
 
-  -- Each --sort order, over pending rows only, with the key as tie-breaker for keyset paging.
-  CREATE INDEX objects_pending_by_key      ON objects(key)                WHERE status = 'pending';
-  CREATE INDEX objects_pending_by_modified ON objects(last_modified, key) WHERE status = 'pending';
-  CREATE INDEX objects_pending_by_size     ON objects(size, key)          WHERE status = 'pending';
-  CREATE INDEX objects_by_status           ON objects(status);
+  -- The --sort indexes (objects_pending_by_*, see SORT_INDEXES) are built by the first copy that needs
+  -- them: one sort over the finished catalog is far cheaper than maintaining them row by row while listing.
+  -- Only the few rows in flight or failed: a new (pending) row costs these nothing while listing.
+  CREATE INDEX objects_in_flight ON objects(key)        WHERE status = 'in_flight';
+  CREATE INDEX objects_failed    ON objects(updated_at) WHERE status = 'failed';
 
   CREATE TABLE runs (
     id               INTEGER PRIMARY KEY,
@@ -88,3 +88,12 @@ export const MIGRATIONS: readonly string[] = [
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/** One partial index per --sort order, over pending rows only, with the key as tie-breaker for keyset paging. */
+export const SORT_INDEXES = {
+  key: 'CREATE INDEX IF NOT EXISTS objects_pending_by_key ON objects(key) WHERE status = \'pending\'',
+  oldest: 'CREATE INDEX IF NOT EXISTS objects_pending_by_modified ON objects(last_modified, key) WHERE status = \'pending\'',
+  newest: 'CREATE INDEX IF NOT EXISTS objects_pending_by_modified ON objects(last_modified, key) WHERE status = \'pending\'',
+  smallest: 'CREATE INDEX IF NOT EXISTS objects_pending_by_size ON objects(size, key) WHERE status = \'pending\'',
+  largest: 'CREATE INDEX IF NOT EXISTS objects_pending_by_size ON objects(size, key) WHERE status = \'pending\'',
+} as const;

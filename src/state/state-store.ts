@@ -2,6 +2,7 @@ import os from 'node:os';
 import type Database from 'better-sqlite3';
 import { FatalError } from '../errors.js';
 import { openDatabase, type OpenOptions } from './open-database.js';
+import { SORT_INDEXES } from './schema.js';
 import type {
   CatalogProgress,
   CopyResult,
@@ -196,29 +197,25 @@ export class StateStore {
    * their status.
    */
   ingestPage(pass: number, objects: readonly ListedObject[], startAfter: string): void {
-    const changed = `(objects.size <> excluded.size OR objects.etag IS NOT excluded.etag
-      OR objects.last_modified <> excluded.last_modified OR objects.status = 'gone')`;
+    // Unchanged rows (the bulk of a re-catalog) only get their pass stamp: no indexed column is written.
+    const touch = this.stmt(
+      `UPDATE objects SET catalog_pass = @pass, listed_at = @now
+       WHERE key = @key AND size = @size AND etag IS @etag AND last_modified = @lastModified AND status <> 'gone'`,
+    );
+    // New keys are inserted; changed ones (size, ETag, LastModified, or back from gone) become pending again.
     const upsert = this.stmt(
       `INSERT INTO objects (key, size, etag, last_modified, storage_class, status, catalog_pass, listed_at, updated_at)
        VALUES (@key, @size, @etag, @lastModified, @storageClass, 'pending', @pass, @now, @now)
        ON CONFLICT(key) DO UPDATE SET
-         status        = CASE WHEN ${changed} THEN 'pending' ELSE objects.status END,
-         attempts      = CASE WHEN ${changed} THEN 0 ELSE objects.attempts END,
-         error         = CASE WHEN ${changed} THEN NULL ELSE objects.error END,
-         verify_method = CASE WHEN ${changed} THEN NULL ELSE objects.verify_method END,
-         verify_result = CASE WHEN ${changed} THEN NULL ELSE objects.verify_result END,
-         updated_at    = CASE WHEN ${changed} THEN excluded.updated_at ELSE objects.updated_at END,
-         size          = excluded.size,
-         etag          = excluded.etag,
-         last_modified = excluded.last_modified,
-         storage_class = excluded.storage_class,
-         catalog_pass  = excluded.catalog_pass,
-         listed_at     = excluded.listed_at`,
+         status = 'pending', attempts = 0, error = NULL, verify_method = NULL, verify_result = NULL,
+         size = excluded.size, etag = excluded.etag, last_modified = excluded.last_modified,
+         storage_class = excluded.storage_class, catalog_pass = excluded.catalog_pass,
+         listed_at = excluded.listed_at, updated_at = excluded.updated_at`,
     );
     const stamp = now();
     this.db.transaction(() => {
       for (const object of objects) {
-        upsert.run({
+        const row = {
           key: object.key,
           size: object.size,
           etag: object.etag ?? null,
@@ -226,7 +223,9 @@ export class StateStore {
           storageClass: object.storageClass ?? null,
           pass,
           now: stamp,
-        });
+        };
+        // The first pass only ever meets new keys (its resume point commits with each page): no probe needed.
+        if (pass === 1 || touch.run(row).changes === 0) upsert.run(row);
       }
       this.setMeta('catalog_start_after', startAfter);
     })();
@@ -264,6 +263,11 @@ export class StateStore {
   /** Rows a crashed run left in flight; the engine checks them at the destination before anything else. */
   inFlightRows(): ObjectRow[] {
     return this.stmt(`SELECT ${ROW_COLUMNS} FROM objects WHERE status = 'in_flight' ORDER BY key`).all() as ObjectRow[];
+  }
+
+  /** Builds the index that serves this --sort order, if no earlier copy did (one sort over the catalog). */
+  ensureSortIndex(order: SortOrder): void {
+    this.db.exec(SORT_INDEXES[order]);
   }
 
   /** The next pending rows in the chosen order, strictly after `after` (keyset pagination). */
