@@ -154,7 +154,18 @@ export function resolveEndpointConfig(side: Side, env: Env, flags: SideFlags = {
   return { side, endpoint, region, forcePathStyle, checksumMode, credentials, profile, credentialSource };
 }
 
-/** A label that identifies where a side points, safe to print and to store (no secrets). */
+/**
+ * A label that identifies where a side points, safe to print and to store (no secrets). On AWS a bucket
+ * name is unique within its partition whatever the region, so the label is the partition, not the region:
+ * the same bucket reached with another (or no) region setting is the same place, and a copy onto the
+ * source bucket is recognised as such.
+ */
 export function describeEndpoint(config: EndpointConfig): string {
-  return config.endpoint ?? `aws${config.region ? `:${config.region}` : ''}`;
+  if (config.endpoint !== undefined) return config.endpoint;
+  const region = config.region ?? '';
+  if (region.startsWith('cn-')) return 'aws-cn';
+  if (region.startsWith('us-gov-')) return 'aws-us-gov';
+  if (region.startsWith('us-isob-')) return 'aws-iso-b';
+  if (region.startsWith('us-iso-')) return 'aws-iso';
+  return 'aws';
 }

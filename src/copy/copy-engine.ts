@@ -1,5 +1,11 @@
 import { setMaxListeners } from 'node:events';
-import { HeadBucketCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import {
+  AbortMultipartUploadCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
 import pLimit from 'p-limit';
 import { describeS3Failure } from '../s3/describe-failure.js';
 import { classifyError, isRetryable, type ClassifiedError } from '../s3/errors.js';
@@ -118,9 +124,13 @@ export class CopyEngine {
   /** Second Ctrl+C: cancel in-flight objects (and their multipart uploads); their rows go back to pending. */
   abort(): void {
     if (this.aborting) return;
+    this.emit({ type: 'stopping', mode: 'abort' });
+    this.cancelInFlight();
+  }
+
+  private cancelInFlight(): void {
     this.stopping = true;
     this.aborting = true;
-    this.emit({ type: 'stopping', mode: 'abort' });
     this.abortController.abort();
     this.wake();
   }
@@ -220,7 +230,8 @@ export class CopyEngine {
       const bucket = side === 'source' ? this.options.sourceLocation.bucket : this.options.destLocation.bucket;
       this.fatal = describeS3Failure(error, { side, bucket, credentialSource: this.options.credentialSources[side] });
     }
-    this.abort();
+    // Not the user's Ctrl+C: cancel quietly, the fatal error is what gets reported.
+    this.cancelInFlight();
   }
 
   private async copyOne(row: ObjectRow): Promise<void> {
@@ -295,7 +306,28 @@ export class CopyEngine {
     if (error.kind === 'no-such-bucket' || BAD_CREDENTIAL_CODES.has(error.code)) return true;
     if (error.kind !== 'auth') return false;
     this.deniedStreak += 1;
-    return this.deniedStreak >= DENIED_STREAK_LIMIT && this.stats.objectsDone === 0;
+    return this.deniedStreak >= DENIED_STREAK_LIMIT && this.stats.objectsCopied === 0;
+  }
+
+  /**
+   * A killed run cannot abort its multipart upload; the next one does, for the rows that were in flight,
+   * so no orphaned parts keep costing money. Servers without ListMultipartUploads are skipped quietly.
+   */
+  private async abortOrphanUploads(row: ObjectRow): Promise<void> {
+    if (row.size <= this.options.partSize) return;
+    const bucket = this.options.destLocation.bucket;
+    const destKey = mapKey(row.key, this.options.sourceLocation.prefix, this.options.destLocation.prefix);
+    try {
+      const listing = await this.options.dest.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: destKey }));
+      for (const upload of listing.Uploads ?? []) {
+        if (upload.Key !== destKey || !upload.UploadId) continue;
+        await this.options.dest.send(
+          new AbortMultipartUploadCommand({ Bucket: bucket, Key: destKey, UploadId: upload.UploadId }),
+        );
+      }
+    } catch {
+      // Not supported (s3rver answers 501) or not permitted: the bucket's lifecycle rule is the fallback.
+    }
   }
 
   /** HeadBucket: a missing bucket stops the run at once; 403 does not (write-only credentials are common). */
@@ -346,7 +378,7 @@ export class CopyEngine {
             // Not there (or not readable): copy it again.
           }
           store.markPending(row.id, true);
-        }),
+        }).then(() => limit(() => this.abortOrphanUploads(row))),
       ),
     );
     this.emit({ type: 'recovered', done, pending: rows.length - done });

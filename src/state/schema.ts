@@ -55,7 +55,7 @@ export const MIGRATIONS: readonly string[] = [
     arguments        TEXT,
     started_at       TEXT NOT NULL,
     finished_at      TEXT,
-    -- running | completed | interrupted | failed
+    -- running | completed | interrupted | failed | abandoned (killed without a chance to record it)
     outcome          TEXT NOT NULL DEFAULT 'running',
     objects_done     INTEGER NOT NULL DEFAULT 0,
     objects_failed   INTEGER NOT NULL DEFAULT 0,

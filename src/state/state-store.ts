@@ -127,6 +127,10 @@ export class StateStore {
             );
           }
         }
+        if (held) {
+          // The holder died (kill -9, reboot): its run never finished.
+          this.stmt("UPDATE runs SET outcome = 'abandoned' WHERE outcome = 'running'").run();
+        }
         const owner: LockOwner = { pid: process.pid, host, command, since: now() };
         this.setMeta('lock', JSON.stringify(owner));
       })

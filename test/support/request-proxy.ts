@@ -28,6 +28,8 @@ export interface RequestInfo {
   method: string;
   /** URL path as sent (percent-encoded, no query string), e.g. `/bucket/some%20key`. */
   path: string;
+  /** The query string as sent, without '?' ('' when none), e.g. `partNumber=1&uploadId=...`. */
+  query: string;
 }
 
 export interface LogEntry extends RequestInfo {
@@ -46,6 +48,12 @@ export type ProxyDecision = 'pass' | 'reset' | InjectedError | undefined | void;
 
 export interface RequestProxyOptions {
   onRequest?: (info: RequestInfo) => ProxyDecision | Promise<ProxyDecision>;
+  /**
+   * Called when the target has answered a forwarded request, before the answer is passed on to the
+   * client (which waits until the returned promise settles): e.g. to kill the client right after the
+   * target stored an object but before the client learns it.
+   */
+  onResponse?: (info: RequestInfo, status: number) => void | Promise<void>;
 }
 
 export interface RequestProxy {
@@ -127,7 +135,7 @@ export async function startRequestProxy(targetEndpoint: string, opts: RequestPro
   const agent = new http.Agent({ keepAlive: true });
   let entries: LogEntry[] = [];
 
-  const forward = (req: http.IncomingMessage, res: http.ServerResponse, entry: LogEntry): void => {
+  const forward = (req: http.IncomingMessage, res: http.ServerResponse, entry: LogEntry, info: RequestInfo): void => {
     const upstream = http.request({
       protocol: target.protocol,
       hostname: target.hostname,
@@ -138,9 +146,14 @@ export async function startRequestProxy(targetEndpoint: string, opts: RequestPro
       agent,
     });
     upstream.on('response', (upRes) => {
-      entry.status = upRes.statusCode ?? 0;
-      res.writeHead(entry.status, upRes.statusMessage, endToEndHeaders(upRes.rawHeaders));
-      pipeline(upRes, res, () => {}); // a client that hangs up just ends the stream
+      const status = upRes.statusCode ?? 0;
+      const pass = (): void => {
+        entry.status = status;
+        res.writeHead(status, upRes.statusMessage, endToEndHeaders(upRes.rawHeaders));
+        pipeline(upRes, res, () => {}); // a client that hangs up just ends the stream
+      };
+      if (!opts.onResponse) return pass();
+      Promise.resolve(opts.onResponse({ ...info }, status)).then(pass, pass);
     });
     // Streams the request body as it arrives; if the target fails, answer 502 (or drop if too late).
     pipeline(req, upstream, (err) => {
@@ -161,13 +174,14 @@ export async function startRequestProxy(targetEndpoint: string, opts: RequestPro
       op: classifyS3Request(method, url, req.headers),
       method,
       path: url.split('?')[0]!,
+      query: url.includes('?') ? url.slice(url.indexOf('?') + 1) : '',
     };
     const entry: LogEntry = { ...info, status: 0 };
     entries.push(entry);
 
     Promise.resolve(opts.onRequest?.({ ...info }))
       .then((decision) => {
-        if (decision === undefined || decision === 'pass') return forward(req, res, entry);
+        if (decision === undefined || decision === 'pass') return forward(req, res, entry, info);
         if (decision === 'reset') return void req.socket.destroy();
         entry.status = decision.status;
         req.resume(); // drain an unread upload so the client sees our answer, not EPIPE
