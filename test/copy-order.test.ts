@@ -96,7 +96,7 @@ describe('copy --sort', () => {
     proxy.reset();
     const bucket = `dst-${order}`;
     const copy = await runCli(
-      ['copy', '--to', `s3://${bucket}`, '--state', state, '--sort', order, '--concurrency', '1', '--part-size', '5MiB', '--quiet'],
+      ['copy', '--to', `s3://${bucket}`, '--state', state, '--sort', order, '--concurrency', '1', '--part-size', '5MiB', '--multipart-threshold', '5MiB', '--quiet'],
       { env: s3rverEnv(source.endpoint, proxy.endpoint) },
     );
     expect(copy.code, copy.stderr).toBe(0);

@@ -107,7 +107,7 @@ describe('kill -9 at ~40 % and a rerun', () => {
     const catalog = await runCli(['catalog', '--from', 's3://small', '--state', state, '--quiet'], { env });
     expect(catalog.code, catalog.stderr).toBe(0);
 
-    const args = ['copy', '--to', 's3://dst-kill', '--state', state, '--concurrency', '4', '--part-size', '5MiB', '--quiet'];
+    const args = ['copy', '--to', 's3://dst-kill', '--state', state, '--concurrency', '4', '--part-size', '5MiB', '--multipart-threshold', '5MiB', '--quiet'];
     proxy.reset();
     writesSeen = 0;
     killPath = undefined;
@@ -192,7 +192,7 @@ describe('Ctrl+C during multipart copies', () => {
     let result;
     try {
       const run = startCli(
-        ['copy', '--to', 's3://dst-drain', '--state', state, '--concurrency', '2', '--part-size', '5MiB', '--part-concurrency', '1', '--quiet'],
+        ['copy', '--to', 's3://dst-drain', '--state', state, '--concurrency', '2', '--part-size', '5MiB', '--multipart-threshold', '5MiB', '--part-concurrency', '1', '--quiet'],
         { env: env() },
       );
       await waitFor(() => keysWithParts('dst-drain').size === 2, 30_000, 'two objects uploading parts');
@@ -226,7 +226,7 @@ describe('Ctrl+C during multipart copies', () => {
     let secondSignalAt = 0;
     try {
       const run = startCli(
-        ['copy', '--to', 's3://dst-abort', '--state', state, '--concurrency', '3', '--part-size', '5MiB', '--part-concurrency', '1', '--quiet'],
+        ['copy', '--to', 's3://dst-abort', '--state', state, '--concurrency', '3', '--part-size', '5MiB', '--multipart-threshold', '5MiB', '--part-concurrency', '1', '--quiet'],
         { env: env() },
       );
       await waitFor(() => keysWithParts('dst-abort').size === 3, 30_000, 'three objects uploading parts');
@@ -277,7 +277,7 @@ describe('Ctrl+C during multipart copies', () => {
     // Carrying on: a rerun copies exactly the pending objects and ends with all three byte-exact.
     proxy.reset();
     const rerun = await runCli(
-      ['copy', '--to', 's3://dst-abort', '--state', state, '--concurrency', '3', '--part-size', '5MiB', '--quiet'],
+      ['copy', '--to', 's3://dst-abort', '--state', state, '--concurrency', '3', '--part-size', '5MiB', '--multipart-threshold', '5MiB', '--quiet'],
       { env: env() },
     );
     expect(rerun.code, rerun.stderr).toBe(0);

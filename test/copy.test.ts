@@ -21,7 +21,7 @@ import {
 } from './support/copy-fixtures.js';
 import { startRequestProxy, type RequestProxy } from './support/request-proxy.js';
 
-const PART_SIZE = 8 * MiB; // the default --part-size
+const PART_SIZE = 8 * MiB; // the default --part-size, also passed as --multipart-threshold
 
 let source: S3rverHandle;
 let dest: S3rverHandle;
@@ -112,7 +112,7 @@ describe('copy of a corpus around the multipart boundaries', () => {
     expect(catalog.code, catalog.stderr).toBe(0);
 
     proxy = await destProxy();
-    const copy = await runCli(['copy', '--to', 's3://dst', '--state', state(), '--concurrency', '4', '--quiet'], {
+    const copy = await runCli(['copy', '--to', 's3://dst', '--state', state(), '--concurrency', '4', '--multipart-threshold', '8MiB', '--quiet'], {
       env: s3rverEnv(source.endpoint, proxy.endpoint),
     });
     expect(copy.code, copy.stderr).toBe(0);

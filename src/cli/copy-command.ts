@@ -2,6 +2,9 @@ import { Command, Option } from 'commander';
 import { parseS3Url } from '../config/s3-url.js';
 import { CopyEngine } from '../copy/copy-engine.js';
 import { MAX_PART_SIZE, MIN_PART_SIZE } from '../copy/part-size.js';
+import { applyRateLimits } from '../copy/rate-limit.js';
+import { parseSize } from '../config/size.js';
+import { UsageError } from '../errors.js';
 import { copyProgress, statsLine } from '../progress/copy-progress.js';
 import { chooseProgressMode } from '../progress/output.js';
 import { createS3Client } from '../s3/client.js';
@@ -28,8 +31,11 @@ interface CopyFlags extends Record<string, string | boolean | undefined> {
   sort: SortOrder;
   concurrency: string;
   partSize: string;
+  multipartThreshold: string;
   partConcurrency: string;
   maxAttempts: string;
+  maxBandwidth?: string;
+  maxRequestsPerSecond?: string;
   quiet?: boolean;
   progressInterval: string;
 }
@@ -51,9 +57,12 @@ export function copyCommand(): Command {
     .option('--state <file>', 'state file made by `s3migrate catalog`', DEFAULT_STATE)
     .addOption(new Option('--sort <order>', 'copy order').choices([...SORT_ORDERS]).default('key'))
     .option('--concurrency <n>', 'objects in flight', String(DEFAULT_CONCURRENCY))
+    .option('--multipart-threshold <size>', 'objects larger than this go as multipart uploads (smaller ones are buffered)', '8MiB')
     .option('--part-size <size>', 'multipart part size (raised for objects over 10,000 parts)', '8MiB')
     .option('--part-concurrency <n>', 'parts in flight per multipart object', '4')
-    .option('--max-attempts <n>', 'attempts per object before it is recorded as failed', '5')
+    .option('--max-attempts <n>', 'attempts per object before it is recorded as failed (throttling not counted)', '5')
+    .option('--max-bandwidth <size>', 'bytes per second read from the source, across the run (e.g. 50MiB)')
+    .option('--max-requests-per-second <n>', 'HTTP requests per second, both sides together, retries included')
     .option('--quiet', 'print only failures and the final summary')
     .option('--progress-interval <seconds>', 'seconds between progress lines when not on a terminal', '5');
   addEndpointOptions(command, ['source', 'dest']);
@@ -72,6 +81,14 @@ async function copy(flags: CopyFlags): Promise<number> {
   const maxAttempts = parsePositiveInteger(flags.maxAttempts, '--max-attempts', 100);
   const intervalSeconds = parsePositiveInteger(flags.progressInterval, '--progress-interval', 3600);
   const partSize = parseSizeInRange(flags.partSize, '--part-size', MIN_PART_SIZE, MAX_PART_SIZE);
+  const multipartThreshold = parseSizeInRange(flags.multipartThreshold, '--multipart-threshold', MIN_PART_SIZE, MAX_PART_SIZE);
+  const limits = {
+    bytesPerSecond: flags.maxBandwidth === undefined ? undefined : parseBandwidth(flags.maxBandwidth),
+    requestsPerSecond:
+      flags.maxRequestsPerSecond === undefined
+        ? undefined
+        : parsePositiveInteger(flags.maxRequestsPerSecond, '--max-requests-per-second', 1_000_000),
+  };
   const store = StateStore.open(flags.state, { create: false, readonly: false });
   try {
     const { source, dest, sourceConfig, destConfig } = resolveMigration(store, env, flags);
@@ -84,26 +101,34 @@ async function copy(flags: CopyFlags): Promise<number> {
 
     // Each object may hold a GET plus `partConcurrency` part uploads at once.
     const sockets = concurrency * (partConcurrency + 1);
+    const sourceClient = createS3Client(sourceConfig, { maxSockets: concurrency + 8 });
+    const destClient = createS3Client(destConfig, { maxSockets: sockets });
+    const releaseLimits = applyRateLimits(sourceClient, destClient, limits);
     const engine = new CopyEngine({
       store,
-      source: createS3Client(sourceConfig, { maxSockets: concurrency + 8 }),
-      dest: createS3Client(destConfig, { maxSockets: sockets }),
+      source: sourceClient,
+      dest: destClient,
       sourceLocation: source,
       destLocation: dest,
       order: flags.sort,
       concurrency,
       partSize,
+      multipartThreshold,
+      destChecksumMode: destConfig.checksumMode,
       partConcurrency,
       maxAttempts,
       credentialSources: { source: sourceConfig.credentialSource, dest: destConfig.credentialSource },
-      runArguments: JSON.stringify({ to: flags.to, sort: flags.sort, concurrency, partSize, partConcurrency }),
+      runArguments: JSON.stringify({ to: flags.to, sort: flags.sort, concurrency, partSize, partConcurrency, ...limits }),
       onEvent: (event) => progress.onEvent(event),
     });
     const output = { mode: chooseProgressMode(process.stderr, Boolean(flags.quiet)), stream: process.stderr, intervalSeconds };
     const progress = copyProgress(output, () => engine.snapshot());
     const unhook = onInterrupt(
       () => engine.stop(),
-      () => engine.abort(),
+      () => {
+        releaseLimits(); // requests waiting for a token go now, and fail on the aborted signal
+        engine.abort();
+      },
     );
     try {
       const summary = await engine.run();
@@ -124,4 +149,11 @@ async function copy(flags: CopyFlags): Promise<number> {
   } finally {
     store.close();
   }
+}
+
+/** --max-bandwidth: a size per second, at least 1 KiB. */
+function parseBandwidth(text: string): number {
+  const bytes = parseSize(text, '--max-bandwidth');
+  if (bytes < 1024) throw new UsageError(`--max-bandwidth must be at least 1KiB (bytes per second), got "${text}"`);
+  return bytes;
 }

@@ -28,11 +28,19 @@ export interface CopyOptions {
   order: SortOrder;
   /** Objects in flight at once. */
   concurrency: number;
+  /** Objects larger than this go as multipart uploads. */
+  multipartThreshold: number;
   partSize: number;
+  destChecksumMode?: 'when-required' | 'when-supported';
   /** Parts in flight per multipart object. */
   partConcurrency: number;
-  /** Attempts per object in this run before it is recorded as failed. */
+  /** Attempts per object in this run before it is recorded as failed (throttled attempts not counted). */
   maxAttempts: number;
+  /**
+   * Throttled attempts (503 SlowDown and the like) per object in this run: a budget of their own, apart
+   * from maxAttempts, since throttling is the service pacing us, not a fault of the object.
+   */
+  maxThrottledAttempts?: number;
   /** Where each side's credentials came from, for messages. */
   credentialSources: { source: string; dest: string };
   /** Recorded in the runs table; must hold no secrets. */
@@ -60,6 +68,13 @@ const BAD_CREDENTIAL_CODES = new Set([
 /** This many AccessDenied in a row, with no success in between, means access is denied everywhere. */
 const DENIED_STREAK_LIMIT = 10;
 const PAGE_SIZE = 256;
+/**
+ * Default throttled-attempt budget per object: with backoff capped at 20 s (10 s on average), about a
+ * quarter of an hour of uninterrupted throttling on one object before it is recorded as failed.
+ */
+export const DEFAULT_MAX_THROTTLED_ATTEMPTS = 100;
+/** HeadBucket answers "slow down" this many times before the run gives up on starting. */
+const BUCKET_CHECK_THROTTLED_ATTEMPTS = 8;
 
 /**
  * The copy engine. Keeps `concurrency` objects in flight at all times, pulling the next rows from the
@@ -101,7 +116,9 @@ export class CopyEngine {
       dest: options.dest,
       sourceBucket: options.sourceLocation.bucket,
       destBucket: options.destLocation.bucket,
+      multipartThreshold: options.multipartThreshold,
       partSize: options.partSize,
+      destChecksumMode: options.destChecksumMode,
       partConcurrency: options.partConcurrency,
       onBytes: (bytes) => {
         this.stats.bytesTransferred += bytes;
@@ -244,10 +261,12 @@ export class CopyEngine {
     const signal = this.abortController.signal;
     store.markInFlight(row.id);
     this.stats.inFlight += 1;
+    let attempt = 0; // attempts that count against maxAttempts
+    let throttledAttempts = 0;
     try {
-      for (let attempt = 1; ; attempt += 1) {
+      for (;;) {
         try {
-          const result = await transferObject(this.settings, row.key, destKey, signal);
+          const result = await transferObject(this.settings, row.key, destKey, row.size, signal);
           store.markDone(row.id, result);
           this.stats.objectsDone += 1;
           this.stats.bytesDone += row.size;
@@ -276,17 +295,25 @@ export class CopyEngine {
             this.limit.concurrency = this.throttle.value;
             this.emit({ type: 'throttled', concurrency: this.throttle.value });
           }
-          if (!isRetryable(classified.kind) || attempt >= this.options.maxAttempts) {
+          const throttled = classified.kind === 'throttled';
+          if (throttled) throttledAttempts += 1;
+          else attempt += 1;
+          const maxThrottled = this.options.maxThrottledAttempts ?? DEFAULT_MAX_THROTTLED_ATTEMPTS;
+          if (
+            !isRetryable(classified.kind) ||
+            attempt >= this.options.maxAttempts ||
+            throttledAttempts >= maxThrottled
+          ) {
             store.markFailed(row.id, message);
             this.stats.objectsFailed += 1;
             this.emit({ type: 'object-failed', key: row.key, error: message });
             return;
           }
-          const delayMs = backoffDelay(attempt, {
-            baseMs: (this.options.retryBaseMs ?? 250) * (classified.kind === 'throttled' ? 4 : 1),
+          const delayMs = backoffDelay(throttled ? throttledAttempts : attempt, {
+            baseMs: (this.options.retryBaseMs ?? 250) * (throttled ? 4 : 1),
             capMs: 20_000,
           });
-          this.emit({ type: 'object-retry', key: row.key, attempt, error: message, delayMs });
+          this.emit({ type: 'object-retry', key: row.key, attempt: attempt + throttledAttempts, error: message, delayMs });
           await sleep(delayMs, signal);
           if (this.aborting) {
             store.markPending(row.id, true);
@@ -314,7 +341,7 @@ export class CopyEngine {
    * so no orphaned parts keep costing money. Servers without ListMultipartUploads are skipped quietly.
    */
   private async abortOrphanUploads(row: ObjectRow): Promise<void> {
-    if (row.size <= this.options.partSize) return;
+    if (row.size <= this.options.multipartThreshold) return;
     const bucket = this.options.destLocation.bucket;
     const destKey = mapKey(row.key, this.options.sourceLocation.prefix, this.options.destLocation.prefix);
     try {
@@ -330,16 +357,27 @@ export class CopyEngine {
     }
   }
 
-  /** HeadBucket: a missing bucket stops the run at once; 403 does not (write-only credentials are common). */
+  /**
+   * HeadBucket: a missing bucket stops the run at once; 403 does not (write-only credentials are common);
+   * throttling is waited out (with backoff, a bounded number of times) rather than failing the run.
+   */
   private async checkBucket(side: Side): Promise<void> {
     const client = side === 'source' ? this.options.source : this.options.dest;
     const bucket = side === 'source' ? this.options.sourceLocation.bucket : this.options.destLocation.bucket;
-    try {
-      await client.send(new HeadBucketCommand({ Bucket: bucket }));
-    } catch (error) {
-      const classified = classifyError(error);
-      if (classified.kind === 'auth' && !BAD_CREDENTIAL_CODES.has(classified.code)) return;
-      throw describeS3Failure(error, { side, bucket, credentialSource: this.options.credentialSources[side] });
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        await client.send(new HeadBucketCommand({ Bucket: bucket }));
+        return;
+      } catch (error) {
+        const classified = classifyError(error);
+        if (classified.kind === 'auth' && !BAD_CREDENTIAL_CODES.has(classified.code)) return;
+        if (classified.kind === 'throttled' && attempt < BUCKET_CHECK_THROTTLED_ATTEMPTS && !this.stopping) {
+          const baseMs = (this.options.retryBaseMs ?? 250) * 4;
+          await sleep(backoffDelay(attempt, { baseMs, capMs: 10_000 }), this.abortController.signal);
+          continue;
+        }
+        throw describeS3Failure(error, { side, bucket, credentialSource: this.options.credentialSources[side] });
+      }
     }
   }
 

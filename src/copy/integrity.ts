@@ -29,66 +29,103 @@ export function multipartEtag(partDigests: readonly Buffer[]): string {
   return `${hash.digest('hex')}-${partDigests.length}`;
 }
 
+export interface HashingOptions {
+  expectedSize: number;
+  /** The source's plain-MD5 ETag: the bytes read must hash to it. */
+  expectedMd5?: string;
+  /** Hash each part of this size too (multipart uploads); omit for a single PUT. */
+  partSize?: number;
+  /** Compute the MD5 of the whole even without expectedMd5 (single PUTs: it is their ETag). */
+  wholeMd5: boolean;
+  /** Told of every chunk's size as it passes (throughput); a 'data' listener would defeat backpressure. */
+  onBytes?: (bytes: number) => void;
+}
+
 /**
- * A pass-through stream that hashes what flows through it: the MD5 of the whole and of each part
- * (parts cut at `partSize`, as lib-storage cuts them). It checks at the end that exactly `expectedSize`
- * bytes came, and that their MD5 matches `expectedMd5` when the source gave a plain-MD5 ETag; failing
- * either, the stream errors before the upload can complete.
+ * A pass-through stream that hashes what flows through it, each byte once per digest it needs: the MD5
+ * of the whole (single PUTs, or to check a plain-MD5 source ETag) and of each part (multipart ETags).
+ * The last chunk is held back until the checks pass: exactly `expectedSize` bytes, hashing to
+ * `expectedMd5` when given. So a short or corrupted read errors the stream before the destination has
+ * received a complete body, and the upload fails instead of completing with bad bytes.
  */
 export class HashingStream extends Transform {
-  private readonly whole = createHash('md5');
-  private part: Hash = createHash('md5');
+  private readonly whole: Hash | undefined;
+  private part: Hash | undefined;
   private partBytes = 0;
   private readonly partDigests: Buffer[] = [];
+  private finished = false;
   bytes = 0;
-  md5 = '';
+  /** The MD5 of the whole, once all bytes passed (when it was computed). */
+  md5: string | undefined;
 
-  constructor(
-    private readonly partSize: number,
-    private readonly expectedSize: number,
-    private readonly expectedMd5: string | undefined,
-  ) {
+  constructor(private readonly options: HashingOptions) {
     super();
+    this.whole = options.wholeMd5 || options.expectedMd5 ? createHash('md5') : undefined;
+    this.part = options.partSize ? createHash('md5') : undefined;
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.whole.update(chunk);
+    this.whole?.update(chunk);
     this.bytes += chunk.length;
-    let offset = 0;
-    while (offset < chunk.length) {
-      const take = Math.min(this.partSize - this.partBytes, chunk.length - offset);
-      this.part.update(take === chunk.length ? chunk : chunk.subarray(offset, offset + take));
-      this.partBytes += take;
-      offset += take;
-      if (this.partBytes === this.partSize) this.closePart();
+    this.options.onBytes?.(chunk.length);
+    if (this.part) this.hashParts(chunk);
+    if (this.bytes > this.options.expectedSize) {
+      return callback(this.sizeError());
+    }
+    if (this.bytes === this.options.expectedSize) {
+      const problem = this.finish();
+      if (problem) return callback(problem);
     }
     callback(null, chunk);
   }
 
   override _flush(callback: TransformCallback): void {
-    if (this.partBytes > 0 || this.partDigests.length === 0) this.closePart();
-    this.md5 = this.whole.digest('hex');
-    if (this.bytes !== this.expectedSize) {
-      return callback(
-        new IntegrityError('TruncatedBody', `read ${this.bytes} bytes from the source, expected ${this.expectedSize}`),
-      );
+    if (this.bytes !== this.options.expectedSize) return callback(this.sizeError());
+    // A 0-byte object never saw a chunk.
+    callback(this.finished ? undefined : this.finish());
+  }
+
+  private hashParts(chunk: Buffer): void {
+    const partSize = this.options.partSize!;
+    let offset = 0;
+    while (offset < chunk.length) {
+      const take = Math.min(partSize - this.partBytes, chunk.length - offset);
+      this.part!.update(take === chunk.length ? chunk : chunk.subarray(offset, offset + take));
+      this.partBytes += take;
+      offset += take;
+      if (this.partBytes === partSize) this.closePart();
     }
-    if (this.expectedMd5 !== undefined && this.md5 !== this.expectedMd5) {
-      return callback(
-        new IntegrityError('IntegrityMismatch', `source bytes hash to ${this.md5}, the source ETag says ${this.expectedMd5}`),
-      );
-    }
-    callback();
   }
 
   private closePart(): void {
-    this.partDigests.push(this.part.digest());
+    this.partDigests.push(this.part!.digest());
     this.part = createHash('md5');
     this.partBytes = 0;
   }
 
-  /** The ETag S3 gives a multipart upload of these bytes with this part size. */
-  get multipartEtag(): string {
-    return multipartEtag(this.partDigests);
+  /** Closes the digests and checks them; returns the error to fail with, if any. */
+  private finish(): IntegrityError | undefined {
+    this.finished = true;
+    if (this.part && (this.partBytes > 0 || this.partDigests.length === 0)) this.closePart();
+    this.md5 = this.whole?.digest('hex');
+    if (this.options.expectedMd5 !== undefined && this.md5 !== this.options.expectedMd5) {
+      return new IntegrityError(
+        'IntegrityMismatch',
+        `source bytes hash to ${this.md5}, the source ETag says ${this.options.expectedMd5}`,
+      );
+    }
+    return undefined;
+  }
+
+  private sizeError(): IntegrityError {
+    return new IntegrityError(
+      'TruncatedBody',
+      `read ${this.bytes} bytes from the source, expected ${this.options.expectedSize}`,
+    );
+  }
+
+  /** The ETag S3 gives a multipart upload of these bytes with this part size (when parts were hashed). */
+  get multipartEtag(): string | undefined {
+    return this.partDigests.length > 0 ? multipartEtag(this.partDigests) : undefined;
   }
 }

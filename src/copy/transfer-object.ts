@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
@@ -20,99 +19,128 @@ export interface TransferSettings {
   dest: S3Client;
   sourceBucket: string;
   destBucket: string;
+  /** Objects larger than this go as multipart uploads; smaller ones as one buffered PutObject. */
+  multipartThreshold: number;
   partSize: number;
   partConcurrency: number;
+  /** The destination's checksum mode, to name it when a mismatch looks like the aws-chunked trap. */
+  destChecksumMode?: 'when-required' | 'when-supported';
   /** Bytes read from the source, as they flow (for throughput). */
   onBytes?: (bytes: number) => void;
 }
 
 interface Expected {
   size: number;
-  md5: string;
+  md5?: string;
   multipartEtag?: string;
 }
 
 /**
- * Copies one object: GetObject's body streams through a hasher into the destination. Objects up to one
- * part go as one PutObject with Content-MD5 (the server checks it); larger ones as a multipart upload of
- * `partSize` parts with `partConcurrency` in flight. Resolves only once the destination confirmed bytes
- * that hash to what the source sent.
+ * Copies one object: GetObject's body streams through a hasher into the destination, never held whole.
+ * Objects up to the multipart threshold go as one PutObject (buffered, at most the threshold); larger
+ * ones as a multipart upload of `partSize` parts with `partConcurrency` in flight. Resolves only once the
+ * destination confirmed bytes that hash to what the source sent.
  */
 export async function transferObject(
   settings: TransferSettings,
   sourceKey: string,
   destKey: string,
+  catalogSize: number,
   signal: AbortSignal,
 ): Promise<CopyResult> {
   const get = await settings.source
     .send(new GetObjectCommand({ Bucket: settings.sourceBucket, Key: sourceKey }), { abortSignal: signal })
     .catch((error: unknown) => Promise.reject(tagSide(error, 'source')));
   const body = get.Body as Readable;
-  const size = get.ContentLength ?? 0;
-  const sourceMd5 = isPlainMd5(get.ETag) ? unquote(get.ETag)!.toLowerCase() : undefined;
+  // A chunked answer has no Content-Length: then the catalog's size is what must arrive.
+  const size = get.ContentLength ?? catalogSize;
+  const multipart = size > settings.multipartThreshold;
   const partSize = partSizeFor(size, settings.partSize);
-  const hasher = new HashingStream(partSize, size, sourceMd5);
-  if (settings.onBytes) hasher.on('data', (chunk: Buffer) => settings.onBytes!(chunk.length));
+  const hasher = new HashingStream({
+    expectedSize: size,
+    expectedMd5: isPlainMd5(get.ETag) ? unquote(get.ETag)!.toLowerCase() : undefined,
+    partSize: multipart ? partSize : undefined,
+    wholeMd5: !multipart,
+    onBytes: settings.onBytes,
+  });
   const headers = copiedHeaders(get);
 
-  if (size <= partSize) {
-    const chunks: Buffer[] = [];
-    await pipeline(body, hasher, async (source: AsyncIterable<Buffer>) => {
-      for await (const chunk of source) chunks.push(chunk);
-    }).catch((error: unknown) => Promise.reject(tagSide(error, 'source')));
-    const bytes = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
-    const put = await settings.dest.send(
-      new PutObjectCommand({
-        Bucket: settings.destBucket,
-        Key: destKey,
-        Body: bytes,
-        ContentLength: size,
-        ContentMD5: createHash('md5').update(bytes).digest('base64'),
-        ...headers,
-      }),
-      { abortSignal: signal },
-    );
-    return confirm(settings, destKey, put.ETag, { size, md5: hasher.md5 }, signal);
-  }
-
-  const upload = new Upload({
-    client: settings.dest,
-    params: { Bucket: settings.destBucket, Key: destKey, Body: hasher, ...headers },
-    partSize,
-    queueSize: settings.partConcurrency,
-    leavePartsOnError: false,
-  });
-  // Aborting destroys the source stream: lib-storage then fails the upload and aborts the multipart
-  // upload before done() settles, so no parts are left behind.
+  // Aborting destroys the source stream: the write that reads from it fails (and lib-storage aborts its
+  // multipart upload) before the transfer settles.
   const onAbort = (): void => {
     body.destroy(Object.assign(new Error('transfer aborted'), { name: 'AbortError' }));
   };
   signal.addEventListener('abort', onAbort, { once: true });
+  // The write gets its own signal: a failed source read must cancel it, or a streamed PUT would wait
+  // for the rest of its Content-Length until the socket times out.
+  const write = new AbortController();
+  const cancelWrite = (): void => write.abort();
+  signal.addEventListener('abort', cancelWrite, { once: true });
   let sourceError: unknown;
+  let stoppedReading = false;
+  const streaming = pipeline(body, hasher).catch((error: unknown) => {
+    // A source failure is the body erroring or the hasher's checks failing. Our own stop after a failed
+    // write, or lib-storage closing the hasher when an upload fails, is not.
+    const fromSource = body.errored !== null || hasher.errored instanceof IntegrityError;
+    if (stoppedReading || !fromSource) return;
+    sourceError = tagSide(error, 'source');
+    write.abort();
+  });
+  let upload: Upload | undefined;
   try {
-    const streaming = pipeline(body, hasher).catch((error: unknown) => {
-      sourceError = tagSide(error, 'source');
-      hasher.destroy(error as Error);
-    });
-    const result = await upload.done();
+    let reportedEtag: string | undefined;
+    if (!multipart) {
+      // Buffered, not streamed: the hasher releases the last bytes only once they checked out, so a
+      // short or corrupted read never becomes a PUT; and a body of known length can be retried by the SDK.
+      const chunks: Buffer[] = [];
+      for await (const chunk of hasher) chunks.push(chunk as Buffer);
+      await streaming;
+      if (sourceError) throw sourceError;
+      const bytes = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+      const put = await settings.dest.send(
+        new PutObjectCommand({
+          Bucket: settings.destBucket,
+          Key: destKey,
+          Body: bytes,
+          ContentLength: size,
+          // The destination checks these bytes itself (BadDigest otherwise).
+          ContentMD5: Buffer.from(hasher.md5!, 'hex').toString('base64'),
+          ...headers,
+        }),
+        { abortSignal: write.signal },
+      );
+      reportedEtag = put.ETag;
+    } else {
+      upload = new Upload({
+        client: settings.dest,
+        params: { Bucket: settings.destBucket, Key: destKey, Body: hasher, ...headers },
+        partSize,
+        queueSize: settings.partConcurrency,
+        // We abort a failed upload ourselves (abortLeftoverUpload): lib-storage's own abort would replace
+        // the real error (a SlowDown, say) with the abort's, and some servers refuse AbortMultipartUpload.
+        leavePartsOnError: true,
+      });
+      reportedEtag = (await upload.done()).ETag;
+    }
     await streaming;
-    return await confirm(
-      settings,
-      destKey,
-      result.ETag,
-      { size, md5: hasher.md5, multipartEtag: hasher.multipartEtag },
-      signal,
-    );
+    if (sourceError) throw sourceError;
+    return await confirm(settings, destKey, reportedEtag, { size, md5: hasher.md5, multipartEtag: hasher.multipartEtag }, signal);
   } catch (error) {
-    await abortLeftoverUpload(settings, destKey, upload);
+    // The write failed first: stop reading the source so the pipeline settles.
+    stoppedReading = true;
+    body.destroy();
+    await streaming;
+    if (upload) await abortLeftoverUpload(settings, destKey, upload);
     throw sourceError ?? error;
   } finally {
     signal.removeEventListener('abort', onAbort);
+    signal.removeEventListener('abort', cancelWrite);
   }
 }
 
-/** lib-storage normally aborts its multipart upload itself; this makes sure, before we report the failure. */
+/** Aborts a failed multipart upload before the failure is reported, so no orphaned parts are left. */
 async function abortLeftoverUpload(settings: TransferSettings, destKey: string, upload: Upload): Promise<void> {
+  // lib-storage keeps the id private; the lock file pins the version this was written against.
   const uploadId = (upload as unknown as { uploadId?: string }).uploadId;
   if (!uploadId) return;
   try {
@@ -120,7 +148,8 @@ async function abortLeftoverUpload(settings: TransferSettings, destKey: string, 
       new AbortMultipartUploadCommand({ Bucket: settings.destBucket, Key: destKey, UploadId: uploadId }),
     );
   } catch {
-    // Already aborted (NoSuchUpload) or unreachable: nothing more we can do here.
+    // Already gone (NoSuchUpload), refused (s3rver: 405) or unreachable: the next run's recovery and the
+    // bucket's lifecycle rule are the fallbacks.
   }
 }
 
@@ -142,36 +171,37 @@ async function confirm(
   const head = await settings.dest.send(new HeadObjectCommand({ Bucket: settings.destBucket, Key: destKey }), {
     abortSignal: signal,
   });
+  const hint =
+    settings.destChecksumMode === 'when-supported'
+      ? '; the SDK checksums (when-supported) may have framed the body: set DEST_CHECKSUM_MODE=when-required (or --dest-checksum when-required)'
+      : '';
   const headEtag = unquote(head.ETag);
   if (head.ContentLength !== expected.size) {
     throw new IntegrityError(
       'IntegrityMismatch',
-      `the destination holds ${head.ContentLength} bytes, we sent ${expected.size}`,
+      `the destination holds ${head.ContentLength} bytes, we sent ${expected.size}${hint}`,
     );
   }
   const headMatch = matchEtag(head.ETag, expected);
   if (headMatch) return { destKey, destEtag: headEtag, verifyMethod: headMatch };
   const encrypted = head.ServerSideEncryption === 'aws:kms' || head.SSECustomerAlgorithm !== undefined;
-  if (!headEtag || encrypted) {
-    return {
-      destKey,
-      destEtag: headEtag,
-      verifyMethod: 'size-only',
-      verifyNote: encrypted ? 'encrypted ETag is not an MD5' : 'destination returned no ETag',
-    };
+  // A multipart upload whose ETag is a plain MD5 (s3rver does this) cannot be judged without the whole
+  // object's MD5, which is computed only when the source ETag called for it.
+  const uncomparable = expected.md5 === undefined && isPlainMd5(headEtag);
+  if (!headEtag || encrypted || uncomparable) {
+    return { destKey, destEtag: headEtag, verifyMethod: 'size-only' };
   }
   throw new IntegrityError(
     'IntegrityMismatch',
-    `the destination ETag ${headEtag} does not match the bytes sent (MD5 ${expected.md5}` +
-      `${expected.multipartEtag ? `, multipart ${expected.multipartEtag}` : ''}); if the destination is not AWS, ` +
-      `set DEST_CHECKSUM_MODE=when-required (or --dest-checksum when-required)`,
+    `the destination ETag ${headEtag} does not match the bytes sent` +
+      `${expected.md5 ? ` (MD5 ${expected.md5})` : ''}${expected.multipartEtag ? ` (multipart ${expected.multipartEtag})` : ''}${hint}`,
   );
 }
 
 function matchEtag(etag: string | undefined, expected: Expected): CopyResult['verifyMethod'] | undefined {
   const value = unquote(etag)?.toLowerCase();
   if (!value) return undefined;
-  if (value === expected.md5) return 'md5';
+  if (expected.md5 !== undefined && value === expected.md5) return 'md5';
   if (expected.multipartEtag !== undefined && value === expected.multipartEtag) return 'multipart-etag';
   return undefined;
 }

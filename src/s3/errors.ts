@@ -85,6 +85,20 @@ interface ErrorShape {
   cause?: unknown;
 }
 
+// What the SDK calls an error whose answer carried no code (a HEAD request's answer has no body), and the
+// name we give it instead, from the HTTP status: "Forbidden (HTTP 403)" says more than "Unknown (HTTP 403)".
+const NO_CODE = new Set(['Unknown', 'UnknownError', 'Error']);
+const STATUS_NAMES: Record<number, string> = {
+  400: 'BadRequest',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'NotFound',
+  411: 'MissingContentLength',
+  412: 'PreconditionFailed',
+  501: 'NotImplemented',
+  503: 'ServiceUnavailable',
+};
+
 function codeOf(error: ErrorShape): string {
   // Network errors carry a Node errno code; SDK service errors carry the S3 code as name (and Code).
   if (typeof error.code === 'string' && error.code !== '') return error.code;
@@ -95,11 +109,12 @@ function codeOf(error: ErrorShape): string {
 
 export function classifyError(raw: unknown): ClassifiedError {
   const error = (raw ?? {}) as ErrorShape;
-  const code = codeOf(error);
   const status = error.$metadata?.httpStatusCode ?? error.$response?.statusCode;
+  const rawCode = codeOf(error);
+  const code = NO_CODE.has(rawCode) && status !== undefined ? (STATUS_NAMES[status] ?? rawCode) : rawCode;
   const kind = kindOf(code, status, error);
   const message = typeof error.message === 'string' ? error.message.trim() : '';
-  const useful = message !== '' && message !== 'UnknownError' && message !== code && !/^\d+$/.test(message);
+  const useful = message !== '' && !NO_CODE.has(message) && message !== code && !/^\d+$/.test(message);
   const description = `${code}${status ? ` (HTTP ${status})` : ''}${useful ? `: ${message}` : ''}`;
   return { kind, code, status, description };
 }
