@@ -4,7 +4,7 @@
 // Path-style requests only (`/bucket/key`), which is how tests address s3rver.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { pipeline } from 'node:stream';
+import { pipeline, type Transform } from 'node:stream';
 
 export type S3Op =
   | 'ListObjectsV2'
@@ -54,6 +54,59 @@ export interface RequestProxyOptions {
    * target stored an object but before the client learns it.
    */
   onResponse?: (info: RequestInfo, status: number) => void | Promise<void>;
+  /**
+   * Decides, per forwarded answer, whether to cut its body short: the status and headers go through,
+   * then only `afterBytes` of the body, then the connection is destroyed (`how: 'destroy'`, the client
+   * sees fewer bytes than Content-Length) or the answer ends cleanly without Content-Length (`how: 'end'`,
+   * a short body nothing at the HTTP level notices). Undefined forwards the whole answer.
+   */
+  cutResponse?: (info: RequestInfo, status: number) => ResponseCut | undefined;
+  /**
+   * Decides, per forwarded answer that is not cut, whether its body goes through a stream of the test's
+   * (e.g. one that trickles it slowly). Undefined forwards it as it comes.
+   */
+  shapeResponse?: (info: RequestInfo, status: number, headers: http.IncomingHttpHeaders) => Transform | undefined;
+}
+
+export interface ResponseCut {
+  afterBytes: number;
+  how: 'destroy' | 'end';
+  /** Milliseconds to hold the connection open after the last byte sent, before cutting. */
+  holdMs?: number;
+}
+
+/** Passes on the answer's head and its first `cut.afterBytes` body bytes, then cuts it (see cutResponse). */
+function forwardCut(upRes: http.IncomingMessage, res: http.ServerResponse, cut: ResponseCut): void {
+  const raw = endToEndHeaders(upRes.rawHeaders);
+  const headers: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    if (cut.how === 'destroy' || raw[i]!.toLowerCase() !== 'content-length') headers.push(raw[i]!, raw[i + 1]!);
+  }
+  res.writeHead(upRes.statusCode ?? 0, upRes.statusMessage, headers);
+  let left = cut.afterBytes;
+  let done = false;
+  // Once what was written has left, end cleanly or drop the connection mid-body.
+  const cutNow = (): void => void (cut.how === 'end' ? res.end() : res.destroy());
+  upRes.on('error', () => undefined); // we destroy it ourselves
+  if (left <= 0) {
+    done = true;
+    upRes.destroy();
+    res.flushHeaders();
+    setImmediate(cutNow);
+    return;
+  }
+  upRes.on('data', (chunk: Buffer) => {
+    if (done) return;
+    const piece = chunk.length > left ? chunk.subarray(0, left) : chunk;
+    left -= piece.length;
+    if (left > 0) return void res.write(piece);
+    done = true;
+    upRes.destroy();
+    res.write(piece, () => setTimeout(cutNow, cut.holdMs ?? 0));
+  });
+  upRes.on('end', () => {
+    if (!done) res.end(); // shorter than afterBytes: nothing to cut
+  });
 }
 
 export interface RequestProxy {
@@ -149,7 +202,11 @@ export async function startRequestProxy(targetEndpoint: string, opts: RequestPro
       const status = upRes.statusCode ?? 0;
       const pass = (): void => {
         entry.status = status;
+        const cut = opts.cutResponse?.({ ...info }, status);
+        if (cut) return forwardCut(upRes, res, cut);
         res.writeHead(status, upRes.statusMessage, endToEndHeaders(upRes.rawHeaders));
+        const shape = opts.shapeResponse?.({ ...info }, status, upRes.headers);
+        if (shape) return void pipeline(upRes, shape, res, () => {});
         pipeline(upRes, res, () => {}); // a client that hangs up just ends the stream
       };
       if (!opts.onResponse) return pass();
