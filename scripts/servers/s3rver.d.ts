@@ -4,6 +4,8 @@ export interface S3rverHandle {
   /** e.g. `http://127.0.0.1:54321` */
   endpoint: string;
   port: number;
+  /** The server process, e.g. to read its CPU time from /proc. */
+  pid: number | undefined;
   /** Directory holding the stored objects. */
   dir: string;
   /** Kills the server (SIGTERM, then SIGKILL after 3 s); removes `dir` if it was created by startS3rver. */

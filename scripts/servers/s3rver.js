@@ -78,7 +78,7 @@ export async function startS3rver({ buckets = [], dir } = {}) {
       if (ownDir) await rm(dataDir, { recursive: true, force: true });
     })());
 
-  return { endpoint: `http://127.0.0.1:${port}`, port, dir: dataDir, stop };
+  return { endpoint: `http://127.0.0.1:${port}`, port, dir: dataDir, pid: child.pid, stop };
 }
 
 /** Waits for the child's `{"port":N}` line, its early exit, or the timeout. */

@@ -4,8 +4,8 @@
 # everything they write (conf, data, logs, pid files, admin sockets) stays under DIR.
 #
 #   test/servers/rgw.sh install                          install Debian's ceph packages (no-op when present)
-#   test/servers/rgw.sh start DIR                        start a new cluster in DIR (empty or missing);
-#                                                        prints the S3 endpoint, e.g. http://127.0.0.1:40123
+#   test/servers/rgw.sh start DIR                        start a new cluster in DIR (replacing an old one
+#                                                        of ours); prints the endpoint, e.g. http://127.0.0.1:40123
 #   test/servers/rgw.sh stop DIR                         stop the daemons started in DIR (by PID)
 #   test/servers/rgw.sh create-user DIR UID ACCESS SECRET  an S3 user with fixed keys (idempotent)
 #   test/servers/rgw.sh endpoint DIR                     print the endpoint of a running cluster
@@ -108,7 +108,12 @@ cmd_start() {
   have_binaries || die "ceph is not installed: run $0 install"
   DIR=$(abs_dir "${1:-}")
   CONF=$DIR/ceph.conf
-  [ ! -e "$CONF" ] || die "$DIR already holds a cluster: stop it and use an empty directory"
+  if [ -e "$CONF" ]; then
+    # A cluster of ours from an earlier run (crashed, or never stopped): stop it and start afresh.
+    grep -q '^# Written by test/servers/rgw.sh' "$CONF" || die "$CONF is not ours: use an empty directory"
+    cmd_stop "$DIR"
+    rm -rf "$CONF" "$DIR"/{monmap,endpoint,mon,osd,run,log,rgw,crash,tmp}
+  fi
   DEADLINE=$((SECONDS + START_TIMEOUT))
   START_NS=$(date +%s%N)
   mkdir -p "$DIR"/{mon,osd,run,log,rgw,crash,tmp}

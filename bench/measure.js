@@ -1,0 +1,33 @@
+// Runs a command under GNU time and reads a server's CPU time from /proc: wall, client CPU, peak RSS.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const TICKS_PER_SECOND = 100;
+
+/** User+system CPU seconds a process has used so far (Linux /proc). */
+export function processCpuSeconds(pid) {
+  try {
+    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+  } catch {
+    return NaN;
+  }
+}
+
+/** Runs argv under /usr/bin/time; resolves { wall, cpu, rssMiB, code, stderr }. */
+export function timed(argv, env) {
+  const out = path.join(os.tmpdir(), `s3migrate-bench-time-${process.pid}-${Date.now()}`);
+  return new Promise((resolve, reject) => {
+    const child = spawn('/usr/bin/time', ['-f', '%e %U %S %M', '-o', out, ...argv], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const [wall, user, sys, rssKiB] = fs.readFileSync(out, 'utf8').trim().split('\n').pop().split(' ').map(Number);
+      fs.rmSync(out, { force: true });
+      resolve({ wall, cpu: user + sys, rssMiB: rssKiB / 1024, code, stderr: stderr.slice(-2000) });
+    });
+  });
+}
