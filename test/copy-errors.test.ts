@@ -1,7 +1,6 @@
 // copy when things go wrong: invalid usage (exit 2), a missing destination bucket and refused
 // credentials (exit 1, fast, nothing marked done), a state file already in use (exit 1), and an object
 // whose every read fails (recorded as failed, exit 3; a later run without the fault finishes it).
-import { copyFileSync, existsSync } from 'node:fs';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { s3rverClient, startS3rver, type S3rverHandle } from '../scripts/servers/s3rver.js';
@@ -18,6 +17,7 @@ import {
   waitFor,
   writtenKeys,
   type SeedObject,
+  cloneState,
 } from './support/copy-fixtures.js';
 import { startRequestProxy, type RequestProxy } from './support/request-proxy.js';
 
@@ -51,11 +51,7 @@ const env = (extra: Record<string, string> = {}): Record<string, string> => ({
 
 /** A fresh state file holding the catalog of the source (copied from one catalog run). */
 function freshState(name: string): string {
-  const state = work.file(name);
-  for (const suffix of ['', '-wal']) {
-    if (existsSync(template + suffix)) copyFileSync(template + suffix, state + suffix);
-  }
-  return state;
+  return cloneState(template, work.file(name));
 }
 
 beforeAll(async () => {

@@ -2,7 +2,6 @@
 // verify after a clean copy, verify finding damage that copy then repairs, verify --deep where ETags
 // cannot be compared, the destination checksum modes, and source reads cut short.
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync } from 'node:fs';
 import { DeleteObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,6 +21,7 @@ import {
   writtenKeys,
   type SeedObject,
   type StateRow,
+  cloneState,
 } from './support/copy-fixtures.js';
 import { startRequestProxy, type RequestProxy, type ResponseCut } from './support/request-proxy.js';
 
@@ -59,11 +59,7 @@ const env = (extra: Record<string, string> = {}): Record<string, string> => ({
 
 /** A fresh state file holding the catalog of the source. */
 function freshState(name: string): string {
-  const state = work.file(name);
-  for (const suffix of ['', '-wal']) {
-    if (existsSync(template + suffix)) copyFileSync(template + suffix, state + suffix);
-  }
-  return state;
+  return cloneState(template, work.file(name));
 }
 
 function sql(state: string, statement: string, ...params: unknown[]): void {

@@ -1,6 +1,7 @@
 // Shared helpers of the copy integration tests: seeding s3rver buckets, reading objects back,
 // reading the state file with plain SQL, and decoding the request proxy's log.
 import { createHash, randomBytes } from 'node:crypto';
+import fs from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -165,4 +166,12 @@ export async function waitFor(predicate: () => boolean, timeoutMs: number, what:
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(20);
   }
+}
+
+/** Copies a cataloged state file (and its WAL) to `target`, so each test starts from the same catalog. */
+export function cloneState(template: string, target: string): string {
+  for (const suffix of ['', '-wal']) {
+    if (fs.existsSync(template + suffix)) fs.copyFileSync(template + suffix, target + suffix);
+  }
+  return target;
 }
