@@ -32,6 +32,7 @@ interface CopyFlags extends Record<string, string | boolean | undefined> {
   concurrency: string;
   partSize: string;
   multipartThreshold: string;
+  maxMemory: string;
   partConcurrency: string;
   maxAttempts: string;
   maxBandwidth?: string;
@@ -57,7 +58,8 @@ export function copyCommand(): Command {
     .option('--state <file>', 'state file made by `s3migrate catalog`', DEFAULT_STATE)
     .addOption(new Option('--sort <order>', 'copy order').choices([...SORT_ORDERS]).default('key'))
     .option('--concurrency <n>', 'objects in flight', String(DEFAULT_CONCURRENCY))
-    .option('--multipart-threshold <size>', 'objects larger than this go as multipart uploads (smaller ones are buffered)', '8MiB')
+    .option('--multipart-threshold <size>', 'objects larger than this go as multipart uploads (smaller ones are buffered)', '64MiB')
+    .option('--max-memory <size>', 'bytes all transfers in flight may buffer together (objects wait for their share)', '256MiB')
     .option('--part-size <size>', 'multipart part size (raised for objects over 10,000 parts)', '8MiB')
     .option('--part-concurrency <n>', 'parts in flight per multipart object', '4')
     .option('--max-attempts <n>', 'attempts per object before it is recorded as failed (throttling not counted)', '5')
@@ -81,6 +83,7 @@ async function copy(flags: CopyFlags): Promise<number> {
   const maxAttempts = parsePositiveInteger(flags.maxAttempts, '--max-attempts', 100);
   const intervalSeconds = parsePositiveInteger(flags.progressInterval, '--progress-interval', 3600);
   const partSize = parseSizeInRange(flags.partSize, '--part-size', MIN_PART_SIZE, MAX_PART_SIZE);
+  const memoryBudget = parseSizeInRange(flags.maxMemory, '--max-memory', 16 * 1024 * 1024, 1024 ** 4, 'a sane range');
   const multipartThreshold = parseSizeInRange(flags.multipartThreshold, '--multipart-threshold', MIN_PART_SIZE, MAX_PART_SIZE);
   const limits = {
     bytesPerSecond: flags.maxBandwidth === undefined ? undefined : parseBandwidth(flags.maxBandwidth),
@@ -114,6 +117,7 @@ async function copy(flags: CopyFlags): Promise<number> {
       concurrency,
       partSize,
       multipartThreshold,
+      memoryBudget,
       destChecksumMode: destConfig.checksumMode,
       partConcurrency,
       maxAttempts,

@@ -42,11 +42,11 @@ export function parsePositiveInteger(text: string, flag: string, max = 100_000):
   return Number(text);
 }
 
-export function parseSizeInRange(text: string, flag: string, min: number, max: number): number {
+export function parseSizeInRange(text: string, flag: string, min: number, max: number, why = 'S3 limits'): number {
   const bytes = parseSize(text, flag);
   if (bytes < min || bytes > max) {
     throw new UsageError(
-      `${flag} must be between ${min / 1024 / 1024} MiB and ${max / 1024 / 1024 / 1024} GiB, got "${text}" (S3 limits)`,
+      `${flag} must be between ${min / 1024 / 1024} MiB and ${max / 1024 / 1024 / 1024} GiB, got "${text}" (${why})`,
     );
   }
   return bytes;

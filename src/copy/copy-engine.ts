@@ -15,6 +15,8 @@ import { backoffDelay, sleep } from './backoff.js';
 import type { CopyEvent, CopyStats } from './events.js';
 import { isPlainMd5, unquote } from './integrity.js';
 import { mapKey } from './key-mapping.js';
+import { MemoryBudget } from './memory-budget.js';
+import { partSizeFor } from './part-size.js';
 import { sideOf, type Side } from './side-error.js';
 import { AdaptiveConcurrency } from './throttle.js';
 import { transferObject, type TransferSettings } from './transfer-object.js';
@@ -30,6 +32,8 @@ export interface CopyOptions {
   concurrency: number;
   /** Objects larger than this go as multipart uploads. */
   multipartThreshold: number;
+  /** Bytes the transfers in flight may hold in memory together (see MemoryBudget). */
+  memoryBudget: number;
   partSize: number;
   destChecksumMode?: 'when-required' | 'when-supported';
   /** Parts in flight per multipart object. */
@@ -84,6 +88,7 @@ const BUCKET_CHECK_THROTTLED_ATTEMPTS = 8;
 export class CopyEngine {
   private readonly abortController = new AbortController();
   private readonly throttle: AdaptiveConcurrency;
+  private readonly memory: MemoryBudget;
   private readonly limit: ReturnType<typeof pLimit>;
   private readonly settings: TransferSettings;
   private stopping = false;
@@ -110,6 +115,7 @@ export class CopyEngine {
     // Every in-flight request listens on the one abort signal.
     setMaxListeners(0, this.abortController.signal);
     this.throttle = new AdaptiveConcurrency(options.concurrency);
+    this.memory = new MemoryBudget(options.memoryBudget);
     this.limit = pLimit(options.concurrency);
     this.settings = {
       source: options.source,
@@ -148,6 +154,7 @@ export class CopyEngine {
   private cancelInFlight(): void {
     this.stopping = true;
     this.aborting = true;
+    this.memory.releaseAll();
     this.abortController.abort();
     this.wake();
   }
@@ -251,7 +258,23 @@ export class CopyEngine {
     this.cancelInFlight();
   }
 
+  /** Waits for the object's share of the memory budget, then copies it. */
   private async copyOne(row: ObjectRow): Promise<void> {
+    const granted = await this.memory.acquire(this.memoryShare(row.size));
+    try {
+      await this.copyRow(row);
+    } finally {
+      this.memory.release(granted);
+    }
+  }
+
+  /** What a transfer holds in memory at most: the buffered body, or its parts queued and in flight. */
+  private memoryShare(size: number): number {
+    if (size <= this.options.multipartThreshold) return size;
+    return partSizeFor(size, this.options.partSize) * (this.options.partConcurrency + 1);
+  }
+
+  private async copyRow(row: ObjectRow): Promise<void> {
     if (this.stopping) {
       this.leftPending = true;
       return;

@@ -92,11 +92,12 @@ export async function transferObject(
     if (!multipart) {
       // Buffered, not streamed: the hasher releases the last bytes only once they checked out, so a
       // short or corrupted read never becomes a PUT; and a body of known length can be retried by the SDK.
-      const chunks: Buffer[] = [];
-      for await (const chunk of hasher) chunks.push(chunk as Buffer);
+      // One buffer of the final size, filled as chunks arrive: memory is the object's size, not twice it.
+      const bytes = Buffer.allocUnsafe(size);
+      let filled = 0;
+      for await (const chunk of hasher) filled += (chunk as Buffer).copy(bytes, filled);
       await streaming;
       if (sourceError) throw sourceError;
-      const bytes = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
       const put = await settings.dest.send(
         new PutObjectCommand({
           Bucket: settings.destBucket,
