@@ -122,7 +122,7 @@ async function main() {
   const options = { env: cliEnvironment(source, dest), cwd: stateDir };
   const steps = [
     ['Step 1/3: catalog the source', ['catalog', '--from', `s3://${SOURCE_BUCKET}`, '--state', statePath]],
-    ['Step 2/3: copy, newest first', ['copy', '--to', `s3://${DEST_BUCKET}`, '--sort', 'newest', '--state', statePath]],
+    ['Step 2/3: copy, newest first', ['copy', '--to', `s3://${DEST_BUCKET}`, '--sort', 'newest', '--multipart-threshold', '8MiB', '--state', statePath]],
     ['Step 3/3: status', ['status', '--state', statePath]],
   ];
   let exitCode = 0;
