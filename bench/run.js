@@ -114,6 +114,7 @@ const median = (values) => {
 };
 
 const runs = [];
+const listWalls = {};
 const defs = workloads({ w3Size });
 for (const id of selected.filter((w) => defs[w])) {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), `s3migrate-bench-${id}-`));
@@ -124,6 +125,12 @@ for (const id of selected.filter((w) => defs[w])) {
     process.stderr.write(`${id}: seeding ${title}...\n`);
     await seed(s3rverClient(source.endpoint), 'src', objects);
     const expected = await listing(source.endpoint, 'src');
+    // Catalog's reference: bare ListObjectsV2 paging of the same bucket, timed the same way.
+    const bareListings = [];
+    for (let r = 0; r < Math.max(reps, 1) * 2; r += 1) {
+      bareListings.push((await timed(['node', path.join(root, 'bench/list-only.js'), source.endpoint, 'src'], baseEnv)).wall);
+    }
+    listWalls[id] = median(bareListings);
     const names = Object.keys(tools);
     const order = [];
     for (let r = 0; r < reps; r += 1) order.push(...names, ...[...names].reverse());
@@ -185,6 +192,10 @@ for (const id of selected.filter((w) => defs[w])) {
       );
     }
   }
+}
+for (const id of Object.keys(listWalls)) {
+  const catalogWall = median(runs.filter((r) => r.workload === id && r.tool === 's3migrate').map((r) => r.catalogWall));
+  ratios.push(`${id}: catalog ${catalogWall.toFixed(2)} s vs bare ListObjectsV2 paging ${listWalls[id].toFixed(2)} s (${(catalogWall / listWalls[id]).toFixed(2)}x)`);
 }
 if (ratios.length) lines.push('', ...ratios.map((r) => `- ${r}`));
 
