@@ -35,6 +35,11 @@ Exit codes: 0 done, 1 fatal error, 2 invalid usage, 3 some objects failed, 130 i
 }
 
 export async function main(argv: string[]): Promise<void> {
+  // `s3migrate status | head`: a reader that went away is not an error worth a stack trace.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw error;
+  });
   try {
     await buildProgram().parseAsync(argv);
   } catch (error) {
