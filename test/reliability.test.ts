@@ -135,7 +135,7 @@ describe('a source that throttles every request for a few seconds, then recovers
     await seed(sourceClient, 'outage', objects, 16);
   });
 
-  it('mid-run (3 s of 100 % SlowDown, --max-attempts 2): the run completes, no object failed', async () => {
+  it('mid-run (8 s of 100 % SlowDown, --max-attempts 2): the run completes, no object failed', async () => {
     const state = await catalog('outage', 'outage.db');
     sourceProxy.reset();
     destProxy.setRule('PUT', { latencyMs: 100 }); // keeps the run going through the outage
@@ -146,7 +146,9 @@ describe('a source that throttles every request for a few seconds, then recovers
       });
       await waitFor(() => sourceProxy.log().filter((e) => e.op === 'GetObject').length >= 5, 30_000, 'five GETs');
       sourceProxy.setRule('*', { slowDown: 1 });
-      await sleep(3_000);
+      // Longer than the SDK's own retries of one request (3 attempts, a few seconds of backoff), so the
+      // objects in flight must go through several engine attempts: more than --max-attempts allows.
+      await sleep(8_000);
       sourceProxy.clearRules();
       result = await run.result;
     } finally {
