@@ -1,6 +1,6 @@
 // npm run bench: s3migrate side by side with rclone (when on PATH) and a bare SDK loop, on two local s3rver
 // endpoints, interleaved A B C then C B A so drift on a shared machine hits every tool alike.
-// Usage: node bench/run.js [--reps 1] [--workloads W1,W2,W3,W4] [--w3-size 2GiB] [--concurrency 32]
+// Usage: node bench/run.js [--reps 1] [--workloads W1,W2,W3,W4] [--w3-size 2] [--concurrency 32] [--tools s3migrate,rclone,sdk-loop]
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -83,7 +83,9 @@ const tools = {
   },
   'sdk-loop': (src, dst) => timed(['node', path.join(root, 'bench/sdk-loop.js'), src, 'src', dst, 'dst', String(concurrency)], baseEnv),
 };
-if (!onPath('rclone')) {
+const onlyTools = flag('tools', '');
+if (onlyTools) for (const name of Object.keys(tools)) if (!onlyTools.split(',').includes(name)) delete tools[name];
+if (tools.rclone && !onPath('rclone')) {
   console.error('rclone is not on PATH (Debian package rclone): comparing with the SDK loop only');
   delete tools.rclone;
 }
