@@ -75,7 +75,14 @@ export function copyProgress(output: ProgressOutput, snapshot: () => CopyStats):
         },
         cliProgress.Presets.shades_classic,
       );
-      bar = bars.create(1, 0, { bytes: '', mibs: '0.0', ops: '0', etaText: '--', failed: 0 });
+      const first = snapshot();
+      bar = bars.create(Math.max(first.objectsTotal, 1), first.objectsDone, {
+        bytes: `${formatBytes(first.bytesDone)}/${formatBytes(first.bytesTotal)}`,
+        mibs: '0.0',
+        ops: '0',
+        etaText: '--',
+        failed: 0,
+      });
       timer = setInterval(refresh, 200);
     } else if (mode === 'lines') {
       timer = setInterval(refresh, output.intervalSeconds * 1000);
