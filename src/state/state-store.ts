@@ -94,18 +94,27 @@ export class StateStore {
   // ---- source identity -------------------------------------------------------------------
 
   getSource(): EndpointLocation | undefined {
-    const bucket = this.getMeta('source_bucket');
-    if (bucket === undefined) return undefined;
-    return { endpoint: this.getMeta('source_endpoint') ?? '', bucket, prefix: this.getMeta('source_prefix') ?? '' };
+    return this.getLocation('source');
   }
 
   setSource(source: EndpointLocation): void {
     this.db.transaction(() => {
-      this.setMeta('source_endpoint', source.endpoint);
-      this.setMeta('source_bucket', source.bucket);
-      this.setMeta('source_prefix', source.prefix);
+      this.setLocation('source', source);
       this.setMeta('created_at', now());
     })();
+  }
+
+  /** A location kept in meta as `<side>_endpoint`, `<side>_bucket`, `<side>_prefix`. */
+  private getLocation(side: 'source' | 'dest'): EndpointLocation | undefined {
+    const bucket = this.getMeta(`${side}_bucket`);
+    if (bucket === undefined) return undefined;
+    return { endpoint: this.getMeta(`${side}_endpoint`) ?? '', bucket, prefix: this.getMeta(`${side}_prefix`) ?? '' };
+  }
+
+  private setLocation(side: 'source' | 'dest', location: EndpointLocation): void {
+    this.setMeta(`${side}_endpoint`, location.endpoint);
+    this.setMeta(`${side}_bucket`, location.bucket);
+    this.setMeta(`${side}_prefix`, location.prefix);
   }
 
   // ---- the lock that keeps two writers (copy/catalog/verify) off one state file ----------
@@ -325,17 +334,11 @@ export class StateStore {
   // ---- destination -----------------------------------------------------------------------
 
   getDestination(): EndpointLocation | undefined {
-    const bucket = this.getMeta('dest_bucket');
-    if (bucket === undefined) return undefined;
-    return { endpoint: this.getMeta('dest_endpoint') ?? '', bucket, prefix: this.getMeta('dest_prefix') ?? '' };
+    return this.getLocation('dest');
   }
 
   setDestination(dest: EndpointLocation): void {
-    this.db.transaction(() => {
-      this.setMeta('dest_endpoint', dest.endpoint);
-      this.setMeta('dest_bucket', dest.bucket);
-      this.setMeta('dest_prefix', dest.prefix);
-    })();
+    this.db.transaction(() => this.setLocation('dest', dest))();
   }
 
   // ---- verify ----------------------------------------------------------------------------
