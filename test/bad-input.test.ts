@@ -9,7 +9,7 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { s3rverClient, startS3rver, type S3rverHandle } from '../scripts/servers/s3rver.js';
 import { runCli, s3rverEnv, startCli } from './support/cli.js';
-import { bytes, readRows, seed, tempDir, waitFor } from './support/copy-fixtures.js';
+import { bytes, readRows, seed, teardown, tempDir, waitFor } from './support/copy-fixtures.js';
 import { startFaultProxy, type FaultProxy } from './support/fault-proxy.js';
 
 let source: S3rverHandle;
@@ -56,12 +56,7 @@ beforeAll(async () => {
   expect(fs.existsSync(`${template}-wal`)).toBe(false);
 });
 
-afterAll(async () => {
-  await destProxy?.stop();
-  sourceClient?.destroy();
-  await Promise.all([source?.stop(), dest?.stop()]);
-  await work?.remove();
-});
+afterAll(() => teardown({ proxies: [destProxy], clients: [sourceClient], servers: [source, dest], work }));
 
 interface Case {
   name: string;

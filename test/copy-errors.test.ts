@@ -18,6 +18,7 @@ import {
   writtenKeys,
   type SeedObject,
   cloneState,
+  teardown,
 } from './support/copy-fixtures.js';
 import { startRequestProxy, type RequestProxy } from './support/request-proxy.js';
 
@@ -81,13 +82,7 @@ beforeAll(async () => {
   expect(readRows(template)).toHaveLength(OBJECTS.length);
 });
 
-afterAll(async () => {
-  await Promise.all([sourceProxy?.stop(), destProxy?.stop()]);
-  sourceClient?.destroy();
-  destClient?.destroy();
-  await Promise.all([source?.stop(), dest?.stop()]);
-  await work?.remove();
-});
+afterAll(() => teardown({ proxies: [sourceProxy, destProxy], clients: [sourceClient, destClient], servers: [source, dest], work }));
 
 describe('invalid usage exits 2 and touches nothing', () => {
   const cases: Array<[string, string[], () => Record<string, string>, RegExp]> = [

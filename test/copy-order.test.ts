@@ -17,6 +17,7 @@ import {
   tempDir,
   writtenKeys,
   type SeedObject,
+  teardown,
 } from './support/copy-fixtures.js';
 import { startRequestProxy, type RequestProxy } from './support/request-proxy.js';
 
@@ -69,13 +70,7 @@ beforeAll(async () => {
   expect(catalog.code, catalog.stderr).toBe(0);
 });
 
-afterAll(async () => {
-  await proxy?.stop();
-  sourceClient?.destroy();
-  destClient?.destroy();
-  await Promise.all([source?.stop(), dest?.stop()]);
-  await work?.remove();
-});
+afterAll(() => teardown({ proxies: [proxy], clients: [sourceClient, destClient], servers: [source, dest], work }));
 
 describe('copy --sort', () => {
   it('the catalog holds four distinct modification times and sizes (so every order is well defined)', () => {

@@ -23,6 +23,7 @@ import {
   waitFor,
   writtenKeys,
   type SeedObject,
+  teardown,
 } from './support/copy-fixtures.js';
 import { startRequestProxy, type LogEntry, type RequestProxy } from './support/request-proxy.js';
 
@@ -79,13 +80,7 @@ beforeAll(async () => {
   work = await tempDir('resume');
 });
 
-afterAll(async () => {
-  await proxy?.stop();
-  sourceClient?.destroy();
-  destClient?.destroy();
-  await Promise.all([source?.stop(), dest?.stop()]);
-  await work?.remove();
-});
+afterAll(() => teardown({ proxies: [proxy], clients: [sourceClient, destClient], servers: [source, dest], work }));
 
 /** Waits until every request the proxy forwarded has been answered (or given up), at most `ms`. */
 async function settle(ms = 5_000): Promise<void> {

@@ -18,6 +18,7 @@ import {
   sha256Of,
   tempDir,
   type SeedObject,
+  teardown,
 } from './support/copy-fixtures.js';
 import { startRequestProxy, type RequestProxy } from './support/request-proxy.js';
 
@@ -40,13 +41,7 @@ beforeAll(async () => {
   work = await tempDir('copy');
 });
 
-afterAll(async () => {
-  await Promise.all(proxies.map((proxy) => proxy.stop()));
-  sourceClient?.destroy();
-  destClient?.destroy();
-  await Promise.all([source?.stop(), dest?.stop()]);
-  await work?.remove();
-});
+afterAll(() => teardown({ proxies, clients: [sourceClient, destClient], servers: [source, dest], work }));
 
 async function destProxy(): Promise<RequestProxy> {
   const proxy = await startRequestProxy(dest.endpoint);

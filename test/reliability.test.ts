@@ -19,6 +19,7 @@ import {
   uploadIdOf,
   waitFor,
   type SeedObject,
+  teardown,
 } from './support/copy-fixtures.js';
 import { seededRandom, startFaultProxy, type FaultProxy } from './support/fault-proxy.js';
 
@@ -87,13 +88,7 @@ beforeAll(async () => {
   work = await tempDir('reliability');
 });
 
-afterAll(async () => {
-  await Promise.all([sourceProxy?.stop(), destProxy?.stop()]);
-  sourceClient?.destroy();
-  destClient?.destroy();
-  await Promise.all([source?.stop(), dest?.stop()]);
-  await work?.remove();
-});
+afterAll(() => teardown({ proxies: [sourceProxy, destProxy], clients: [sourceClient, destClient], servers: [source, dest], work }));
 
 describe('a storm: 10 % of requests throttled and 5 % of GET bodies cut, on both sides', () => {
   const objects = mixedCorpus('storm', 300, 2, 11);

@@ -22,6 +22,7 @@ import {
   type SeedObject,
   type StateRow,
   cloneState,
+  teardown,
 } from './support/copy-fixtures.js';
 import { startRequestProxy, type RequestProxy, type ResponseCut } from './support/request-proxy.js';
 
@@ -130,13 +131,7 @@ beforeAll(async () => {
   expect(readRows(template).map((r) => r.key)).toEqual(KEYS);
 });
 
-afterAll(async () => {
-  await Promise.all([sourceProxy?.stop(), destProxy?.stop()]);
-  sourceClient?.destroy();
-  destClient?.destroy();
-  await Promise.all([source?.stop(), dest?.stop()]);
-  await work?.remove();
-});
+afterAll(() => teardown({ proxies: [sourceProxy, destProxy], clients: [sourceClient, destClient], servers: [source, dest], work }));
 
 describe('verify', () => {
   // One state file and destination bucket, carried through the tests of this block in order.

@@ -15,6 +15,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import Database from 'better-sqlite3';
+import type { ObjectRowRaw } from './catalog-fixtures.js';
 import type { LogEntry } from './request-proxy.js';
 
 // The SDK's notice about Node 20 would clutter every test run's output.
@@ -102,15 +103,9 @@ export async function bucketHashes(client: S3Client, bucket: string): Promise<Ma
   return hashes;
 }
 
-export interface StateRow {
+/** An objects row as plain SQL returns it (the columns the tests read). */
+export interface StateRow extends ObjectRowRaw {
   id: number;
-  key: string;
-  size: number;
-  etag: string | null;
-  last_modified: string;
-  status: string;
-  attempts: number;
-  error: string | null;
   dest_key: string | null;
   dest_etag: string | null;
   verify_method: string | null;
@@ -174,4 +169,24 @@ export function cloneState(template: string, target: string): string {
     if (fs.existsSync(template + suffix)) fs.copyFileSync(template + suffix, target + suffix);
   }
   return target;
+}
+
+interface Stoppable {
+  stop(): Promise<void>;
+}
+
+/**
+ * Ends a test file's fixtures in the one order that leaves nothing hanging: proxies (they hold
+ * connections to the servers), then clients, then servers, then the work directory.
+ */
+export async function teardown(parts: {
+  proxies?: Array<Stoppable | undefined>;
+  clients?: Array<S3Client | undefined>;
+  servers?: Array<Stoppable | undefined>;
+  work?: { remove(): Promise<void> };
+}): Promise<void> {
+  await Promise.all((parts.proxies ?? []).map((proxy) => proxy?.stop()));
+  for (const client of parts.clients ?? []) client?.destroy();
+  await Promise.all((parts.servers ?? []).map((server) => server?.stop()));
+  await parts.work?.remove();
 }
