@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { runCatalog } from '../dist/catalog/catalog.js';
-import { StateStore } from '../dist/state/state-store.js';
+import { openStateStore } from '../dist/state/open-store.js';
 
 const arg = process.argv.indexOf('--rows');
 const sizes = (arg > 0 ? process.argv[arg + 1] : '10000,100000,1000000').split(',').map(Number);
@@ -32,8 +32,8 @@ const dir = fs.mkdtempSync(path.join(os.tmpdir(), 's3migrate-bench-'));
 const results = [];
 for (const rows of sizes) {
   const file = path.join(dir, `state-${rows}.db`);
-  const store = StateStore.open(file, { create: true, readonly: false });
-  store.setSource({ endpoint: 'synthetic', bucket: 'bench', prefix: '' });
+  const store = await openStateStore(file, { create: true, readonly: false });
+  await store.setSource({ endpoint: 'synthetic', bucket: 'bench', prefix: '' });
   let peakRss = process.memoryUsage().rss;
   const started = process.hrtime.bigint();
   await runCatalog({
@@ -47,7 +47,7 @@ for (const rows of sizes) {
     },
   });
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  store.close();
+  await store.close();
   results.push({ rows, seconds: +seconds.toFixed(2), rowsPerSecond: Math.round(rows / seconds), peakRssMiB: +(peakRss / 2 ** 20).toFixed(1) });
   fs.rmSync(file, { force: true });
 }

@@ -151,7 +151,7 @@ describe('kill -9 at ~40 % and a rerun', () => {
     for (const object of objects) expect(final.get(object.key), object.key).toBe(hashes.get(object.key));
     const rows = readRows(state);
     expect(rows.filter((r) => r.status !== 'done')).toEqual([]);
-    expect(rows.every((r) => r.verify_method !== null)).toBe(true);
+    expect(rows.every((r) => r.evidence !== null)).toBe(true);
   });
 });
 

@@ -172,7 +172,7 @@ describe('copy of a corpus around the multipart boundaries', () => {
       ).toEqual({ status: 'done', dest_key: row.key, size: object.body.length, error: null, attempts: 1 });
       // s3rver gives a multipart upload the whole object's MD5 as ETag (AWS would give md5-of-parts-N),
       // so every row here is verified by MD5: the ETag the destination holds is the MD5 of the source bytes.
-      expect(row.verify_method, row.key).toBe('md5');
+      expect(row.evidence, row.key).toBe('md5');
       expect(row.dest_etag, row.key).toBe(createHash('md5').update(object.body).digest('hex'));
       expect(d.ETag, row.key).toBe(`"${row.dest_etag}"`);
       expect(row.copied_at, row.key).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);

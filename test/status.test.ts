@@ -48,7 +48,7 @@ beforeAll(async () => {
   withRaw(
     state,
     (db) => {
-      const done = db.prepare("UPDATE objects SET status = 'done', verify_method = 'md5' WHERE key = ?");
+      const done = db.prepare("UPDATE objects SET status = 'done', evidence = 'md5' WHERE key = ?");
       const failed = db.prepare("UPDATE objects SET status = 'failed', attempts = 5, error = ? WHERE key = ?");
       for (const key of DONE) expect(done.run(key).changes).toBe(1);
       for (const key of FAILED) expect(failed.run(`SlowDown (HTTP 503) on ${key}`, key).changes).toBe(1);

@@ -1,9 +1,9 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { UsageError } from '../errors.js';
 import { describeS3Failure } from '../s3/describe-failure.js';
-import type { StateStore } from '../state/state-store.js';
+import { StateStoreError, type StateStore } from '../state/store.js';
 import type { EndpointLocation } from '../state/types.js';
-import { listPages, type ListingPage } from './list-pages.js';
+import { listPages, type ListingPage } from '../s3/list-pages.js';
 
 export type CatalogEvent =
   | { type: 'start'; resumed: boolean; pass: number; keysAlready: number }
@@ -39,15 +39,15 @@ export function describeLocation(source: EndpointLocation): string {
 }
 
 /** Binds a state file to one source, or refuses a state file cataloged from another. */
-export function bindSource(store: StateStore, source: EndpointLocation): void {
-  const recorded = store.getSource();
+export async function bindSource(store: StateStore, source: EndpointLocation): Promise<void> {
+  const recorded = await store.getSource();
   if (!recorded) {
-    store.setSource(source);
+    await store.setSource(source);
     return;
   }
   if (!sameLocation(recorded, source)) {
     throw new UsageError(
-      `${store.path} holds the catalog of ${describeLocation(recorded)}, not of ${describeLocation(source)}. ` +
+      `${store.location} holds the catalog of ${describeLocation(recorded)}, not of ${describeLocation(source)}. ` +
         `Use another --state file for this source, or the same --from and endpoint as before.`,
     );
   }
@@ -61,8 +61,8 @@ export function bindSource(store: StateStore, source: EndpointLocation): void {
 export async function runCatalog(options: CatalogOptions): Promise<CatalogResult> {
   const { store, source } = options;
   const started = Date.now();
-  const progress = store.beginCatalogPass();
-  options.onEvent?.({ type: 'start', resumed: progress.resumed, pass: progress.pass, keysAlready: store.countListed() });
+  const progress = await store.beginCatalogPass();
+  options.onEvent?.({ type: 'start', resumed: progress.resumed, pass: progress.pass, keysAlready: await store.countListed() });
 
   const pages =
     options.pages?.(progress.startAfter) ??
@@ -78,19 +78,20 @@ export async function runCatalog(options: CatalogOptions): Promise<CatalogResult
   let pageCount = 0;
   try {
     for await (const page of pages) {
-      store.ingestPage(progress.pass, page.objects, page.lastKey);
+      await store.ingestPage(progress.pass, page.objects, page.lastKey);
       keysListed += page.objects.length;
       pageCount += 1;
       options.onEvent?.({ type: 'page', keysListed, pages: pageCount, elapsedMs: Date.now() - started });
-      if (options.signal?.aborted) return { completed: false, keysListed, totalKeys: store.countListed(), gone: 0 };
+      if (options.signal?.aborted) return { completed: false, keysListed, totalKeys: await store.countListed(), gone: 0 };
     }
   } catch (error) {
-    if (options.signal?.aborted) return { completed: false, keysListed, totalKeys: store.countListed(), gone: 0 };
+    if (error instanceof StateStoreError) throw error;
+    if (options.signal?.aborted) return { completed: false, keysListed, totalKeys: await store.countListed(), gone: 0 };
     throw describeS3Failure(error, { side: 'source', bucket: source.bucket, credentialSource: options.credentialSource });
   }
 
-  const { gone } = store.finishCatalogPass(progress.pass);
-  const totalKeys = store.countListed();
+  const { gone } = await store.finishCatalogPass(progress.pass);
+  const totalKeys = await store.countListed();
   options.onEvent?.({ type: 'finish', keysListed, totalKeys, gone, elapsedMs: Date.now() - started });
   return { completed: true, keysListed, totalKeys, gone };
 }

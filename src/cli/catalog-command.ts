@@ -6,7 +6,7 @@ import { parseS3Url } from '../config/s3-url.js';
 import { catalogProgress } from '../progress/catalog-progress.js';
 import { chooseProgressMode } from '../progress/output.js';
 import { createS3Client } from '../s3/client.js';
-import { StateStore } from '../state/state-store.js';
+import { openStateStore } from '../state/open-store.js';
 import { loadEnvironment } from './environment.js';
 import { EXIT } from './exit-codes.js';
 import { addEndpointOptions, DEFAULT_STATE, endpointConfigFromFlags, parsePositiveInteger } from './options.js';
@@ -49,12 +49,12 @@ async function catalog(flags: CatalogFlags): Promise<number> {
   const source = { endpoint: describeEndpoint(config), ...location };
 
   const existed = fs.existsSync(flags.state) && fs.statSync(flags.state).size > 0;
-  const store = StateStore.open(flags.state, { create: true, readonly: false });
+  const store = await openStateStore(flags.state, { create: true, readonly: false });
   let listedAny = false;
   try {
-    bindSource(store, source);
-    store.acquireLock('catalog');
-    const runId = store.startRun('catalog', JSON.stringify({ from: flags.from }));
+    await bindSource(store, source);
+    await store.acquireLock('catalog');
+    const runId = await store.startRun('catalog', JSON.stringify({ from: flags.from }));
     const controller = new AbortController();
     const output = { mode: chooseProgressMode(process.stderr, Boolean(flags.quiet)), stream: process.stderr, intervalSeconds };
     const render = catalogProgress(output);
@@ -77,22 +77,22 @@ async function catalog(flags: CatalogFlags): Promise<number> {
           render(event);
         },
       });
-      store.finishRun(runId, result.completed ? 'completed' : 'interrupted', { keysListed: result.keysListed });
+      await store.finishRun(runId, result.completed ? 'completed' : 'interrupted', { keysListed: result.keysListed });
       return result.completed ? EXIT.ok : EXIT.interrupted;
     } catch (error) {
-      store.finishRun(runId, 'failed', { error: (error as Error).message });
+      await store.finishRun(runId, 'failed', { error: (error as Error).message }).catch(() => undefined);
       throw error;
     } finally {
       unhook();
     }
   } catch (error) {
-    store.close();
+    await store.close();
     // A catalog that failed before listing anything into a file it created leaves no file behind.
     if (!existed && !listedAny) {
       for (const suffix of ['', '-wal', '-shm']) fs.rmSync(flags.state + suffix, { force: true });
     }
     throw error;
   } finally {
-    store.close();
+    await store.close();
   }
 }

@@ -2,13 +2,15 @@ import { Command, Option } from 'commander';
 import { parseS3Url } from '../config/s3-url.js';
 import { CopyEngine } from '../copy/copy-engine.js';
 import { MAX_PART_SIZE, MIN_PART_SIZE } from '../copy/part-size.js';
-import { applyRateLimits } from '../copy/rate-limit.js';
+import { S3Bucket } from '../s3/bucket.js';
+import { applyRateLimits } from '../s3/rate-limit.js';
 import { parseSize } from '../config/size.js';
 import { UsageError } from '../errors.js';
 import { copyProgress, statsLine } from '../progress/copy-progress.js';
 import { chooseProgressMode } from '../progress/output.js';
 import { createS3Client } from '../s3/client.js';
-import { StateStore } from '../state/state-store.js';
+import { openStateStore } from '../state/open-store.js';
+import type { OutcomeCounts } from '../state/store.js';
 import { SORT_ORDERS, type SortOrder } from '../state/types.js';
 import { loadEnvironment } from './environment.js';
 import { EXIT } from './exit-codes.js';
@@ -48,7 +50,9 @@ Examples:
   $ DEST_ENDPOINT=https://ACCOUNT.r2.cloudflarestorage.com s3migrate copy --to s3://dst --state photos.db
 
 Ctrl+C once: in-flight objects finish, then it stops (exit 130). Twice: they are aborted and stay
-pending. Run the same command again to carry on; failed objects are retried.`;
+pending. Three times: it exits at once. Run the same command again to carry on; failed objects are
+retried. Exit 3 when objects failed or changed at the source since the catalog (run catalog again);
+source keys that vanished are recorded as gone and do not fail the run.`;
 
 export function copyCommand(): Command {
   const command = new Command('copy')
@@ -92,25 +96,25 @@ async function copy(flags: CopyFlags): Promise<number> {
         ? undefined
         : parsePositiveInteger(flags.maxRequestsPerSecond, '--max-requests-per-second', 1_000_000),
   };
-  const store = StateStore.open(flags.state, { create: false, readonly: false });
+  const store = await openStateStore(flags.state, { create: false, readonly: false });
   try {
-    const { source, dest, sourceConfig, destConfig } = resolveMigration(store, env, flags);
-    if (!store.catalogComplete()) {
+    const { source, dest, sourceConfig, destConfig } = await resolveMigration(store, env, flags);
+    if (!(await store.catalogComplete())) {
       process.stderr.write(
         'Note: the catalog is incomplete (its listing was interrupted); copying what is listed so far. ' +
           'Run `s3migrate catalog` again to list the rest.\n',
       );
     }
 
-    // Each object may hold a GET plus `partConcurrency` part uploads at once.
-    const sockets = concurrency * (partConcurrency + 1);
-    const sourceClient = createS3Client(sourceConfig, { maxSockets: concurrency + 8 });
+    // Each object may hold `partConcurrency` ranged GETs and as many part uploads at once.
+    const sockets = concurrency * partConcurrency + 8;
+    const sourceClient = createS3Client(sourceConfig, { maxSockets: sockets });
     const destClient = createS3Client(destConfig, { maxSockets: sockets });
     const releaseLimits = applyRateLimits(sourceClient, destClient, limits);
     const engine = new CopyEngine({
       store,
-      source: sourceClient,
-      dest: destClient,
+      source: new S3Bucket(sourceClient, source.bucket, 'source'),
+      dest: new S3Bucket(destClient, dest.bucket, 'dest'),
       sourceLocation: source,
       destLocation: dest,
       order: flags.sort,
@@ -139,20 +143,37 @@ async function copy(flags: CopyFlags): Promise<number> {
       progress.close();
       process.stderr.write(`${summary.interrupted ? 'Stopped' : 'Finished'}: ${statsLine(summary.stats)}\n`);
       if (summary.interrupted) return EXIT.interrupted;
-      if (summary.stats.objectsFailed > 0) {
-        process.stderr.write(
-          `${summary.stats.objectsFailed} objects failed; see \`s3migrate status\`. Run copy again to retry them.\n`,
-        );
-        return EXIT.incomplete;
-      }
-      return EXIT.ok;
+      return reportOutcomes(summary.outcomes, flags.state);
     } finally {
       progress.close();
       unhook();
     }
   } finally {
-    store.close();
+    await store.close();
   }
+}
+
+/**
+ * The exit code of a finished run, from the rows of the whole state: failed or changed rows left -> 3
+ * (with what to do), gone rows alone -> 0 (recorded, not an error: the source no longer has them).
+ */
+function reportOutcomes(outcomes: OutcomeCounts, statePath: string): number {
+  if (outcomes.gone > 0) {
+    process.stderr.write(
+      `${outcomes.gone} cataloged objects are gone from the source (deleted since the catalog); recorded as gone, not copied.\n`,
+    );
+  }
+  if (outcomes.changed > 0) {
+    process.stderr.write(
+      `${outcomes.changed} objects changed at the source since the catalog and were not copied: ` +
+        'run `s3migrate catalog` again (it reconciles them), then `s3migrate copy`. ' +
+        `They are listed by: sqlite3 ${statePath} 'select * from changed_objects'\n`,
+    );
+  }
+  if (outcomes.failed > 0) {
+    process.stderr.write(`${outcomes.failed} objects failed; see \`s3migrate status\`. Run copy again to retry them.\n`);
+  }
+  return outcomes.failed > 0 || outcomes.changed > 0 ? EXIT.incomplete : EXIT.ok;
 }
 
 /** --max-bandwidth: a size per second, at least 1 KiB. */

@@ -1,4 +1,4 @@
-import { exitCodeFor } from './exit-codes.js';
+import { EXIT, exitCodeFor } from './exit-codes.js';
 
 /**
  * Runs a command's action and turns its outcome into an exit code: a known error becomes one readable
@@ -16,13 +16,20 @@ export async function runAction(action: () => Promise<number>): Promise<void> {
   }
 }
 
-/** Calls `first` on the first SIGINT/SIGTERM and `second` on the next; returns a function that unhooks them. */
+/**
+ * Calls `first` on the first SIGINT/SIGTERM and `second` on the next; a third exits at once with 130,
+ * whatever is still waiting (a request that hangs, a slow disk). Returns a function that unhooks them.
+ */
 export function onInterrupt(first: () => void, second: () => void): () => void {
   let count = 0;
   const handler = (): void => {
     count += 1;
     if (count === 1) first();
-    else second();
+    else if (count === 2) second();
+    else {
+      process.stderr.write('\nStopped at once; run the same command again to carry on.\n');
+      process.exit(EXIT.interrupted);
+    }
   };
   process.on('SIGINT', handler);
   process.on('SIGTERM', handler);

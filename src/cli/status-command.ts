@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { describeLocation } from '../catalog/catalog.js';
 import { formatBytes, formatCount, percent } from '../progress/format.js';
-import { StateStore } from '../state/state-store.js';
+import { openStateStore } from '../state/open-store.js';
 import type { StateSummary } from '../state/types.js';
 import { EXIT } from './exit-codes.js';
 import { DEFAULT_STATE } from './options.js';
@@ -24,17 +24,17 @@ export function statusCommand(): Command {
     .option('--state <file>', 'state file', DEFAULT_STATE)
     .option('--json', 'print one JSON document instead of text')
     .addHelpText('after', EXAMPLES)
-    .action((flags: StatusFlags) => runAction(async () => status(flags)));
+    .action((flags: StatusFlags) => runAction(() => status(flags)));
 }
 
-function status(flags: StatusFlags): number {
-  const store = StateStore.open(flags.state, { create: false, readonly: true });
+async function status(flags: StatusFlags): Promise<number> {
+  const store = await openStateStore(flags.state, { create: false, readonly: true });
   try {
-    const summary = store.summary();
+    const summary = await store.summary();
     process.stdout.write(flags.json ? `${JSON.stringify(toJson(flags.state, summary), null, 2)}\n` : render(flags.state, summary));
     return EXIT.ok;
   } finally {
-    store.close();
+    await store.close();
   }
 }
 
@@ -59,8 +59,18 @@ function render(statePath: string, s: StateSummary): string {
       (c) => `  ${c.status.padEnd(10)} ${formatCount(c.objects).padStart(10)} ${formatBytes(c.bytes).padStart(14)}`,
     ),
   ];
-  if (s.verifyCounts.length > 0) {
-    lines.push('', `Checked:    ${s.verifyCounts.map((v) => `${v.method} ${formatCount(v.objects)}`).join(', ')} (as copied)`);
+  if (s.evidenceCounts.length > 0) {
+    lines.push('', `Evidence:   ${s.evidenceCounts.map((v) => `${v.evidence} ${formatCount(v.objects)}`).join(', ')} (what done rows were checked against)`);
+  }
+  const count = (status: string): number => s.counts.find((c) => c.status === status)?.objects ?? 0;
+  if (count('changed') > 0) {
+    lines.push(`Changed:    ${formatCount(count('changed'))} objects changed at the source since the catalog: run \`s3migrate catalog\` again, then copy`);
+  }
+  if (count('unproven') > 0) {
+    lines.push(
+      `Unproven:   ${formatCount(count('unproven'))} objects an earlier version marked done on size alone: ` +
+        '`s3migrate verify --deep` proves them in place, `s3migrate copy` copies them again',
+    );
   }
   if (s.verifyResults.some((v) => v.result !== 'not-verified')) {
     lines.push(`Verify:     ${s.verifyResults.map((v) => `${v.result} ${formatCount(v.objects)}`).join(', ')} (last verify)`);

@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { describeLocation } from '../catalog/catalog.js';
 import { formatCount } from '../progress/format.js';
 import { createS3Client } from '../s3/client.js';
-import { StateStore } from '../state/state-store.js';
+import { openStateStore } from '../state/open-store.js';
 import { runVerify, verifyPassed, type VerifyReport } from '../verify/verify.js';
 import { loadEnvironment } from './environment.js';
 import { EXIT } from './exit-codes.js';
@@ -31,6 +31,7 @@ const REASONS: Record<string, string> = {
   'etag-mismatch': 'ETag differs',
   'content-mismatch': 'content differs (--deep)',
   'not-copied': 'not copied yet',
+  unproven: 'marked done on size alone by an earlier version: not proven (--deep proves it)',
 };
 
 export function verifyCommand(): Command {
@@ -48,10 +49,10 @@ export function verifyCommand(): Command {
 
 async function verify(flags: VerifyFlags): Promise<number> {
   const env = loadEnvironment();
-  const store = StateStore.open(flags.state, { create: false, readonly: false });
+  const store = await openStateStore(flags.state, { create: false, readonly: false });
   try {
-    const migration = resolveMigration(store, env, flags);
-    store.acquireLock('verify');
+    const migration = await resolveMigration(store, env, flags);
+    await store.acquireLock('verify');
     const controller = new AbortController();
     const unhook = onInterrupt(
       () => controller.abort(),
@@ -76,7 +77,8 @@ async function verify(flags: VerifyFlags): Promise<number> {
       process.stderr.write('Verify interrupted before the destination listing ended; nothing concluded.\n');
       return EXIT.interrupted;
     }
-    const problems = [...store.verifyProblems()];
+    const problems: Array<{ key: string; size: number; result: string }> = [];
+    for await (const problem of store.verifyProblems()) problems.push(problem);
     if (flags.json) {
       const document = {
         passed: verifyPassed(report),
@@ -92,7 +94,7 @@ async function verify(flags: VerifyFlags): Promise<number> {
     }
     return verifyPassed(report) ? EXIT.ok : EXIT.incomplete;
   } finally {
-    store.close();
+    await store.close();
   }
 }
 
@@ -107,7 +109,17 @@ function renderReport(report: VerifyReport, problems: Array<{ key: string; resul
   if (problems.length > 0) {
     lines.push('', `Problems (${formatCount(problems.length)}; first 20 shown, --json lists all):`);
     for (const problem of problems.slice(0, 20)) lines.push(`  ${problem.key}: ${REASONS[problem.result] ?? problem.result}`);
-    lines.push('', 'These objects are pending again: run `s3migrate copy` to repair them, then verify.');
+    if (problems.some((problem) => problem.result !== 'unproven')) {
+      lines.push('', 'Objects found missing or different are pending again: run `s3migrate copy` to repair them, then verify.');
+    }
+    if (report.results.unproven > 0) {
+      lines.push(
+        '',
+        `${formatCount(report.results.unproven)} objects were marked done by an earlier s3migrate on size alone, which proves nothing. ` +
+          'Run `s3migrate verify --deep` to compare their content in place (reads both sides), ' +
+          'or `s3migrate copy` to copy them again with evidence.',
+      );
+    }
   } else {
     lines.push('', 'Everything matches.');
   }

@@ -6,6 +6,10 @@ export type CopyEvent =
   | { type: 'object-done'; key: string; size: number }
   | { type: 'object-retry'; key: string; attempt: number; error: string; delayMs: number }
   | { type: 'object-failed'; key: string; error: string }
+  /** The source object differs from the catalog: not copied; `catalog` again reconciles it. */
+  | { type: 'object-changed'; key: string; reason: string }
+  /** The source key vanished since the catalog. */
+  | { type: 'object-gone'; key: string }
   | { type: 'throttled'; concurrency: number }
   | { type: 'stopping'; mode: 'drain' | 'abort' }
   | { type: 'finish'; stats: CopyStats };
@@ -16,6 +20,9 @@ export interface CopyStats {
   objectsDone: number;
   bytesDone: number;
   objectsFailed: number;
+  /** Objects this run found changed at the source, or gone from it. */
+  objectsChanged: number;
+  objectsGone: number;
   /** Objects and bytes this run copied (the totals above include earlier runs). */
   objectsCopied: number;
   bytesCopied: number;

@@ -1,5 +1,6 @@
 import { createHash, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
+import { multipartEtag } from '../s3/etag.js';
 
 /** An error that means the bytes we read or wrote are not the object's: the object is retried. */
 export class IntegrityError extends Error {
@@ -10,23 +11,6 @@ export class IntegrityError extends Error {
     super(message);
     this.name = code;
   }
-}
-
-export function unquote(etag: string | undefined): string | undefined {
-  return etag === undefined ? undefined : etag.replace(/^W\//, '').replace(/^"+|"+$/g, '');
-}
-
-/** True when an ETag is a plain MD5 of the content (a single PUT without SSE-KMS/SSE-C). */
-export function isPlainMd5(etag: string | undefined): boolean {
-  const value = unquote(etag);
-  return value !== undefined && /^[0-9a-f]{32}$/i.test(value);
-}
-
-/** S3's multipart ETag: MD5 of the concatenated binary part MD5s, then "-<parts>". */
-export function multipartEtag(partDigests: readonly Buffer[]): string {
-  const hash = createHash('md5');
-  for (const digest of partDigests) hash.update(digest);
-  return `${hash.digest('hex')}-${partDigests.length}`;
 }
 
 export interface HashingOptions {
@@ -127,5 +111,23 @@ export class HashingStream extends Transform {
   /** The ETag S3 gives a multipart upload of these bytes with this part size (when parts were hashed). */
   get multipartEtag(): string | undefined {
     return this.partDigests.length > 0 ? multipartEtag(this.partDigests) : undefined;
+  }
+}
+
+/** The source object is no longer the one cataloged: the row becomes `changed`, never copied under the old row. */
+export class SourceChangedError extends Error {
+  readonly code = 'SourceChanged';
+  constructor(message: string) {
+    super(message);
+    this.name = 'SourceChanged';
+  }
+}
+
+/** The destination accepted the write but nothing proves it holds our bytes: reported, never marked done. */
+export class NoEvidenceError extends Error {
+  readonly code = 'NoEvidence';
+  constructor(message: string) {
+    super(message);
+    this.name = 'NoEvidence';
   }
 }

@@ -9,3 +9,21 @@ export function partSizeFor(objectSize: number, requested: number): number {
   if (needed <= requested) return requested;
   return Math.min(Math.ceil(needed / MIB) * MIB, MAX_PART_SIZE);
 }
+
+export interface PartRange {
+  /** 1-based, as S3 numbers parts. */
+  number: number;
+  /** First byte of the part in the object. */
+  start: number;
+  /** Bytes in the part. */
+  length: number;
+}
+
+/** The parts of an object of `objectSize` bytes cut at `partSize` (the last one shorter; one empty part for 0 bytes). */
+export function partLayout(objectSize: number, partSize: number): PartRange[] {
+  const count = Math.max(1, Math.ceil(objectSize / partSize));
+  return Array.from({ length: count }, (_, index) => {
+    const start = index * partSize;
+    return { number: index + 1, start, length: Math.min(partSize, objectSize - start) };
+  });
+}

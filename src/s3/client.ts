@@ -10,6 +10,14 @@ export interface ClientOptions {
   maxAttempts?: number;
 }
 
+const SILENT_LOGGER = {
+  trace: (): void => undefined,
+  debug: (): void => undefined,
+  info: (): void => undefined,
+  warn: (): void => undefined,
+  error: (): void => undefined,
+};
+
 /**
  * Builds one side's S3 client. Each side gets its own client, agent and credentials: nothing is shared,
  * so a migration between two accounts or two providers never mixes them up.
@@ -27,6 +35,9 @@ export function createS3Client(config: EndpointConfig, options: ClientOptions): 
     requestChecksumCalculation: checksum,
     responseChecksumValidation: checksum,
     maxAttempts: options.maxAttempts ?? 3,
+    // Silent, and not the SDK's NoOpLogger: with that one the SDK writes some warnings to the console
+    // (e.g. for a streamed upload it will not retry itself; the engine retries those).
+    logger: SILENT_LOGGER,
     requestHandler: {
       httpAgent: new http.Agent(agentOptions),
       httpsAgent: new https.Agent(agentOptions),

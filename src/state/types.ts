@@ -1,9 +1,26 @@
 /** Plain data shapes shared by the state store and the modules that use it. */
 
-export type ObjectStatus = 'pending' | 'in_flight' | 'done' | 'failed' | 'gone';
+/**
+ * pending: to copy; in_flight: a transfer started (a crash leaves it so: the next run checks it);
+ * done: at the destination, on positive evidence; failed: gave up after retries (retried by the next run);
+ * changed: the source object differs from the catalog (catalog again); gone: the source key vanished;
+ * unproven: marked done by the first release on size alone (verify --deep proves it, copy copies it again).
+ */
+export type ObjectStatus = 'pending' | 'in_flight' | 'done' | 'failed' | 'changed' | 'gone' | 'unproven';
 export type SortOrder = 'key' | 'newest' | 'oldest' | 'largest' | 'smallest';
 export const SORT_ORDERS: readonly SortOrder[] = ['key', 'newest', 'oldest', 'largest', 'smallest'];
-export type VerifyMethod = 'md5' | 'multipart-etag' | 'size-only' | 'unverified';
+/**
+ * What a done row's bytes were checked against (see src/copy/evidence.ts):
+ * md5: the destination's ETag for our write is the MD5 of the bytes, which are the source's;
+ * multipart-etag: the destination's multipart ETag equals the one computed from the part MD5s we sent;
+ * part-etags: each part's ETag equals the MD5 of the bytes we sent for it (servers whose completed
+ *   multipart object gets a whole-object ETag);
+ * content-md5: the destination checked our Content-MD5 (a server proven to refuse bad digests);
+ * deep-md5: `verify --deep` read both sides and their MD5s agree.
+ * size-only and unverified exist only in state files of the first release (rows now `unproven`).
+ */
+export type Evidence = 'md5' | 'multipart-etag' | 'part-etags' | 'content-md5' | 'deep-md5' | 'size-only' | 'unverified';
+export const PROVEN_EVIDENCE: readonly Evidence[] = ['md5', 'multipart-etag', 'part-etags', 'content-md5', 'deep-md5'];
 
 /** A bucket and prefix at one endpoint: where the catalog was listed from, or where copies go. */
 export interface EndpointLocation {
@@ -41,9 +58,9 @@ export interface CatalogProgress {
 
 export interface CopyResult {
   destKey: string;
+  /** The ETag the destination gave our write (the reference verify compares with). */
   destEtag?: string;
-  verifyMethod: VerifyMethod;
-  verifyNote?: string;
+  evidence: Evidence;
 }
 
 export interface StatusCount {
@@ -69,15 +86,32 @@ export interface StateSummary {
   objectsDone: number;
   bytesTotal: number;
   bytesDone: number;
-  /** How copies were checked as they were made (md5, multipart-etag, size-only, unverified). */
-  verifyCounts: Array<{ method: string; objects: number }>;
+  /** What done rows' bytes were checked against as they were copied (md5, multipart-etag, ...). */
+  evidenceCounts: Array<{ evidence: string; objects: number }>;
   /** What the last `verify` found (ok, missing, size-mismatch, ...; not-verified before any verify). */
   verifyResults: Array<{ result: string; objects: number }>;
   recentErrors: RecentError[];
   lastRun?: { command: string; startedAt: string; finishedAt?: string; outcome: string };
 }
 
-export type VerifyResult = 'ok' | 'missing' | 'size-mismatch' | 'etag-mismatch' | 'content-mismatch' | 'not-copied';
+export type VerifyResult =
+  | 'ok'
+  | 'missing'
+  | 'size-mismatch'
+  | 'etag-mismatch'
+  | 'content-mismatch'
+  | 'not-copied'
+  /** Marked done by the first release on size alone: not proven until verify --deep or a new copy. */
+  | 'unproven';
+export const VERIFY_RESULTS: readonly VerifyResult[] = [
+  'ok',
+  'missing',
+  'size-mismatch',
+  'etag-mismatch',
+  'content-mismatch',
+  'not-copied',
+  'unproven',
+];
 
 /** A catalog row as verify compares it. */
 export interface VerifyRow {
@@ -87,12 +121,14 @@ export interface VerifyRow {
   etag: string | null;
   status: ObjectStatus;
   destEtag: string | null;
-  verifyMethod: VerifyMethod | null;
+  evidence: Evidence | null;
 }
 
 export interface VerifyFinding {
   id: number;
   result: VerifyResult;
-  /** Set when verify itself proved the content (e.g. --deep hashing). */
-  method?: VerifyMethod;
+  /** Set when verify itself proved the content (--deep hashing): the row becomes done on this evidence. */
+  evidence?: Evidence;
+  /** The destination ETag of the object verify proved (recorded with the evidence). */
+  destEtag?: string;
 }

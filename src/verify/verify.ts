@@ -2,12 +2,19 @@ import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import pLimit from 'p-limit';
-import { listPages } from '../catalog/list-pages.js';
 import type { BucketLocation } from '../config/s3-url.js';
-import { isPlainMd5, unquote } from '../copy/integrity.js';
 import { describeS3Failure } from '../s3/describe-failure.js';
-import type { StateStore } from '../state/state-store.js';
-import type { ListedObject, EndpointLocation, VerifyFinding, VerifyResult, VerifyRow } from '../state/types.js';
+import { isPlainMd5, normalizeEtag } from '../s3/etag.js';
+import { listPages } from '../s3/list-pages.js';
+import { StateStoreError, type StateStore } from '../state/store.js';
+import {
+  PROVEN_EVIDENCE,
+  type EndpointLocation,
+  type ListedObject,
+  type VerifyFinding,
+  type VerifyResult,
+  type VerifyRow,
+} from '../state/types.js';
 
 export interface VerifyOptions {
   store: StateStore;
@@ -47,29 +54,39 @@ async function md5Of(client: S3Client, bucket: string, key: string, signal?: Abo
  */
 export async function runVerify(options: VerifyOptions): Promise<VerifyReport> {
   const { store, sourceLocation, destLocation } = options;
-  const pass = store.beginVerifyPass();
+  const pass = await store.beginVerifyPass();
   const deepLimit = pLimit(8);
   const report: VerifyReport = {
     listed: 0,
-    results: { ok: 0, missing: 0, 'size-mismatch': 0, 'etag-mismatch': 0, 'content-mismatch': 0, 'not-copied': 0 },
+    results: {
+      ok: 0,
+      missing: 0,
+      'size-mismatch': 0,
+      'etag-mismatch': 0,
+      'content-mismatch': 0,
+      'not-copied': 0,
+      unproven: 0,
+    },
     extraKeys: { count: 0, sample: [] },
     complete: false,
   };
 
   const compare = async (row: VerifyRow, object: ListedObject, destKey: string): Promise<VerifyFinding> => {
     if (object.size !== row.size) return { id: row.id, result: 'size-mismatch' };
-    const destEtag = unquote(object.etag)?.toLowerCase();
-    // The ETag the destination gave our write is the best reference; a plain-MD5 source ETag the next best.
-    const reference = row.destEtag ?? (isPlainMd5(row.etag ?? undefined) ? unquote(row.etag!) : undefined);
-    if (reference !== undefined && destEtag !== undefined && destEtag !== '') {
-      return { id: row.id, result: destEtag === reference.toLowerCase() ? 'ok' : 'etag-mismatch' };
+    const destEtag = normalizeEtag(object.etag);
+    const reference = referenceEtag(row);
+    if (reference !== undefined) {
+      return { id: row.id, result: destEtag === reference ? 'ok' : 'etag-mismatch' };
     }
-    if (!options.deep) return { id: row.id, result: 'ok' };
+    // Nothing recorded proves this row (a first-release size-only row): only the content can.
+    if (!options.deep) return { id: row.id, result: 'unproven' };
     const [sourceMd5, destMd5] = await Promise.all([
       md5Of(options.source, sourceLocation.bucket, row.key, options.signal),
       md5Of(options.dest, destLocation.bucket, destKey, options.signal),
     ]);
-    return sourceMd5 === destMd5 ? { id: row.id, result: 'ok', method: 'md5' } : { id: row.id, result: 'content-mismatch' };
+    return sourceMd5 === destMd5
+      ? { id: row.id, result: 'ok', evidence: 'deep-md5', destEtag }
+      : { id: row.id, result: 'content-mismatch' };
   };
 
   try {
@@ -82,23 +99,24 @@ export async function runVerify(options: VerifyOptions): Promise<VerifyReport> {
       const findings: Array<Promise<VerifyFinding>> = [];
       for (const object of page.objects) {
         const sourceKey = sourceLocation.prefix + object.key.slice(destLocation.prefix.length);
-        const row = store.rowByKey(sourceKey);
+        const row = await store.rowByKey(sourceKey);
         if (!row) {
           report.extraKeys.count += 1;
           if (report.extraKeys.sample.length < (options.extraSampleSize ?? 1000)) report.extraKeys.sample.push(object.key);
           continue;
         }
-        // Rows not marked done are "not copied" whatever is there: finishVerifyPass records them.
-        if (row.status !== 'done') continue;
+        // Rows neither done nor unproven are "not copied" whatever is there: finishVerifyPass records them.
+        if (row.status !== 'done' && row.status !== 'unproven') continue;
         findings.push(deepLimit(() => compare(row, object, object.key)));
       }
       const results = await Promise.all(findings);
-      store.recordVerifyResults(pass, results);
+      await store.recordVerifyResults(pass, results);
       report.listed += page.objects.length;
       options.onPage?.(report.listed);
       if (options.signal?.aborted) return report;
     }
   } catch (error) {
+    if (error instanceof StateStoreError) throw error;
     if (options.signal?.aborted) return report;
     throw describeS3Failure(error, {
       side: 'dest',
@@ -107,8 +125,8 @@ export async function runVerify(options: VerifyOptions): Promise<VerifyReport> {
     });
   }
 
-  store.finishVerifyPass(pass);
-  for (const { result, objects } of store.verifyResultCounts()) {
+  await store.finishVerifyPass(pass);
+  for (const { result, objects } of await store.verifyResultCounts()) {
     if (result in report.results) report.results[result as VerifyResult] = objects;
   }
   report.complete = true;
@@ -117,4 +135,21 @@ export async function runVerify(options: VerifyOptions): Promise<VerifyReport> {
 
 export function verifyPassed(report: VerifyReport): boolean {
   return report.complete && Object.entries(report.results).every(([result, count]) => result === 'ok' || count === 0);
+}
+
+/**
+ * What a row's destination object must carry: the ETag the destination gave the write that our evidence
+ * proved (recorded with the row), never a value read back from the destination alone. A done row whose
+ * evidence is an MD5 must also agree with a plain-MD5 source ETag in the catalog. Undefined when nothing
+ * recorded proves the row (first-release size-only rows): only --deep can settle those.
+ */
+export function referenceEtag(row: VerifyRow): string | undefined {
+  if (row.status !== 'done' || row.evidence === null || !PROVEN_EVIDENCE.includes(row.evidence)) return undefined;
+  const recorded = normalizeEtag(row.destEtag);
+  const source = isPlainMd5(row.etag) ? normalizeEtag(row.etag) : undefined;
+  if (row.evidence === 'md5' && source !== undefined && recorded !== undefined && recorded !== source) {
+    // The evidence does not belong to this catalog version: let the comparison fail.
+    return source;
+  }
+  return recorded ?? (row.evidence === 'md5' ? source : undefined);
 }

@@ -108,7 +108,7 @@ export interface StateRow extends ObjectRowRaw {
   id: number;
   dest_key: string | null;
   dest_etag: string | null;
-  verify_method: string | null;
+  evidence: string | null;
   copied_at: string | null;
 }
 

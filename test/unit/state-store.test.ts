@@ -3,27 +3,27 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { FatalError } from '../../src/errors.js';
-import { StateStore } from '../../src/state/state-store.js';
+import { SqliteStore } from '../../src/state/sqlite/sqlite-store.js';
 import { SORT_ORDERS, type ListedObject, type ObjectRow, type SortOrder } from '../../src/state/types.js';
 import { sha256File, tempDir } from '../support/catalog-fixtures.js';
 
 let work: string;
-const open: StateStore[] = [];
+const open: SqliteStore[] = [];
 
 beforeAll(async () => {
   work = await tempDir('state-unit');
 });
-afterEach(() => {
-  for (const store of open.splice(0)) store.close();
+afterEach(async () => {
+  for (const store of open.splice(0)) await store.close();
 });
-afterAll(() => {
+afterAll(async () => {
   fs.rmSync(work, { recursive: true, force: true });
 });
 
 let counter = 0;
-function newStore(): { store: StateStore; file: string } {
+function newStore(): { store: SqliteStore; file: string } {
   const file = path.join(work, `state-${++counter}.db`);
-  const store = StateStore.open(file, { create: true, readonly: false });
+  const store = SqliteStore.open(file, { create: true, readonly: false });
   open.push(store);
   return { store, file };
 }
@@ -62,20 +62,20 @@ describe('nextPending: keyset pagination in each --sort order', () => {
     obj(key, [5, 0, 7, 5, 5, 1000, 0, 7, 5, 3][i % 10]!, `"${i}"`, `2024-01-0${(i % 4) + 1}T12:00:0${i % 2}.000Z`),
   );
   const notPending = new Set(['b', 'k3', '😀']);
-  let store: StateStore;
+  let store: SqliteStore;
 
-  beforeAll(() => {
-    store = StateStore.open(path.join(work, 'order.db'), { create: true, readonly: false });
-    const { pass } = store.beginCatalogPass();
-    store.ingestPage(pass, listed.slice(0, 9), listed[8]!.key);
-    store.ingestPage(pass, listed.slice(9), listed[listed.length - 1]!.key);
-    store.finishCatalogPass(pass);
-    const ids = new Map(store.nextPending('key', undefined, 100).map((row) => [row.key, row.id]));
-    store.markDone(ids.get('b')!, { destKey: 'b', verifyMethod: 'md5' });
-    store.markFailed(ids.get('k3')!, 'boom');
-    store.markInFlight(ids.get('😀')!);
+  beforeAll(async () => {
+    store = SqliteStore.open(path.join(work, 'order.db'), { create: true, readonly: false });
+    const { pass } = await store.beginCatalogPass();
+    await store.ingestPage(pass, listed.slice(0, 9), listed[8]!.key);
+    await store.ingestPage(pass, listed.slice(9), listed[listed.length - 1]!.key);
+    await store.finishCatalogPass(pass);
+    const ids = new Map((await store.nextPending('key', undefined, 100)).map((row) => [row.key, row.id]));
+    await store.markDone(ids.get('b')!, { destKey: 'b', evidence: 'md5' });
+    await store.markFailed(ids.get('k3')!, 'boom');
+    await store.markInFlight(ids.get('😀')!);
   });
-  afterAll(() => store.close());
+  afterAll(async () => await store.close());
 
   const compare: Record<SortOrder, (a: ListedObject, b: ListedObject) => number> = {
     key: (a, b) => byteOrder(a.key, b.key),
@@ -87,12 +87,12 @@ describe('nextPending: keyset pagination in each --sort order', () => {
 
   it.each(SORT_ORDERS.flatMap((order) => [1, 3, 7, 100].map((limit) => ({ order, limit }))))(
     '$order, pages of $limit',
-    ({ order, limit }) => {
+    async ({ order, limit }) => {
       const expected = listed.filter((o) => !notPending.has(o.key)).sort(compare[order]).map((o) => o.key);
       const seen: string[] = [];
       let after: ObjectRow | undefined;
       for (let page = 0; page < 100; page += 1) {
-        const rows = store.nextPending(order, after, limit);
+        const rows = await store.nextPending(order, after, limit);
         expect(rows.length).toBeLessThanOrEqual(limit);
         seen.push(...rows.map((r) => r.key));
         if (rows.length < limit) break;
@@ -102,7 +102,7 @@ describe('nextPending: keyset pagination in each --sort order', () => {
     },
   );
 
-  it('each order is served by its partial index: no sort of the pending rows per page', () => {
+  it('each order is served by its partial index: no sort of the pending rows per page', async () => {
     // Realistic statistics: 5,000 rows, most of them already done.
     const { store: big } = newStore();
     // The SQL nextPending prepares, captured to ask SQLite how it runs it.
@@ -110,19 +110,19 @@ describe('nextPending: keyset pagination in each --sort order', () => {
     const prepare = db.prepare.bind(db);
     const seen = new Set<string>();
     db.prepare = ((sql: string) => (seen.add(sql), prepare(sql))) as typeof db.prepare;
-    const { pass } = big.beginCatalogPass();
+    const { pass } = await big.beginCatalogPass();
     for (let page = 0; page < 5; page += 1) {
       const objects = Array.from({ length: 1_000 }, (_, i) =>
         obj(`p${page}/${i}`, i % 97, `"${i}"`, `2024-01-${String((i % 28) + 1).padStart(2, '0')}T00:00:00.000Z`),
       );
-      big.ingestPage(pass, objects, objects[objects.length - 1]!.key);
+      await big.ingestPage(pass, objects, objects[objects.length - 1]!.key);
     }
-    big.finishCatalogPass(pass);
-    for (const row of big.nextPending('key', undefined, 4_000)) big.markDone(row.id, { destKey: row.key, verifyMethod: 'md5' });
+    await big.finishCatalogPass(pass);
+    for (const row of await big.nextPending('key', undefined, 4_000)) await big.markDone(row.id, { destKey: row.key, evidence: 'md5' });
     for (const order of SORT_ORDERS) {
-      big.ensureSortIndex(order); // what copy does before it starts
-      const [first, second] = big.nextPending(order, undefined, 2);
-      expect(big.nextPending(order, first, 1)).toEqual([second]);
+      await big.prepareCopy(order); // what copy does before it starts
+      const [first, second] = await big.nextPending(order, undefined, 2);
+      expect(await big.nextPending(order, first, 1)).toEqual([second]);
     }
     db.prepare = prepare;
     const plans = [...seen]
@@ -138,30 +138,30 @@ describe('nextPending: keyset pagination in each --sort order', () => {
     }
   });
 
-  it('returns rows with the fields the engine needs', () => {
-    const [row] = store.nextPending('largest', undefined, 1);
+  it('returns rows with the fields the engine needs', async () => {
+    const [row] = await store.nextPending('largest', undefined, 1);
     expect(row).toEqual({ id: expect.any(Number), key: 'é', size: 1000, etag: '"5"', lastModified: listed[5]!.lastModified, attempts: 0 });
   });
 });
 
 describe('catalog passes: ingestPage and finishCatalogPass', () => {
-  it('reconciles a new pass: changed and reappearing keys pending, unseen keys gone, others keep status', () => {
+  it('reconciles a new pass: changed and reappearing keys pending, unseen keys gone, others keep status', async () => {
     const { store, file } = newStore();
-    const p1 = store.beginCatalogPass();
+    const p1 = await store.beginCatalogPass();
     expect(p1).toEqual({ pass: 1, startAfter: '', resumed: false });
-    store.ingestPage(1, [obj('a'), obj('b'), obj('c')], 'c');
-    store.ingestPage(1, [obj('d'), obj('e'), obj('f')], 'f');
-    expect(store.finishCatalogPass(1)).toEqual({ gone: 0 });
-    expect(store.catalogComplete()).toBe(true);
+    await store.ingestPage(1, [obj('a'), obj('b'), obj('c')], 'c');
+    await store.ingestPage(1, [obj('d'), obj('e'), obj('f')], 'f');
+    expect(await store.finishCatalogPass(1)).toEqual({ gone: 0 });
+    expect(await store.catalogComplete()).toBe(true);
 
-    const ids = new Map(store.nextPending('key', undefined, 10).map((r) => [r.key, r.id]));
-    for (const key of ['a', 'b', 'c', 'd']) store.markDone(ids.get(key)!, { destKey: key, verifyMethod: 'md5' });
-    store.markFailed(ids.get('e')!, 'boom');
+    const ids = new Map((await store.nextPending('key', undefined, 10)).map((r) => [r.key, r.id]));
+    for (const key of ['a', 'b', 'c', 'd']) await store.markDone(ids.get(key)!, { destKey: key, evidence: 'md5' });
+    await store.markFailed(ids.get('e')!, 'boom');
 
-    const p2 = store.beginCatalogPass();
+    const p2 = await store.beginCatalogPass();
     expect(p2).toEqual({ pass: 2, startAfter: '', resumed: false });
-    expect(store.catalogComplete()).toBe(false);
-    store.ingestPage(2, [
+    expect(await store.catalogComplete()).toBe(false);
+    await store.ingestPage(2, [
       obj('a'), // unchanged: stays done
       obj('b', 2), // size changed
       obj('c', 1, '"other"'), // etag changed
@@ -169,61 +169,61 @@ describe('catalog passes: ingestPage and finishCatalogPass', () => {
       obj('e'), // unchanged failed: stays failed
       obj('g'), // new
     ], 'g');
-    expect(store.finishCatalogPass(2)).toEqual({ gone: 1 }); // f
+    expect(await store.finishCatalogPass(2)).toEqual({ gone: 1 }); // f
     expect(statusOf(file)).toEqual({ a: 'done', b: 'pending', c: 'pending', d: 'pending', e: 'failed', f: 'gone', g: 'pending' });
     raw(file, (db) => {
-      const b = db.prepare("SELECT size, attempts, error, verify_method FROM objects WHERE key = 'b'").get();
-      expect(b).toEqual({ size: 2, attempts: 0, error: null, verify_method: null });
+      const b = db.prepare("SELECT size, attempts, error, evidence FROM objects WHERE key = 'b'").get();
+      expect(b).toEqual({ size: 2, attempts: 0, error: null, evidence: null });
       expect(db.prepare("SELECT error FROM objects WHERE key = 'e'").pluck().get()).toBe('boom');
     });
 
     // A third pass: f is back, so it is pending again; a is gone now, and stays a single row.
-    store.beginCatalogPass();
-    store.ingestPage(3, ['b', 'c', 'd', 'e', 'f', 'g'].map((k) => (k === 'b' ? obj('b', 2) : k === 'c' ? obj('c', 1, '"other"') : k === 'd' ? obj('d', 1, '"e-d"', '2024-06-01T00:00:00.000Z') : obj(k))), 'g');
-    expect(store.finishCatalogPass(3)).toEqual({ gone: 1 });
+    await store.beginCatalogPass();
+    await store.ingestPage(3, ['b', 'c', 'd', 'e', 'f', 'g'].map((k) => (k === 'b' ? obj('b', 2) : k === 'c' ? obj('c', 1, '"other"') : k === 'd' ? obj('d', 1, '"e-d"', '2024-06-01T00:00:00.000Z') : obj(k))), 'g');
+    expect(await store.finishCatalogPass(3)).toEqual({ gone: 1 });
     expect(statusOf(file)).toEqual({ a: 'gone', b: 'pending', c: 'pending', d: 'pending', e: 'failed', f: 'pending', g: 'pending' });
-    expect(store.countListed()).toBe(6);
+    expect(await store.countListed()).toBe(6);
   });
 
-  it('an interrupted pass resumes after its last page, and its first part is not marked gone', () => {
+  it('an interrupted pass resumes after its last page, and its first part is not marked gone', async () => {
     const { store, file } = newStore();
-    store.beginCatalogPass();
-    store.ingestPage(1, [obj('a'), obj('b')], 'b');
-    store.ingestPage(1, [obj('c'), obj('old')], 'old');
-    store.finishCatalogPass(1);
+    await store.beginCatalogPass();
+    await store.ingestPage(1, [obj('a'), obj('b')], 'b');
+    await store.ingestPage(1, [obj('c'), obj('old')], 'old');
+    await store.finishCatalogPass(1);
 
-    store.beginCatalogPass(); // pass 2
-    store.ingestPage(2, [obj('a'), obj('b')], 'b');
-    store.close(); // the process dies here
+    await store.beginCatalogPass(); // pass 2
+    await store.ingestPage(2, [obj('a'), obj('b')], 'b');
+    await store.close(); // the process dies here
 
-    const reopened = StateStore.open(file, { create: true, readonly: false });
+    const reopened = SqliteStore.open(file, { create: true, readonly: false });
     open.push(reopened);
-    expect(reopened.catalogComplete()).toBe(false);
-    expect(reopened.beginCatalogPass()).toEqual({ pass: 2, startAfter: 'b', resumed: true });
-    reopened.ingestPage(2, [obj('c')], 'c');
-    expect(reopened.finishCatalogPass(2)).toEqual({ gone: 1 });
+    expect(await reopened.catalogComplete()).toBe(false);
+    expect(await reopened.beginCatalogPass()).toEqual({ pass: 2, startAfter: 'b', resumed: true });
+    await reopened.ingestPage(2, [obj('c')], 'c');
+    expect(await reopened.finishCatalogPass(2)).toEqual({ gone: 1 });
     expect(statusOf(file)).toEqual({ a: 'pending', b: 'pending', c: 'pending', old: 'gone' });
     raw(file, (db) => expect(db.prepare("SELECT value FROM meta WHERE key = 'catalog_start_after'").get()).toBeUndefined());
   });
 
-  it('a page and its resume point commit together or not at all', () => {
+  it('a page and its resume point commit together or not at all', async () => {
     const { store, file } = newStore();
-    const { pass } = store.beginCatalogPass();
-    store.ingestPage(pass, [obj('a')], 'a');
+    const { pass } = await store.beginCatalogPass();
+    await store.ingestPage(pass, [obj('a')], 'a');
     // The second row breaks a NOT NULL constraint: the first row must not be stored either.
-    expect(() => store.ingestPage(pass, [obj('b'), { ...obj('c'), size: null as unknown as number }], 'c')).toThrow();
+    await expect(store.ingestPage(pass, [obj('b'), { ...obj('c'), size: null as unknown as number }], 'c')).rejects.toThrow();
     expect(Object.keys(statusOf(file))).toEqual(['a']);
     raw(file, (db) => expect(db.prepare("SELECT value FROM meta WHERE key = 'catalog_start_after'").pluck().get()).toBe('a'));
   });
 });
 
 describe('opening state files', () => {
-  it('refuses a state file from a newer schema and leaves its bytes unchanged', () => {
+  it('refuses a state file from a newer schema and leaves its bytes unchanged', async () => {
     const { store, file } = newStore();
-    store.setSource({ endpoint: 'http://x', bucket: 'b', prefix: '' });
-    store.beginCatalogPass();
-    store.ingestPage(1, [obj('a')], 'a');
-    store.close();
+    await store.setSource({ endpoint: 'http://x', bucket: 'b', prefix: '' });
+    await store.beginCatalogPass();
+    await store.ingestPage(1, [obj('a')], 'a');
+    await store.close();
     const db = new Database(file);
     db.pragma('user_version = 99');
     db.close();
@@ -232,7 +232,7 @@ describe('opening state files', () => {
     for (const options of [{ create: true, readonly: false }, { create: false, readonly: false }, { create: false, readonly: true }]) {
       let error: unknown;
       try {
-        StateStore.open(file, options).close();
+        SqliteStore.open(file, options).close();
       } catch (e) {
         error = e;
       }
@@ -245,7 +245,7 @@ describe('opening state files', () => {
     expect(raw(file, (d) => d.pragma('user_version', { simple: true }))).toBe(99);
   });
 
-  it('refuses a foreign SQLite file and a text file without changing them', () => {
+  it('refuses a foreign SQLite file and a text file without changing them', async () => {
     const foreign = path.join(work, 'foreign.db');
     const db = new Database(foreign);
     db.exec('CREATE TABLE meta (key TEXT, value TEXT)');
@@ -254,20 +254,20 @@ describe('opening state files', () => {
     fs.writeFileSync(text, 'hello\n'.repeat(1000));
     for (const file of [foreign, text]) {
       const hash = sha256File(file);
-      expect(() => StateStore.open(file, { create: true, readonly: false })).toThrow(/not an s3migrate state file/);
+      expect(() => SqliteStore.open(file, { create: true, readonly: false })).toThrow(/not an s3migrate state file/);
       expect(sha256File(file)).toBe(hash);
     }
   });
 
-  it('refuses to create a state file unless asked to', () => {
+  it('refuses to create a state file unless asked to', async () => {
     const file = path.join(work, 'absent.db');
-    expect(() => StateStore.open(file, { create: false, readonly: true })).toThrow(/Run `s3migrate catalog/);
+    expect(() => SqliteStore.open(file, { create: false, readonly: true })).toThrow(/Run `s3migrate catalog/);
     expect(fs.existsSync(file)).toBe(false);
   });
 
-  it('a new state file is WAL, carries our application id, and plain SQL reads it', () => {
+  it('a new state file is WAL, carries our application id, and plain SQL reads it', async () => {
     const { store, file } = newStore();
-    store.close();
+    await store.close();
     raw(file, (db) => {
       expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
       expect(db.pragma('application_id', { simple: true })).toBe(0x73336d67);

@@ -85,6 +85,29 @@ export const MIGRATIONS: readonly string[] = [
             / MAX(COUNT(*) FILTER (WHERE status <> 'gone'), 1), 2)      AS percent_done
     FROM objects;
   `,
+  // 2: positive evidence. The column that said how a copy was checked is now its evidence; rows the first
+  // release marked done on size alone (or unchecked) are not done on evidence: they become 'unproven'
+  // (verify --deep proves them in place, copy copies them again). New states: changed, unproven.
+  `
+  ALTER TABLE objects RENAME COLUMN verify_method TO evidence;
+  UPDATE objects SET status = 'unproven', verify_result = NULL
+    WHERE status = 'done' AND (evidence IS NULL OR evidence NOT IN ('md5', 'multipart-etag'));
+  CREATE INDEX objects_changed ON objects(key) WHERE status = 'changed';
+
+  DROP VIEW verify_problems;
+  CREATE VIEW verify_problems AS
+    SELECT key, size, verify_result, status, verified_at FROM objects
+    WHERE verify_result IS NOT NULL AND verify_result <> 'ok' AND status <> 'gone' ORDER BY key;
+
+  -- What each done row's bytes were checked against.
+  CREATE VIEW evidence_summary AS
+    SELECT evidence, COUNT(*) AS objects, COALESCE(SUM(size), 0) AS bytes
+    FROM objects WHERE status = 'done' GROUP BY evidence ORDER BY evidence;
+
+  -- Source objects that changed since the catalog: run \`s3migrate catalog\` again.
+  CREATE VIEW changed_objects AS
+    SELECT key, size, etag, error, updated_at FROM objects WHERE status = 'changed' ORDER BY key;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

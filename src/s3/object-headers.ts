@@ -1,6 +1,6 @@
 import type { GetObjectCommandOutput, PutObjectCommandInput } from '@aws-sdk/client-s3';
 
-type CopiedHeaders = Pick<
+export type CopiedHeaders = Pick<
   PutObjectCommandInput,
   'ContentType' | 'ContentEncoding' | 'ContentDisposition' | 'ContentLanguage' | 'CacheControl' | 'Expires' | 'Metadata'
 >;

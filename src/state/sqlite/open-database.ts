@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import Database from 'better-sqlite3';
-import { FatalError } from '../errors.js';
+import { FatalError } from '../../errors.js';
 import { APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION } from './schema.js';
 
 export interface OpenOptions {
@@ -38,9 +38,12 @@ export function openDatabase(path: string, options: OpenOptions): Database.Datab
     }
   }
 
+  // A read-only command (status) on a file of an older schema migrates it first: the views it reads
+  // are the current schema's. Migrations are one transaction each way: all or nothing.
+  const readonly = exists && options.readonly && !needsMigration(path);
   let db: Database.Database;
   try {
-    db = new Database(path, { readonly: exists && options.readonly, fileMustExist: fs.existsSync(path) });
+    db = new Database(path, { readonly, fileMustExist: fs.existsSync(path) });
   } catch (error) {
     throw new FatalError(`Cannot open the state file ${path}: ${(error as Error).message}`);
   }
@@ -49,7 +52,7 @@ export function openDatabase(path: string, options: OpenOptions): Database.Datab
     if (exists) {
       checkIdentity(db, path);
     }
-    if (!options.readonly) {
+    if (!readonly) {
       // Migrate first: on a new file the schema and the identity land in one atomic commit.
       migrate(db);
       db.pragma('journal_mode = WAL');
@@ -67,6 +70,21 @@ export function openDatabase(path: string, options: OpenOptions): Database.Datab
       throw new FatalError(`The state file ${path} is read-only; make it writable and run again.`);
     }
     throw new FatalError(`Cannot read the state file ${path}: ${(error as Error).message}`);
+  }
+}
+
+/** True for one of our files whose schema is older than this version's (peeked at read-only). */
+function needsMigration(path: string): boolean {
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(path, { readonly: true, fileMustExist: true });
+    const applicationId = db.pragma('application_id', { simple: true }) as number;
+    const version = db.pragma('user_version', { simple: true }) as number;
+    return applicationId === APPLICATION_ID && version < SCHEMA_VERSION;
+  } catch {
+    return false; // checkIdentity reports it properly
+  } finally {
+    db?.close();
   }
 }
 

@@ -1,0 +1,34 @@
+import type { S3Bucket } from '../s3/bucket.js';
+import { describeS3Failure } from '../s3/describe-failure.js';
+import { classifyError } from '../s3/errors.js';
+import { backoffDelay, sleep } from './backoff.js';
+import { BAD_CREDENTIAL_CODES } from './retry-policy.js';
+
+/** HeadBucket answers "slow down" this many times before the run gives up on starting. */
+const THROTTLED_ATTEMPTS = 8;
+
+/**
+ * HeadBucket before a run touches the state: a missing bucket or refused credentials stop it at once;
+ * a plain 403 does not (write-only credentials are common); throttling is waited out, a bounded number
+ * of times, rather than failing the run.
+ */
+export async function checkBucket(
+  bucket: S3Bucket,
+  options: { credentialSource: string; retryBaseMs: number; signal: AbortSignal },
+): Promise<void> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      await bucket.check(options.signal);
+      return;
+    } catch (error) {
+      const classified = classifyError(error);
+      if (classified.kind === 'auth' && !BAD_CREDENTIAL_CODES.has(classified.code)) return;
+      if (classified.kind === 'throttled' && attempt < THROTTLED_ATTEMPTS && !options.signal.aborted) {
+        await sleep(backoffDelay(attempt, { baseMs: options.retryBaseMs * 4, capMs: 10_000 }), options.signal);
+        continue;
+      }
+      if (options.signal.aborted) throw Object.assign(new Error('stopped before the run started'), { name: 'AbortError' });
+      throw describeS3Failure(error, { side: bucket.side, bucket: bucket.name, credentialSource: options.credentialSource });
+    }
+  }
+}

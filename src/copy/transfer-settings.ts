@@ -1,0 +1,26 @@
+import type { S3Bucket } from '../s3/bucket.js';
+import type { CatalogEntry } from './evidence.js';
+
+export interface TransferSettings {
+  source: S3Bucket;
+  dest: S3Bucket;
+  /** Objects up to this size go as one buffered PutObject; larger ones as a multipart upload. */
+  multipartThreshold: number;
+  partSize: number;
+  /** Parts in flight per multipart object. */
+  partConcurrency: number;
+  /** The destination's checksum mode, to name it when a mismatch looks like the aws-chunked trap. */
+  destChecksumMode?: 'when-required' | 'when-supported';
+  /** Whether the destination refuses a bad Content-MD5 (probed once, only when an encrypted answer needs it). */
+  contentMd5Checked: () => Promise<boolean>;
+  /** Bytes read from the source, as they flow (for throughput). */
+  onBytes?: (bytes: number) => void;
+  /** Base of the backoff between attempts of one part. */
+  retryBaseMs: number;
+}
+
+/** One object to copy: the catalog's view of it and where it goes. */
+export interface TransferJob extends CatalogEntry {
+  sourceKey: string;
+  destKey: string;
+}

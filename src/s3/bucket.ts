@@ -1,0 +1,261 @@
+import { createHash } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  PutObjectCommand,
+  UploadPartCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { classifyError } from './errors.js';
+import { copiedHeaders, type CopiedHeaders } from './object-headers.js';
+import { tagSide, type Side } from './side.js';
+
+/** What a HeadObject tells about an object. */
+export interface ObjectHead {
+  size: number;
+  etag?: string;
+  /** SSE-KMS or SSE-C: the ETag is not an MD5 of the content. */
+  encrypted: boolean;
+}
+
+/** A GetObject answer: the body to stream and what the source says about the object. */
+export interface SourceObject {
+  body: Readable;
+  /** Bytes in this answer (the range's length for a ranged read). */
+  contentLength?: number;
+  /** The whole object's size (from Content-Range for a ranged read). */
+  objectSize?: number;
+  etag?: string;
+  encrypted: boolean;
+  headers: CopiedHeaders;
+}
+
+/** What the destination answered to a write (PutObject or CompleteMultipartUpload). */
+export interface WriteAnswer {
+  etag?: string;
+  encrypted: boolean;
+}
+
+export interface GetOptions {
+  /** Only this version: the server answers 412 when the object's ETag differs (where it supports If-Match). */
+  ifMatch?: string;
+  /** Inclusive byte range. */
+  range?: { start: number; end: number };
+  signal?: AbortSignal;
+}
+
+export interface PutOptions {
+  contentLength: number;
+  /** Base64 MD5 of the body: servers that check it refuse damaged bytes (BadDigest). */
+  contentMd5?: string;
+  headers?: CopiedHeaders;
+  signal?: AbortSignal;
+}
+
+function encryptedBy(answer: { ServerSideEncryption?: string; SSECustomerAlgorithm?: string }): boolean {
+  return (
+    answer.SSECustomerAlgorithm !== undefined ||
+    answer.ServerSideEncryption === 'aws:kms' ||
+    answer.ServerSideEncryption === 'aws:kms:dsse'
+  );
+}
+
+function quoted(etag: string): string {
+  return etag.startsWith('"') ? etag : `"${etag}"`;
+}
+
+/** Total size from a Content-Range answer header (`bytes 0-99/1234`). */
+function totalOf(contentRange: string | undefined): number | undefined {
+  const match = /\/(\d+)\s*$/.exec(contentRange ?? '');
+  return match ? Number(match[1]) : undefined;
+}
+
+/**
+ * One bucket on one side, and the one home of the S3 calls the engine makes: the core asks for objects,
+ * writes and uploads; it never builds SDK commands itself. Every error is tagged with its side, so a
+ * failure names the right bucket and credentials.
+ */
+export class S3Bucket {
+  constructor(
+    readonly client: S3Client,
+    readonly name: string,
+    readonly side: Side,
+  ) {}
+
+  private async call<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (error) {
+      throw tagSide(error, this.side);
+    }
+  }
+
+  /** HeadBucket: resolves when the bucket answers, throws the SDK's error otherwise. */
+  check(signal?: AbortSignal): Promise<void> {
+    return this.call(async () => {
+      await this.client.send(new HeadBucketCommand({ Bucket: this.name }), { abortSignal: signal });
+    });
+  }
+
+  /** HeadObject; undefined when there is no such object. */
+  head(key: string, signal?: AbortSignal): Promise<ObjectHead | undefined> {
+    return this.call(async () => {
+      try {
+        const answer = await this.client.send(new HeadObjectCommand({ Bucket: this.name, Key: key }), {
+          abortSignal: signal,
+        });
+        return { size: answer.ContentLength ?? 0, etag: answer.ETag, encrypted: encryptedBy(answer) };
+      } catch (error) {
+        if (classifyError(error).kind === 'not-found') return undefined;
+        throw error;
+      }
+    });
+  }
+
+  get(key: string, options: GetOptions = {}): Promise<SourceObject> {
+    return this.call(async () => {
+      const answer = await this.client.send(
+        new GetObjectCommand({
+          Bucket: this.name,
+          Key: key,
+          IfMatch: options.ifMatch === undefined ? undefined : quoted(options.ifMatch),
+          Range: options.range ? `bytes=${options.range.start}-${options.range.end}` : undefined,
+        }),
+        { abortSignal: options.signal },
+      );
+      return {
+        body: answer.Body as Readable,
+        contentLength: answer.ContentLength,
+        objectSize: options.range ? totalOf(answer.ContentRange) : answer.ContentLength,
+        etag: answer.ETag,
+        encrypted: encryptedBy(answer),
+        headers: copiedHeaders(answer),
+      };
+    });
+  }
+
+  put(key: string, body: Buffer | Readable, options: PutOptions): Promise<WriteAnswer> {
+    return this.call(async () => {
+      const answer = await this.client.send(
+        new PutObjectCommand({
+          Bucket: this.name,
+          Key: key,
+          Body: body,
+          ContentLength: options.contentLength,
+          ContentMD5: options.contentMd5,
+          ...options.headers,
+        }),
+        { abortSignal: options.signal },
+      );
+      return { etag: answer.ETag, encrypted: encryptedBy(answer) };
+    });
+  }
+
+  createUpload(key: string, headers: CopiedHeaders, signal?: AbortSignal): Promise<string> {
+    return this.call(async () => {
+      const answer = await this.client.send(
+        new CreateMultipartUploadCommand({ Bucket: this.name, Key: key, ...headers }),
+        { abortSignal: signal },
+      );
+      if (!answer.UploadId) throw Object.assign(new Error('CreateMultipartUpload answered without an UploadId'), { name: 'InternalError' });
+      return answer.UploadId;
+    });
+  }
+
+  uploadPart(
+    key: string,
+    uploadId: string,
+    partNumber: number,
+    body: Buffer | Readable,
+    options: { contentLength: number; contentMd5?: string; signal?: AbortSignal },
+  ): Promise<WriteAnswer> {
+    return this.call(async () => {
+      const answer = await this.client.send(
+        new UploadPartCommand({
+          Bucket: this.name,
+          Key: key,
+          UploadId: uploadId,
+          PartNumber: partNumber,
+          Body: body,
+          ContentLength: options.contentLength,
+          ContentMD5: options.contentMd5,
+        }),
+        { abortSignal: options.signal },
+      );
+      return { etag: answer.ETag, encrypted: encryptedBy(answer) };
+    });
+  }
+
+  completeUpload(
+    key: string,
+    uploadId: string,
+    parts: ReadonlyArray<{ partNumber: number; etag: string }>,
+    signal?: AbortSignal,
+  ): Promise<WriteAnswer> {
+    return this.call(async () => {
+      const answer = await this.client.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: this.name,
+          Key: key,
+          UploadId: uploadId,
+          MultipartUpload: { Parts: parts.map((part) => ({ PartNumber: part.partNumber, ETag: quoted(part.etag) })) },
+        }),
+        { abortSignal: signal },
+      );
+      return { etag: answer.ETag, encrypted: encryptedBy(answer) };
+    });
+  }
+
+  abortUpload(key: string, uploadId: string): Promise<void> {
+    return this.call(async () => {
+      await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.name, Key: key, UploadId: uploadId }));
+    });
+  }
+
+  /** Open multipart uploads whose key starts with `prefix` (one page of up to 1,000). */
+  listUploads(prefix: string): Promise<Array<{ key: string; uploadId: string }>> {
+    return this.call(async () => {
+      const answer = await this.client.send(new ListMultipartUploadsCommand({ Bucket: this.name, Prefix: prefix }));
+      return (answer.Uploads ?? [])
+        .filter((upload) => upload.Key !== undefined && upload.UploadId !== undefined)
+        .map((upload) => ({ key: upload.Key!, uploadId: upload.UploadId! }));
+    });
+  }
+
+  /**
+   * Does this server refuse a write whose Content-MD5 does not match its body? Writes one tiny object
+   * with a wrong digest at `probeKey`: refused (BadDigest / InvalidDigest) proves the server checks; stored
+   * proves it does not (the probe object is deleted again). Anything else counts as "not proven".
+   */
+  async refusesBadContentMd5(probeKey: string): Promise<boolean> {
+    try {
+      await this.client.send(
+        new PutObjectCommand({
+          Bucket: this.name,
+          Key: probeKey,
+          Body: Buffer.from('s3migrate probe'),
+          ContentLength: 15,
+          ContentMD5: createHash('md5').update('not the body').digest('base64'),
+        }),
+      );
+    } catch (error) {
+      const code = classifyError(error).code;
+      return code === 'BadDigest' || code === 'InvalidDigest';
+    }
+    await this.delete(probeKey).catch(() => undefined);
+    return false;
+  }
+
+  delete(key: string, signal?: AbortSignal): Promise<void> {
+    return this.call(async () => {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.name, Key: key }), { abortSignal: signal });
+    });
+  }
+}

@@ -1,0 +1,555 @@
+import os from 'node:os';
+import type Database from 'better-sqlite3';
+import { S3MigrateError } from '../../errors.js';
+import { StateStoreError, type OutcomeCounts, type StateStore } from '../store.js';
+import type {
+  CatalogProgress,
+  CopyResult,
+  EndpointLocation,
+  ListedObject,
+  ObjectRow,
+  SortOrder,
+  StateSummary,
+  StatusCount,
+  VerifyFinding,
+  VerifyRow,
+} from '../types.js';
+import { openDatabase, type OpenOptions } from './open-database.js';
+import { SORT_INDEXES } from './schema.js';
+
+const now = (): string => new Date().toISOString();
+
+/** Keyset pagination per --sort order: the first page, then "after this row" pages, both on a partial index. */
+const ORDER_SQL: Record<SortOrder, { orderBy: string; after: string }> = {
+  key: { orderBy: 'key', after: 'key > @key' },
+  oldest: { orderBy: 'last_modified, key', after: '(last_modified, key) > (@lastModified, @key)' },
+  newest: { orderBy: 'last_modified DESC, key DESC', after: '(last_modified, key) < (@lastModified, @key)' },
+  smallest: { orderBy: 'size, key', after: '(size, key) > (@size, @key)' },
+  largest: { orderBy: 'size DESC, key DESC', after: '(size, key) < (@size, @key)' },
+};
+
+const ROW_COLUMNS = 'id, key, size, etag, last_modified AS lastModified, attempts';
+
+interface LockOwner {
+  pid: number;
+  host: string;
+  command: string;
+  since: string;
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * The state store on one SQLite file (better-sqlite3, synchronous underneath). Every method is one short
+ * transaction. Any SQLite failure (disk full, busy, I/O) comes out as a StateStoreError naming the file.
+ */
+export class SqliteStore implements StateStore {
+  private lockHeld = false;
+  private readonly statements = new Map<string, Database.Statement>();
+
+  private constructor(
+    readonly location: string,
+    private readonly db: Database.Database,
+  ) {}
+
+  static open(path: string, options: OpenOptions): SqliteStore {
+    return new SqliteStore(path, openDatabase(path, options));
+  }
+
+  /** The file path (same as location). */
+  get path(): string {
+    return this.location;
+  }
+
+  /** Runs one unit of work; a database failure becomes a StateStoreError, our own errors pass through. */
+  private guard<T>(work: () => T): T {
+    try {
+      return work();
+    } catch (error) {
+      if (error instanceof S3MigrateError) throw error;
+      const code = (error as { code?: string }).code;
+      throw new StateStoreError(this.location, (error as Error).message, typeof code === 'string' ? code : undefined);
+    }
+  }
+
+  private stmt(sql: string): Database.Statement {
+    let statement = this.statements.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.statements.set(sql, statement);
+    }
+    return statement;
+  }
+
+  private getMeta(key: string): string | undefined {
+    const row = this.stmt('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined;
+    return row?.value;
+  }
+
+  private setMeta(key: string, value: string): void {
+    this.stmt('INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(
+      key,
+      value,
+    );
+  }
+
+  private deleteMeta(key: string): void {
+    this.stmt('DELETE FROM meta WHERE key = ?').run(key);
+  }
+
+  /** Releases our lock and closes the file; safe to call twice. */
+  async close(): Promise<void> {
+    if (!this.db.open) return;
+    try {
+      if (this.lockHeld) this.releaseLockNow();
+    } finally {
+      this.db.close();
+    }
+  }
+
+  // ---- identity --------------------------------------------------------------------------
+
+  async getSource(): Promise<EndpointLocation | undefined> {
+    return this.guard(() => this.getLocation('source'));
+  }
+
+  async setSource(source: EndpointLocation): Promise<void> {
+    this.guard(() =>
+      this.db.transaction(() => {
+        this.setLocation('source', source);
+        this.setMeta('created_at', now());
+      })(),
+    );
+  }
+
+  async getDestination(): Promise<EndpointLocation | undefined> {
+    return this.guard(() => this.getLocation('dest'));
+  }
+
+  async setDestination(dest: EndpointLocation): Promise<void> {
+    this.guard(() => this.db.transaction(() => this.setLocation('dest', dest))());
+  }
+
+  /** A location kept in meta as `<side>_endpoint`, `<side>_bucket`, `<side>_prefix`. */
+  private getLocation(side: 'source' | 'dest'): EndpointLocation | undefined {
+    const bucket = this.getMeta(`${side}_bucket`);
+    if (bucket === undefined) return undefined;
+    return { endpoint: this.getMeta(`${side}_endpoint`) ?? '', bucket, prefix: this.getMeta(`${side}_prefix`) ?? '' };
+  }
+
+  private setLocation(side: 'source' | 'dest', location: EndpointLocation): void {
+    this.setMeta(`${side}_endpoint`, location.endpoint);
+    this.setMeta(`${side}_bucket`, location.bucket);
+    this.setMeta(`${side}_prefix`, location.prefix);
+  }
+
+  // ---- the lock that keeps two writers (copy/catalog/verify) off one state file ----------
+
+  /** Takes the state file for this process, or explains who holds it. A dead holder's lock is taken over. */
+  async acquireLock(command: string): Promise<void> {
+    const host = os.hostname();
+    this.guard(() =>
+      this.db
+        .transaction(() => {
+          const held = this.getMeta('lock');
+          if (held) {
+            const owner = JSON.parse(held) as LockOwner;
+            const stale = owner.host === host && (owner.pid === process.pid || !processAlive(owner.pid));
+            if (!stale) {
+              throw new StateLockedError(this.location, owner);
+            }
+            // The holder died (kill -9, reboot): its run never finished.
+            this.stmt("UPDATE runs SET outcome = 'abandoned' WHERE outcome = 'running'").run();
+          }
+          const owner: LockOwner = { pid: process.pid, host, command, since: now() };
+          this.setMeta('lock', JSON.stringify(owner));
+        })
+        .immediate(),
+    );
+    this.lockHeld = true;
+  }
+
+  async releaseLock(): Promise<void> {
+    this.guard(() => this.releaseLockNow());
+  }
+
+  private releaseLockNow(): void {
+    const held = this.getMeta('lock');
+    if (held && (JSON.parse(held) as LockOwner).pid === process.pid) this.deleteMeta('lock');
+    this.lockHeld = false;
+  }
+
+  // ---- runs ------------------------------------------------------------------------------
+
+  async startRun(command: string, args: string): Promise<number> {
+    return this.guard(() => {
+      const result = this.stmt('INSERT INTO runs(command, arguments, started_at) VALUES (?, ?, ?)').run(
+        command,
+        args,
+        now(),
+      );
+      return Number(result.lastInsertRowid);
+    });
+  }
+
+  async finishRun(
+    id: number,
+    outcome: 'completed' | 'interrupted' | 'failed',
+    counts: { objectsDone?: number; objectsFailed?: number; bytesDone?: number; keysListed?: number; error?: string },
+  ): Promise<void> {
+    this.guard(() =>
+      this.stmt(
+        `UPDATE runs SET finished_at = ?, outcome = ?, objects_done = ?, objects_failed = ?, bytes_done = ?,
+           keys_listed = ?, error = ? WHERE id = ?`,
+      ).run(
+        now(),
+        outcome,
+        counts.objectsDone ?? 0,
+        counts.objectsFailed ?? 0,
+        counts.bytesDone ?? 0,
+        counts.keysListed ?? 0,
+        counts.error ?? null,
+        id,
+      ),
+    );
+  }
+
+  // ---- catalog ---------------------------------------------------------------------------
+
+  /** Continues an interrupted listing pass, or starts a new one (which will reconcile every row). */
+  async beginCatalogPass(): Promise<CatalogProgress> {
+    return this.guard(() =>
+      this.db
+        .transaction((): CatalogProgress => {
+          const pass = Number(this.getMeta('catalog_pass') ?? '0');
+          if (pass > 0 && this.getMeta('catalog_state') === 'listing') {
+            return { pass, startAfter: this.getMeta('catalog_start_after') ?? '', resumed: true };
+          }
+          const next = pass + 1;
+          this.setMeta('catalog_pass', String(next));
+          this.setMeta('catalog_state', 'listing');
+          this.setMeta('catalog_start_after', '');
+          this.setMeta('catalog_started_at', now());
+          return { pass: next, startAfter: '', resumed: false };
+        })
+        .immediate(),
+    );
+  }
+
+  /**
+   * Stores one listing page and the listing's resume point in ONE transaction, so a crash leaves either
+   * the whole page with its resume point or neither. Changed keys go back to pending; unchanged rows keep
+   * their status.
+   */
+  async ingestPage(pass: number, objects: readonly ListedObject[], startAfter: string): Promise<void> {
+    this.guard(() => {
+      // Unchanged rows (the bulk of a re-catalog) only get their pass stamp: no indexed column is written.
+      // Rows gone or changed are rewritten whole by the upsert (a changed row is reconciled here).
+      const touch = this.stmt(
+        `UPDATE objects SET catalog_pass = @pass, listed_at = @now
+         WHERE key = @key AND size = @size AND etag IS @etag AND last_modified = @lastModified
+           AND status NOT IN ('gone', 'changed')`,
+      );
+      // New keys are inserted; changed ones (size, ETag, LastModified, or back from gone/changed) become pending.
+      const upsert = this.stmt(
+        `INSERT INTO objects (key, size, etag, last_modified, storage_class, status, catalog_pass, listed_at, updated_at)
+         VALUES (@key, @size, @etag, @lastModified, @storageClass, 'pending', @pass, @now, @now)
+         ON CONFLICT(key) DO UPDATE SET
+           status = 'pending', attempts = 0, error = NULL, evidence = NULL, verify_result = NULL,
+           size = excluded.size, etag = excluded.etag, last_modified = excluded.last_modified,
+           storage_class = excluded.storage_class, catalog_pass = excluded.catalog_pass,
+           listed_at = excluded.listed_at, updated_at = excluded.updated_at`,
+      );
+      const stamp = now();
+      this.db.transaction(() => {
+        for (const object of objects) {
+          const row = {
+            key: object.key,
+            size: object.size,
+            etag: object.etag ?? null,
+            lastModified: object.lastModified,
+            storageClass: object.storageClass ?? null,
+            pass,
+            now: stamp,
+          };
+          // The first pass only ever meets new keys (its resume point commits with each page): no probe needed.
+          if (pass === 1 || touch.run(row).changes === 0) upsert.run(row);
+        }
+        this.setMeta('catalog_start_after', startAfter);
+      })();
+    });
+  }
+
+  /** Ends a complete pass: rows it did not see are gone from the source (kept, marked 'gone'). */
+  async finishCatalogPass(pass: number): Promise<{ gone: number }> {
+    return this.guard(() =>
+      this.db.transaction(() => {
+        const result = this.stmt(
+          `UPDATE objects SET status = 'gone', updated_at = ? WHERE catalog_pass < ? AND status <> 'gone'`,
+        ).run(now(), pass);
+        this.setMeta('catalog_state', 'complete');
+        this.setMeta('catalog_finished_at', now());
+        this.deleteMeta('catalog_start_after');
+        return { gone: result.changes };
+      })(),
+    );
+  }
+
+  async catalogComplete(): Promise<boolean> {
+    return this.guard(() => this.getMeta('catalog_state') === 'complete');
+  }
+
+  async countListed(): Promise<number> {
+    return this.guard(
+      () => (this.stmt("SELECT COUNT(*) AS n FROM objects WHERE status <> 'gone'").get() as { n: number }).n,
+    );
+  }
+
+  // ---- copy ------------------------------------------------------------------------------
+
+  async prepareCopy(order: SortOrder): Promise<void> {
+    this.guard(() => {
+      // Builds the index that serves this --sort order, if no earlier copy did (one sort over the catalog).
+      this.db.exec(SORT_INDEXES[order]);
+      // Failed rows get another chance on every new copy run; unproven rows are copied again.
+      this.stmt("UPDATE objects SET status = 'pending', updated_at = ? WHERE status IN ('failed', 'unproven')").run(
+        now(),
+      );
+    });
+  }
+
+  async inFlightRows(): Promise<ObjectRow[]> {
+    return this.guard(
+      () => this.stmt(`SELECT ${ROW_COLUMNS} FROM objects WHERE status = 'in_flight' ORDER BY key`).all() as ObjectRow[],
+    );
+  }
+
+  async nextPending(order: SortOrder, after: ObjectRow | undefined, limit: number): Promise<ObjectRow[]> {
+    return this.guard(() => {
+      const { orderBy, after: afterSql } = ORDER_SQL[order];
+      const where = after ? `status = 'pending' AND ${afterSql}` : `status = 'pending'`;
+      const sql = `SELECT ${ROW_COLUMNS} FROM objects WHERE ${where} ORDER BY ${orderBy} LIMIT @limit`;
+      const params = after ? { key: after.key, lastModified: after.lastModified, size: after.size, limit } : { limit };
+      return this.stmt(sql).all(params) as ObjectRow[];
+    });
+  }
+
+  async markInFlight(id: number): Promise<void> {
+    this.guard(() =>
+      this.stmt(
+        "UPDATE objects SET status = 'in_flight', attempts = attempts + 1, started_at = ?, updated_at = ? WHERE id = ?",
+      ).run(now(), now(), id),
+    );
+  }
+
+  async markDone(id: number, result: CopyResult): Promise<void> {
+    const stamp = now();
+    this.guard(() =>
+      this.stmt(
+        `UPDATE objects SET status = 'done', error = NULL, copied_at = ?, dest_key = ?, dest_etag = ?,
+           evidence = ?, verified_at = ?, verify_result = NULL, updated_at = ? WHERE id = ?`,
+      ).run(stamp, result.destKey, result.destEtag ?? null, result.evidence, stamp, stamp, id),
+    );
+  }
+
+  async markFailed(id: number, error: string): Promise<void> {
+    this.guard(() =>
+      this.stmt("UPDATE objects SET status = 'failed', error = ?, updated_at = ? WHERE id = ?").run(error, now(), id),
+    );
+  }
+
+  async markChanged(id: number, reason: string): Promise<void> {
+    this.guard(() =>
+      this.stmt("UPDATE objects SET status = 'changed', error = ?, updated_at = ? WHERE id = ?").run(reason, now(), id),
+    );
+  }
+
+  async markGone(id: number): Promise<void> {
+    this.guard(() =>
+      this.stmt("UPDATE objects SET status = 'gone', error = NULL, updated_at = ? WHERE id = ?").run(now(), id),
+    );
+  }
+
+  async markPending(id: number, refundAttempt: boolean): Promise<void> {
+    this.guard(() =>
+      this.stmt(
+        `UPDATE objects SET status = 'pending', attempts = MAX(attempts - ?, 0), updated_at = ? WHERE id = ?`,
+      ).run(refundAttempt ? 1 : 0, now(), id),
+    );
+  }
+
+  async recordRetry(id: number, error: string): Promise<void> {
+    this.guard(() =>
+      this.stmt('UPDATE objects SET error = ?, attempts = attempts + 1, updated_at = ? WHERE id = ?').run(
+        error,
+        now(),
+        id,
+      ),
+    );
+  }
+
+  async outcomeCounts(): Promise<OutcomeCounts> {
+    return this.guard(() => {
+      const counts: OutcomeCounts = { failed: 0, changed: 0, gone: 0, unproven: 0 };
+      const rows = this.stmt(
+        `SELECT status, COUNT(*) AS n FROM objects WHERE status IN ('failed', 'changed', 'gone', 'unproven') GROUP BY status`,
+      ).all() as Array<{ status: keyof OutcomeCounts; n: number }>;
+      for (const row of rows) counts[row.status] = row.n;
+      return counts;
+    });
+  }
+
+  // ---- verify ----------------------------------------------------------------------------
+
+  async beginVerifyPass(): Promise<number> {
+    return this.guard(() => {
+      const pass = Number(this.getMeta('verify_pass') ?? '0') + 1;
+      this.setMeta('verify_pass', String(pass));
+      return pass;
+    });
+  }
+
+  async rowByKey(key: string): Promise<VerifyRow | undefined> {
+    return this.guard(
+      () =>
+        this.stmt(
+          `SELECT id, key, size, etag, status, dest_etag AS destEtag, evidence
+           FROM objects WHERE key = ? AND status <> 'gone'`,
+        ).get(key) as VerifyRow | undefined,
+    );
+  }
+
+  /**
+   * Records what verify found for objects present at the destination, in one transaction. Anything
+   * found different goes back to pending so the next copy repairs it; an unproven row that verify proved
+   * (--deep) becomes done on that evidence.
+   */
+  async recordVerifyResults(pass: number, results: readonly VerifyFinding[]): Promise<void> {
+    this.guard(() => {
+      const update = this.stmt(
+        `UPDATE objects SET verify_result = @result, verify_pass = @pass, verified_at = @now,
+           status = CASE
+             WHEN @result = 'ok' AND @evidence IS NOT NULL AND status = 'unproven' THEN 'done'
+             WHEN @result IN ('ok', 'unproven') THEN status
+             WHEN status IN ('done', 'unproven') THEN 'pending'
+             ELSE status END,
+           evidence = CASE WHEN @result = 'ok' AND @evidence IS NOT NULL THEN @evidence ELSE evidence END,
+           dest_etag = CASE WHEN @result = 'ok' AND @destEtag IS NOT NULL THEN @destEtag ELSE dest_etag END,
+           updated_at = @now WHERE id = @id`,
+      );
+      const stamp = now();
+      this.db.transaction(() => {
+        for (const finding of results) {
+          update.run({
+            id: finding.id,
+            result: finding.result,
+            evidence: finding.evidence ?? null,
+            destEtag: finding.destEtag ?? null,
+            pass,
+            now: stamp,
+          });
+        }
+      })();
+    });
+  }
+
+  /** Rows the destination listing did not show: 'missing' when we had copied them, else 'not-copied'. */
+  async finishVerifyPass(pass: number): Promise<void> {
+    const stamp = now();
+    this.guard(() =>
+      this.stmt(
+        `UPDATE objects SET
+           verify_result = CASE WHEN status IN ('done', 'unproven') THEN 'missing' ELSE 'not-copied' END,
+           status = CASE WHEN status IN ('done', 'unproven') THEN 'pending' ELSE status END,
+           verify_pass = ?, verified_at = ?, updated_at = ?
+         WHERE status <> 'gone' AND (verify_pass IS NULL OR verify_pass <> ?)`,
+      ).run(pass, stamp, stamp, pass),
+    );
+  }
+
+  /** Every object the last verify found wrong, in key order, a page at a time. */
+  async *verifyProblems(): AsyncGenerator<{ key: string; size: number; result: string }> {
+    let after = '';
+    for (;;) {
+      const rows = this.guard(
+        () =>
+          this.stmt(
+            `SELECT key, size, verify_result AS result FROM objects
+             WHERE verify_result IS NOT NULL AND verify_result <> 'ok' AND status <> 'gone' AND key > ?
+             ORDER BY key LIMIT 500`,
+          ).all(after) as Array<{ key: string; size: number; result: string }>,
+      );
+      if (rows.length === 0) return;
+      yield* rows;
+      after = rows[rows.length - 1]!.key;
+    }
+  }
+
+  async verifyResultCounts(): Promise<Array<{ result: string; objects: number }>> {
+    return this.guard(
+      () =>
+        this.stmt(
+          `SELECT COALESCE(verify_result, 'not-verified') AS result, COUNT(*) AS objects FROM objects
+           WHERE status <> 'gone' GROUP BY 1 ORDER BY 1`,
+        ).all() as Array<{ result: string; objects: number }>,
+    );
+  }
+
+  // ---- status ----------------------------------------------------------------------------
+
+  async summary(recentErrorLimit = 5): Promise<StateSummary> {
+    return this.guard(() => {
+      const counts = this.stmt('SELECT status, objects, bytes FROM status_summary').all() as StatusCount[];
+      const progress = this.stmt(
+        'SELECT objects_total AS objectsTotal, objects_done AS objectsDone, bytes_total AS bytesTotal, bytes_done AS bytesDone FROM progress',
+      ).get() as { objectsTotal: number; objectsDone: number; bytesTotal: number; bytesDone: number };
+      const evidenceCounts = this.stmt('SELECT evidence, objects FROM evidence_summary').all() as Array<{
+        evidence: string | null;
+        objects: number;
+      }>;
+      const recentErrors = this.stmt(
+        `SELECT key, attempts, error, updated_at AS updatedAt FROM objects
+         WHERE error IS NOT NULL AND status IN ('failed', 'changed', 'pending', 'in_flight') ORDER BY updated_at DESC LIMIT ?`,
+      ).all(recentErrorLimit) as StateSummary['recentErrors'];
+      const lastRun = this.stmt(
+        'SELECT command, started_at AS startedAt, finished_at AS finishedAt, outcome FROM runs ORDER BY id DESC LIMIT 1',
+      ).get() as StateSummary['lastRun'] | undefined;
+      const verifyResults = this.stmt(
+        `SELECT COALESCE(verify_result, 'not-verified') AS result, COUNT(*) AS objects FROM objects
+         WHERE status <> 'gone' GROUP BY 1 ORDER BY 1`,
+      ).all() as Array<{ result: string; objects: number }>;
+      return {
+        source: this.getLocation('source'),
+        catalogState: this.getMeta('catalog_state'),
+        catalogStartedAt: this.getMeta('catalog_started_at'),
+        catalogFinishedAt: this.getMeta('catalog_finished_at'),
+        counts,
+        ...progress,
+        evidenceCounts: evidenceCounts.map((v) => ({ evidence: v.evidence ?? 'none', objects: v.objects })),
+        verifyResults,
+        recentErrors,
+        lastRun: lastRun ? { ...lastRun, finishedAt: lastRun.finishedAt ?? undefined } : undefined,
+      };
+    });
+  }
+}
+
+/** Another live process holds the state file. */
+export class StateLockedError extends S3MigrateError {
+  constructor(location: string, owner: LockOwner) {
+    super(
+      'fatal',
+      `${location} is in use by \`s3migrate ${owner.command}\` (pid ${owner.pid} on ${owner.host}, ` +
+        `since ${owner.since}). Wait for it to finish or stop it; only one command may write a state file. ` +
+        `If that process is gone, run: sqlite3 ${location} "DELETE FROM meta WHERE key = 'lock'"`,
+    );
+    this.name = 'StateLockedError';
+  }
+}

@@ -1,0 +1,106 @@
+import { FatalError } from '../errors.js';
+import type {
+  CatalogProgress,
+  CopyResult,
+  EndpointLocation,
+  ListedObject,
+  ObjectRow,
+  SortOrder,
+  StateSummary,
+  VerifyFinding,
+  VerifyRow,
+} from './types.js';
+
+/**
+ * The state file could not be read or written (disk full, locked, I/O error): reported as what it is,
+ * with the file and the database's own reason, and never taken for an S3 failure. Exit code 1.
+ */
+export class StateStoreError extends FatalError {
+  constructor(
+    readonly location: string,
+    readonly reason: string,
+    readonly code: string | undefined,
+  ) {
+    super(
+      `The state file ${location} could not be written or read (${code ? `${code}: ` : ''}${reason}). ` +
+        `No object was marked by the failed write. Fix the cause (free disk space, a process holding the file) ` +
+        `and run the same command again: it carries on from the last committed change.`,
+    );
+    this.name = 'StateStoreError';
+  }
+}
+
+/** Row outcomes that decide a copy's exit code. */
+export interface OutcomeCounts {
+  failed: number;
+  changed: number;
+  gone: number;
+  unproven: number;
+}
+
+/**
+ * The state of one migration: the catalog of source objects and what happened to each. Every method is
+ * one short transaction; every write either lands whole or not at all. The engine and the commands use
+ * only this interface; src/state/sqlite implements it on a local SQLite file.
+ */
+export interface StateStore {
+  /** Where the state lives, for messages (a file path). */
+  readonly location: string;
+  close(): Promise<void>;
+
+  // identity
+  getSource(): Promise<EndpointLocation | undefined>;
+  setSource(source: EndpointLocation): Promise<void>;
+  getDestination(): Promise<EndpointLocation | undefined>;
+  setDestination(dest: EndpointLocation): Promise<void>;
+
+  // the single-writer lock
+  acquireLock(command: string): Promise<void>;
+  releaseLock(): Promise<void>;
+
+  // runs
+  startRun(command: string, args: string): Promise<number>;
+  finishRun(
+    id: number,
+    outcome: 'completed' | 'interrupted' | 'failed',
+    counts: { objectsDone?: number; objectsFailed?: number; bytesDone?: number; keysListed?: number; error?: string },
+  ): Promise<void>;
+
+  // catalog
+  beginCatalogPass(): Promise<CatalogProgress>;
+  ingestPage(pass: number, objects: readonly ListedObject[], startAfter: string): Promise<void>;
+  finishCatalogPass(pass: number): Promise<{ gone: number }>;
+  catalogComplete(): Promise<boolean>;
+  countListed(): Promise<number>;
+
+  // copy
+  /** Readies the rows for a copy run: the index of this order, failed and unproven rows back to pending. */
+  prepareCopy(order: SortOrder): Promise<void>;
+  /** Rows a crashed run left in flight; the engine checks them at the destination before anything else. */
+  inFlightRows(): Promise<ObjectRow[]>;
+  /** The next pending rows in the chosen order, strictly after `after` (keyset pagination). */
+  nextPending(order: SortOrder, after: ObjectRow | undefined, limit: number): Promise<ObjectRow[]>;
+  markInFlight(id: number): Promise<void>;
+  /** Called only on positive evidence that the destination holds the source's bytes. */
+  markDone(id: number, result: CopyResult): Promise<void>;
+  markFailed(id: number, error: string): Promise<void>;
+  /** The source object is not the one cataloged (other ETag or size): `catalog` again reconciles it. */
+  markChanged(id: number, reason: string): Promise<void>;
+  /** The source key vanished since the catalog. */
+  markGone(id: number): Promise<void>;
+  /** An interrupted transfer: back to pending; the attempt it started does not count when refunded. */
+  markPending(id: number, refundAttempt: boolean): Promise<void>;
+  recordRetry(id: number, error: string): Promise<void>;
+  outcomeCounts(): Promise<OutcomeCounts>;
+
+  // verify
+  beginVerifyPass(): Promise<number>;
+  rowByKey(key: string): Promise<VerifyRow | undefined>;
+  recordVerifyResults(pass: number, results: readonly VerifyFinding[]): Promise<void>;
+  finishVerifyPass(pass: number): Promise<void>;
+  verifyProblems(): AsyncGenerator<{ key: string; size: number; result: string }>;
+  verifyResultCounts(): Promise<Array<{ result: string; objects: number }>>;
+
+  // status
+  summary(recentErrorLimit?: number): Promise<StateSummary>;
+}
