@@ -6,6 +6,7 @@ import { decodeInventoryKey, emptyStats, inventoryCsvRows, quoteEtag } from '../
 import { parseManifest, type InventorySchema } from '../../src/catalog/inventory/manifest.js';
 import { FatalError } from '../../src/errors.js';
 import type { ListedObject } from '../../src/state/types.js';
+import { encodeInventoryKey } from '../support/inventory-writer.js';
 
 const WHERE = 's3://inv/reports/src/all/2024-01-31T01-00Z/manifest.json';
 const MD5 = 'f11166069f1990abeb9c97ace9cdfabc';
@@ -177,6 +178,22 @@ describe('decodeInventoryKey', () => {
   it.each(['50%', '%G1', '%E6%97', '%FF'])('refuses the malformed escape %s', (encoded) => {
     expect(() => decodeInventoryKey(encoded)).toThrow(URIError);
   });
+});
+
+describe('encodeInventoryKey (the test writer) against decodeInventoryKey', () => {
+  it('encodes as AWS does: form encoding, a space as +, + as %2B, / as %2F', () => {
+    expect(encodeInventoryKey('a b+c/d%e')).toBe('a+b%2Bc%2Fd%25e');
+    expect(encodeInventoryKey('a b', '%20')).toBe('a%20b');
+    expect(encodeInventoryKey("!'()~*-_.")).toBe('%21%27%28%29%7E*-_.');
+  });
+
+  it.each(['with space', ' + ', '%2B%25%', 'c++', 'ünïcødé/файл', 'cafe\u0301', '😀', 'a//b/', `"',;?#&=`])(
+    'round-trips %j with either space spelling',
+    (key) => {
+      expect(decodeInventoryKey(encodeInventoryKey(key))).toBe(key);
+      expect(decodeInventoryKey(encodeInventoryKey(key, '%20'))).toBe(key);
+    },
+  );
 });
 
 describe('quoteEtag', () => {
