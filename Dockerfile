@@ -4,10 +4,11 @@
 # s3migrate's own (docker run IMAGE copy --to s3://dst --state postgres://...).
 #
 #   docker build -t s3migrate .
-#   docker run --rm --env-file .env -v "$PWD:/data" s3migrate catalog --from s3://old-bucket
+#   docker run --rm --user "$(id -u):$(id -g)" -v "$PWD:/data" s3migrate catalog --from s3://old-bucket
 #
-# /data is the working directory: a ./state.db and a .env there are found as on a laptop. With a
-# PostgreSQL state (--state postgres://...) nothing is written inside the container.
+# /data is the working directory: a ./state.db and a .env there are found as on a laptop (--user lets
+# the process write to the mounted folder). With a PostgreSQL state (--state postgres://...) nothing
+# is written inside the container.
 #
 # Node.js 20, 22 and 24 are supported (package.json engines >= 20); 22 is the default.
 ARG NODE_VERSION=22
