@@ -8,7 +8,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { s3rverClient, startS3rver, type S3rverHandle } from '../scripts/servers/s3rver.js';
 import { openInventory, type InventoryPage, type InventoryPagesOptions } from '../src/catalog/inventory/read-inventory.js';
-import { listPages } from '../src/catalog/list-pages.js';
+import { listPages } from '../src/s3/list-pages.js';
 import { FatalError, UsageError } from '../src/errors.js';
 import type { ListedObject } from '../src/state/types.js';
 import { putObjects, tempDir, type Seed } from './support/catalog-fixtures.js';

@@ -24,7 +24,7 @@ import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { FatalError, UsageError } from '../../errors.js';
 import { classifyError } from '../../s3/errors.js';
 import type { ListedObject } from '../../state/types.js';
-import type { ListingPage } from '../list-pages.js';
+import type { ListingPage } from '../../s3/list-pages.js';
 import { emptyStats, inventoryCsvRows } from './csv-rows.js';
 import { parseManifest, type InventoryManifest } from './manifest.js';
 
