@@ -66,6 +66,37 @@ export interface RequestProxyOptions {
    * (e.g. one that trickles it slowly). Undefined forwards it as it comes.
    */
   shapeResponse?: (info: RequestInfo, status: number, headers: http.IncomingHttpHeaders) => Transform | undefined;
+  /**
+   * Decides, per forwarded answer, whether to rewrite it: headers replaced by name, and the body (read
+   * whole) passed through a function, Content-Length set to what comes out. Undefined forwards it as is.
+   */
+  rewriteResponse?: (info: RequestInfo, status: number, headers: http.IncomingHttpHeaders) => ResponseRewrite | undefined;
+}
+
+export interface ResponseRewrite {
+  /** Header values to set (lower-case names), replacing the target's. */
+  headers?: Record<string, string>;
+  body?: (body: Buffer) => Buffer;
+}
+
+/** Sends a rewritten answer: the target's head with `rewrite.headers` applied, the body rewritten whole. */
+function forwardRewritten(upRes: http.IncomingMessage, res: http.ServerResponse, rewrite: ResponseRewrite): void {
+  const chunks: Buffer[] = [];
+  upRes.on('data', (chunk: Buffer) => chunks.push(chunk));
+  upRes.on('error', () => res.destroy());
+  upRes.on('end', () => {
+    const original = Buffer.concat(chunks);
+    const body = rewrite.body ? rewrite.body(original) : original;
+    const replaced = { ...rewrite.headers, ...(rewrite.body ? { 'content-length': String(body.length) } : {}) };
+    const raw = endToEndHeaders(upRes.rawHeaders);
+    const headers: string[] = [];
+    for (let i = 0; i < raw.length; i += 2) {
+      if (!(raw[i]!.toLowerCase() in replaced)) headers.push(raw[i]!, raw[i + 1]!);
+    }
+    for (const [name, value] of Object.entries(replaced)) headers.push(name, value);
+    res.writeHead(upRes.statusCode ?? 0, upRes.statusMessage, headers);
+    res.end(body);
+  });
 }
 
 export interface ResponseCut {
@@ -204,6 +235,8 @@ export async function startRequestProxy(targetEndpoint: string, opts: RequestPro
         entry.status = status;
         const cut = opts.cutResponse?.({ ...info }, status);
         if (cut) return forwardCut(upRes, res, cut);
+        const rewrite = opts.rewriteResponse?.({ ...info }, status, upRes.headers);
+        if (rewrite) return forwardRewritten(upRes, res, rewrite);
         res.writeHead(status, upRes.statusMessage, endToEndHeaders(upRes.rawHeaders));
         const shape = opts.shapeResponse?.({ ...info }, status, upRes.headers);
         if (shape) return void pipeline(upRes, shape, res, () => {});

@@ -104,11 +104,17 @@ export class SqliteStore implements StateStore {
     this.stmt('DELETE FROM meta WHERE key = ?').run(key);
   }
 
-  /** Releases our lock and closes the file; safe to call twice. */
+  /**
+   * Releases our lock and closes the file; safe to call twice, and never throws: it runs on the way out
+   * of failed commands too, whose own error is the one to report (a lock left behind by a dead process
+   * is taken over by the next command).
+   */
   async close(): Promise<void> {
     if (!this.db.open) return;
     try {
       if (this.lockHeld) this.releaseLockNow();
+    } catch {
+      // The state file cannot be written (disk full...): the error that got us here says so.
     } finally {
       this.db.close();
     }
