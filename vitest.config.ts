@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
+import { postgresSkipReason } from './test/servers/postgres.js';
 import { rgwAvailable } from './test/servers/rgw.js';
 
 // The Ceph RGW compatibility suite (test/compat) needs Ceph's daemons: without them `npm test` skips it
@@ -8,6 +9,13 @@ const compat = compatAsked || rgwAvailable();
 if (!compat) {
   const why = process.env.S3MIGRATE_RGW === '0' ? 'S3MIGRATE_RGW=0' : 'radosgw is not installed: test/servers/rgw.sh install';
   process.stderr.write(`Ceph RGW compatibility suite skipped (${why}); run it with \`npm run test:compat\`.\n`);
+}
+
+// Suites on a real PostgreSQL server (describePostgres in test/support/postgres.ts) skip themselves where
+// it is absent; this says why, once per run. S3MIGRATE_PG=1 makes them run (and fail) regardless.
+const postgresSkipped = postgresSkipReason();
+if (postgresSkipped) {
+  process.stderr.write(`PostgreSQL suites skipped (${postgresSkipped}); S3MIGRATE_PG=1 makes a missing server an error.\n`);
 }
 
 export default defineConfig({
