@@ -16,6 +16,10 @@ export interface CliOptions {
   env?: Record<string, string | undefined>;
   cwd?: string;
   timeoutMs?: number;
+  /** The Node binary to run the CLI with (default: the one running the tests). */
+  node?: string;
+  /** The CLI's entry point (default: this checkout's bin/s3migrate.js), e.g. that of an app copy. */
+  bin?: string;
 }
 
 /** Endpoint variables for both sides pointing at s3rver-style endpoints (S3RVER keys). */
@@ -53,7 +57,7 @@ function baseEnv(extra: Record<string, string | undefined>): NodeJS.ProcessEnv {
 
 /** Starts the CLI; the caller may signal it and then await `result`. */
 export function startCli(args: string[], options: CliOptions = {}): { child: ChildProcess; result: Promise<CliResult> } {
-  const child = spawn(process.execPath, [BIN, ...args], {
+  const child = spawn(options.node ?? process.execPath, [options.bin ?? BIN, ...args], {
     cwd: options.cwd,
     env: baseEnv(options.env ?? {}),
     stdio: ['ignore', 'pipe', 'pipe'],
