@@ -27,6 +27,7 @@ import {
 import { startRequestProxy, type RequestProxy, type ResponseCut } from './support/request-proxy.js';
 
 const SMALL_CUT = 'cut/small.bin';
+const STREAM_CUT = 'cut/streamed.bin';
 const BIG = 'big/multi.bin';
 const CORPUS: SeedObject[] = [
   { key: 'a.txt', body: bytes(1000) },
@@ -34,7 +35,8 @@ const CORPUS: SeedObject[] = [
   { key: 'docs/c.bin', body: bytes(20_000) },
   { key: 'e f.bin', body: bytes(500) },
   { key: 'zero.bin', body: Buffer.alloc(0) },
-  { key: SMALL_CUT, body: bytes(300_000) },
+  { key: SMALL_CUT, body: bytes(300_000) }, // read whole before its PUT
+  { key: STREAM_CUT, body: bytes(3 * MiB) }, // streamed into its PUT (above 1 MiB, below the threshold)
   { key: BIG, body: bytes(6 * MiB) }, // two parts with --part-size 5MiB
 ];
 const BODY = new Map(CORPUS.map((o) => [o.key, o.body]));
@@ -295,6 +297,7 @@ describe('a source read cut short', () => {
   it('is retried and never marked done from the short read: cut twice / once, the objects end done and byte-exact', async () => {
     const state = freshState('cut.db');
     cuts.set(SMALL_CUT, { cut: { afterBytes: 100_000, how: 'destroy' }, times: 2 });
+    cuts.set(STREAM_CUT, { cut: { afterBytes: 2 * MiB, how: 'destroy' }, times: 1 });
     // The first ranged read of the big object (its part 1) dropped after 4 MiB, held long enough for
     // the part's upload to be under way.
     cuts.set(BIG, { cut: { afterBytes: 4 * MiB, how: 'destroy', holdMs: 1500 }, times: 1 });
@@ -309,10 +312,11 @@ describe('a source read cut short', () => {
     } finally {
       const left = [...cuts.values()].map((c) => c.times);
       cuts.clear();
-      expect(left).toEqual([0, 0, 0]); // every planned cut was really served
+      expect(left).toEqual([0, 0, 0, 0]); // every planned cut was really served
     }
     expect(result.code, result.stderr).toBe(0);
     expect(getsOf(SMALL_CUT)).toBe(3);
+    expect(getsOf(STREAM_CUT)).toBe(2);
     expect(getsOf(BIG)).toBe(3); // part 1 twice (the cut read, then its retry alone), part 2 once
     expect(getsOf('docs/c.bin')).toBe(2);
 
@@ -326,10 +330,11 @@ describe('a source read cut short', () => {
     }
     for (const [key, hash] of await destHashes('dst-cut')) expect(hash, key).toBe(sha256(BODY.get(key)!));
 
-    // The cut small reads wrote nothing (one PutObject each). The big object's one upload went on: only
-    // its cut part was sent again, part 2 once, and nothing was aborted.
+    // The cut small reads wrote nothing (one PutObject each); the streamed one's cut PUT was cancelled
+    // and sent again whole. The big object's one upload went on: only its cut part was sent again,
+    // part 2 once, and nothing was aborted.
     const log = destProxy.log();
-    expect(writtenKeys(log, 'dst-cut').sort()).toEqual([...KEYS].sort());
+    expect(writtenKeys(log, 'dst-cut').sort()).toEqual([...KEYS, STREAM_CUT].sort());
     const completes = log.filter((e) => e.op === 'CompleteMultipartUpload').map((e) => keyOfPath(e.path, 'dst-cut'));
     expect(completes).toEqual([BIG]);
     const bigOps = log.filter((e) => keyOfPath(e.path, 'dst-cut') === BIG);
@@ -346,6 +351,7 @@ describe('a source read cut short', () => {
   it('cut on every attempt (--max-attempts 2): failed with the source error, exit 3, nothing at the destination', async () => {
     const state = freshState('cut-fail.db');
     cuts.set(SMALL_CUT, { cut: { afterBytes: 100_000, how: 'destroy' }, times: Infinity });
+    cuts.set(STREAM_CUT, { cut: { afterBytes: 2 * MiB, how: 'destroy' }, times: Infinity });
     cuts.set(BIG, { cut: { afterBytes: 4 * MiB, how: 'destroy', holdMs: 300 }, times: Infinity });
     sourceProxy.reset();
     destProxy.reset();
@@ -357,19 +363,25 @@ describe('a source read cut short', () => {
     }
     expect(result.code, result.stderr).toBe(3);
     expect(getsOf(SMALL_CUT)).toBe(2);
+    expect(getsOf(STREAM_CUT)).toBe(2);
     // Per attempt of the object: part 1 read three times (retried alone, cut each time), part 2 once.
     expect(getsOf(BIG)).toBe(2 * (3 + 1));
 
     const rows = rowsByKey(state);
-    for (const key of [SMALL_CUT, BIG]) {
+    for (const key of [SMALL_CUT, STREAM_CUT, BIG]) {
       const row = rows.get(key)!;
       expect(row.status, key).toBe('failed');
       expect(row.attempts, key).toBe(2);
       expect(row.error, key).toMatch(/^source: /);
-      expect(await sha256Of(destClient, 'dst-cut-fail', key), key).toBeUndefined();
     }
+    // Nothing was ever stored for the object read whole or the multipart one. The streamed PUT was
+    // cancelled mid-body: a server that checks Content-Length stores nothing; s3rver may keep what it
+    // received. Either way the row is not done, and what is there is not the source's object.
+    for (const key of [SMALL_CUT, BIG]) expect(await sha256Of(destClient, 'dst-cut-fail', key), key).toBeUndefined();
+    expect(await sha256Of(destClient, 'dst-cut-fail', STREAM_CUT)).not.toBe(sha256(BODY.get(STREAM_CUT)!));
     expect(rows.get(BIG)!.error).toMatch(/ECONNRESET|aborted|premature/i);
-    for (const key of KEYS.filter((k) => k !== SMALL_CUT && k !== BIG)) {
+    const failed = [SMALL_CUT, STREAM_CUT, BIG];
+    for (const key of KEYS.filter((k) => !failed.includes(k))) {
       expect(rows.get(key)!.status, key).toBe('done');
       expect(await sha256Of(destClient, 'dst-cut-fail', key), key).toBe(sha256(BODY.get(key)!));
     }
@@ -380,14 +392,16 @@ describe('a source read cut short', () => {
     expect(log.filter((e) => e.op === 'PutObject' && keyOfPath(e.path, 'dst-cut-fail') === SMALL_CUT)).toEqual([]);
     expect(log.filter((e) => e.op === 'PutObject' && keyOfPath(e.path, 'dst-cut-fail') === BIG)).toEqual([]);
     expect(log.filter((e) => e.op === 'CompleteMultipartUpload')).toEqual([]);
-    expect((await listKeys(destClient, 'dst-cut-fail')).sort()).toEqual(KEYS.filter((k) => k !== SMALL_CUT && k !== BIG));
+    const listed = await listKeys(destClient, 'dst-cut-fail');
+    expect(listed.filter((k) => k !== STREAM_CUT).sort()).toEqual(KEYS.filter((k) => !failed.includes(k)));
 
-    // verify agrees: the two are not copied, exit 3.
+    // verify agrees: the three are not copied, exit 3.
     const checked = await verify(state);
     expect(checked.code, checked.stderr).toBe(3);
     expect(checked.report.problems.map((p) => [p.key, p.reason])).toEqual([
       [BIG, 'not-copied'],
       [SMALL_CUT, 'not-copied'],
+      [STREAM_CUT, 'not-copied'],
     ]);
   });
 });

@@ -16,9 +16,11 @@ export async function confirmWrite(
   signal: AbortSignal,
 ): Promise<CopyResult> {
   let judgement = judgeWrite(sent, answer);
+  let encrypted = answer.encrypted;
   if (judgement.verdict === 'unknown') {
     const head = await settings.dest.head(destKey, signal);
     if (!head) throw new IntegrityError('IntegrityMismatch', 'the destination has no object at the key right after our write');
+    encrypted ||= head.encrypted;
     const checked = head.encrypted && sent.contentMd5Sent ? await settings.contentMd5Checked() : false;
     judgement = judgeWrite(sent, head, checked);
   }
@@ -31,6 +33,8 @@ export async function confirmWrite(
       throw new NoEvidenceError(
         `the destination accepted the object but nothing proves it holds the source's bytes (${judgement.reason}); ` +
           'run `s3migrate verify --deep` to compare the content, or report the server',
+        encrypted,
+        sent.contentMd5Sent === true,
       );
   }
 }

@@ -14,6 +14,7 @@ import { recoverInFlight } from './recovery.js';
 import { DEFAULT_MAX_THROTTLED_ATTEMPTS, deniedStreakAfter, doomsRun } from './retry-policy.js';
 import { Scheduler } from './scheduler.js';
 import { AdaptiveConcurrency } from './throttle.js';
+import { BUFFERED_PUT_LIMIT } from './transfer-object.js';
 import type { TransferSettings } from './transfer-settings.js';
 
 export interface CopyOptions {
@@ -55,8 +56,8 @@ export interface CopySummary {
 }
 
 const PAGE_SIZE = 256;
-/** What a multipart transfer holds in memory per part in flight: stream buffers, not the part. */
-const STREAMING_SHARE_PER_PART = 1024 * 1024;
+/** What a streamed body (a single PUT, or one part in flight) holds in memory: its stream buffers. */
+const STREAMING_SHARE = 1024 * 1024;
 
 /**
  * The copy engine: checks both buckets, recovers what a crashed run left in flight, then keeps
@@ -106,6 +107,7 @@ export class CopyEngine {
       partSize: options.partSize,
       partConcurrency: options.partConcurrency,
       destChecksumMode: options.destChecksumMode,
+      singlePuts: { buffered: false },
       contentMd5Checked: () => this.destChecksContentMd5(),
       onBytes: (bytes) => {
         this.stats.bytesTransferred += bytes;
@@ -324,9 +326,11 @@ export class CopyEngine {
     }
   }
 
-  /** What a transfer holds in memory at most: the buffered body, or its parts' stream buffers. */
+  /** What a transfer holds in memory at most: a buffered body, or the stream buffers of what is in flight. */
   private memoryShare(size: number): number {
-    if (size <= this.options.multipartThreshold) return size;
-    return this.options.partConcurrency * STREAMING_SHARE_PER_PART;
+    if (size <= this.options.multipartThreshold) {
+      return this.transfer.singlePuts.buffered || size <= BUFFERED_PUT_LIMIT ? size : STREAMING_SHARE;
+    }
+    return this.options.partConcurrency * STREAMING_SHARE;
   }
 }

@@ -126,7 +126,13 @@ export class SourceChangedError extends Error {
 /** The destination accepted the write but nothing proves it holds our bytes: reported, never marked done. */
 export class NoEvidenceError extends Error {
   readonly code = 'NoEvidence';
-  constructor(message: string) {
+  constructor(
+    message: string,
+    /** The answer was an encrypted one (SSE-KMS, SSE-C), whose ETag is not an MD5. */
+    readonly encryptedAnswer = false,
+    /** The write had carried Content-MD5. */
+    readonly contentMd5Sent = false,
+  ) {
     super(message);
     this.name = 'NoEvidence';
   }

@@ -3,7 +3,7 @@ import { isPlainMd5, normalizeEtag } from '../s3/etag.js';
 import { tagSide } from '../s3/side.js';
 import type { CopyResult } from '../state/types.js';
 import { confirmWrite } from './confirm-write.js';
-import { HashingStream } from './integrity.js';
+import { HashingStream, NoEvidenceError } from './integrity.js';
 import { copyMultipart } from './multipart-copy.js';
 import { openSource } from './source-read.js';
 import type { TransferJob, TransferSettings } from './transfer-settings.js';
@@ -21,16 +21,89 @@ export async function transferObject(settings: TransferSettings, job: TransferJo
   return copySinglePut(settings, job, signal);
 }
 
+/** Single PUTs up to this size are read whole before they are sent (see copySinglePut). */
+export const BUFFERED_PUT_LIMIT = 1024 * 1024;
+
 /**
- * One GetObject -> one PutObject. The body is buffered (at most the threshold) so that the hasher can
- * hold back the last bytes until they checked out: a short or corrupted read never becomes a PUT, and a
- * body of known length can be retried by the SDK. The PUT carries Content-MD5.
+ * One GetObject -> one PutObject. Small objects (up to BUFFERED_PUT_LIMIT) are read whole first: a short
+ * or corrupted read never becomes a PUT on any server, and the SDK can retry the PUT itself. Larger ones
+ * stream from the source into the PUT with their exact length checked on the way: the last bytes are held
+ * back until exactly the object's size arrived, so a short read never completes the PUT on a server that
+ * checks Content-Length (s3rver does not, and may keep a truncated object: the row is never marked done
+ * from it, since the destination's ETag then differs). Bytes are hashed only when the source's ETag is
+ * not their MD5; the source's own MD5 goes out as Content-MD5 (servers that check it refuse damaged
+ * bytes), and the destination's ETag is compared with it. Where the destination's ETags prove nothing
+ * (SSE-KMS, SSE-C), every single PUT is buffered and hashed first so it carries a Content-MD5 the
+ * destination is proven to check.
  */
 async function copySinglePut(settings: TransferSettings, job: TransferJob, signal: AbortSignal): Promise<CopyResult> {
+  if (settings.singlePuts.buffered || job.size <= BUFFERED_PUT_LIMIT) return putBuffered(settings, job, signal);
+  try {
+    return await putStreamed(settings, job, signal);
+  } catch (error) {
+    // An encrypted destination answered a streamed PUT without Content-MD5: nothing proves it. From now
+    // on this run buffers single PUTs, and this object goes again that way.
+    if (error instanceof NoEvidenceError && error.encryptedAnswer && !error.contentMd5Sent) {
+      settings.singlePuts.buffered = true;
+      return putBuffered(settings, job, signal);
+    }
+    throw error;
+  }
+}
+
+async function putStreamed(settings: TransferSettings, job: TransferJob, signal: AbortSignal): Promise<CopyResult> {
   const got = await openSource(settings, job, { signal });
-  // The source's own MD5, when its ETag is one (a single-part, unencrypted upload): the bytes must hash to it.
+  // The source's own MD5, when its ETag is one (a single-part, unencrypted upload).
   const sourceMd5 = isPlainMd5(got.etag) && !got.encrypted ? normalizeEtag(got.etag) : undefined;
-  const hasher = new HashingStream({ expectedSize: job.size, expectedMd5: sourceMd5, wholeMd5: true, onBytes: settings.onBytes });
+  // Counts the bytes (exactly the object's size must pass; the last ones are held back until they did),
+  // and hashes them only when there is no source MD5 to vouch for them.
+  const checker = new HashingStream({ expectedSize: job.size, wholeMd5: sourceMd5 === undefined, onBytes: settings.onBytes });
+  // The PUT gets its own signal: a failed source read must cancel it, or the streamed PUT would wait for
+  // the rest of its Content-Length until the socket times out.
+  const write = new AbortController();
+  const cancelWrite = (): void => write.abort();
+  signal.addEventListener('abort', cancelWrite, { once: true });
+  let sourceError: unknown;
+  const reading = pipeline(got.body, checker).catch((error: unknown) => {
+    sourceError = tagSide(error, 'source');
+    write.abort();
+  });
+  try {
+    const answer = await settings.dest.put(job.destKey, checker, {
+      contentLength: job.size,
+      contentMd5: sourceMd5 === undefined ? undefined : Buffer.from(sourceMd5, 'hex').toString('base64'),
+      headers: got.headers,
+      signal: write.signal,
+    });
+    await reading;
+    if (sourceError !== undefined) throw sourceError;
+    const md5 = sourceMd5 ?? checker.md5!;
+    return await confirmWrite(settings, job.destKey, { size: job.size, md5, contentMd5Sent: sourceMd5 !== undefined }, answer, signal);
+  } catch (error) {
+    got.body.destroy();
+    checker.destroy();
+    await reading;
+    throw sourceError ?? error;
+  } finally {
+    signal.removeEventListener('abort', cancelWrite);
+  }
+}
+
+/**
+ * The body read into one buffer, its exact length checked and, where the source's ETag is not its MD5 or
+ * the destination needs our own digest, hashed; then one PutObject with Content-MD5.
+ */
+async function putBuffered(settings: TransferSettings, job: TransferJob, signal: AbortSignal): Promise<CopyResult> {
+  const got = await openSource(settings, job, { signal });
+  const sourceMd5 = isPlainMd5(got.etag) && !got.encrypted ? normalizeEtag(got.etag) : undefined;
+  // With a source MD5 and ETags that prove things, the destination's check of it is enough: no hashing.
+  const hash = sourceMd5 === undefined || settings.singlePuts.buffered;
+  const hasher = new HashingStream({
+    expectedSize: job.size,
+    expectedMd5: hash ? sourceMd5 : undefined,
+    wholeMd5: hash,
+    onBytes: settings.onBytes,
+  });
   const onAbort = (): void => {
     got.body.destroy(Object.assign(new Error('transfer aborted'), { name: 'AbortError' }));
   };
@@ -47,10 +120,9 @@ async function copySinglePut(settings: TransferSettings, job: TransferJob, signa
     } catch (error) {
       throw tagSide(error, 'source');
     }
-    const md5 = hasher.md5!;
+    const md5 = hasher.md5 ?? sourceMd5!;
     const answer = await settings.dest.put(job.destKey, bytes, {
       contentLength: job.size,
-      // The destination checks these bytes itself where it can (BadDigest otherwise).
       contentMd5: Buffer.from(md5, 'hex').toString('base64'),
       headers: got.headers,
       signal,

@@ -11,6 +11,11 @@ export interface TransferSettings {
   partConcurrency: number;
   /** The destination's checksum mode, to name it when a mismatch looks like the aws-chunked trap. */
   destChecksumMode?: 'when-required' | 'when-supported';
+  /**
+   * How single PUTs go: streamed, or buffered (hashed first, so the PUT carries a Content-MD5): switched
+   * to buffered for the rest of the run when the destination's ETags prove nothing (encrypted answers).
+   */
+  singlePuts: { buffered: boolean };
   /** Whether the destination refuses a bad Content-MD5 (probed once, only when an encrypted answer needs it). */
   contentMd5Checked: () => Promise<boolean>;
   /** Bytes read from the source, as they flow (for throughput). */
