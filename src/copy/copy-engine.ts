@@ -55,7 +55,6 @@ export interface CopySummary {
   outcomes: OutcomeCounts;
 }
 
-const PAGE_SIZE = 256;
 /** What a streamed body (a single PUT, or one part in flight) holds in memory: its stream buffers. */
 const STREAMING_SHARE = 1024 * 1024;
 
@@ -221,12 +220,16 @@ export class CopyEngine {
     });
 
     const exhausted = await this.scheduler.run(
-      (after) =>
-        store.nextPending(this.options.order, after, PAGE_SIZE).catch((error: unknown) => {
+      (count) =>
+        store.claimPending(this.options.order, count).catch((error: unknown) => {
           this.doom(error);
           throw error;
         }),
       (row) => this.copyOne(row),
+      async (rows) => {
+        this.leftPending = true;
+        await store.releaseClaims(rows.map((row) => row.id)).catch((error: unknown) => this.doom(error));
+      },
     );
     if (this.fatal) throw this.fatal;
     const stats = this.snapshot();
@@ -275,15 +278,13 @@ export class CopyEngine {
 
   /** Waits for the object's share of the memory budget, then gives the row its turn. Never rejects. */
   private async copyOne(row: ObjectRow): Promise<void> {
-    if (this.stopping) {
-      this.leftPending = true;
-      return;
-    }
-    const granted = await this.memory.acquire(this.memoryShare(row.size));
+    const granted = this.stopping ? 0 : await this.memory.acquire(this.memoryShare(row.size));
     this.stats.inFlight += 1;
     try {
-      if (this.aborting) {
+      if (this.stopping) {
+        // Claimed, but the run stopped before its turn: back to pending, the attempt not counted.
         this.leftPending = true;
+        await this.options.store.markPending(row.id, true);
         return;
       }
       const outcome = await copyRow(this.rowDeps, row);

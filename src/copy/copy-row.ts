@@ -38,14 +38,13 @@ function describe(error: unknown, classified: ClassifiedError): string {
 }
 
 /**
- * One row's turn: marks it in flight, copies it with retries (retry-policy.ts), and records how it
+ * One row's turn (claimed, so already in flight): copies it with retries (retry-policy.ts), and records how it
  * ended. S3 failures are caught here and become the row's state; a state store failure is not caught:
  * it propagates and stops the run (it is never blamed on S3, and no row is marked by it).
  */
 export async function copyRow(deps: RowDeps, row: ObjectRow): Promise<RowOutcome> {
   const { store } = deps;
   const destKey = deps.destKeyOf(row.key);
-  await store.markInFlight(row.id);
   let counts: AttemptCounts = { counted: 0, throttled: 0 };
   for (;;) {
     let failure: unknown;

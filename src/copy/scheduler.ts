@@ -1,22 +1,22 @@
-import pLimit from 'p-limit';
-
 /**
- * The continuous window: keeps up to `limit` rows in flight at all times, pulling the next rows in the
- * store's order as slots free up, so one slow object never stalls the others. It knows nothing of S3 or
- * SQL: `next(after)` gives the rows after the last one handed out, `work(row)` does one row.
+ * The continuous window: keeps up to `limit` rows in flight at all times, claiming the next rows in the
+ * store's order a few at a time as slots free up, so one slow object never stalls the others. It knows
+ * nothing of S3 or SQL: `claim(n)` takes the next n rows, `work(row)` does one row, `release(rows)`
+ * gives back rows claimed but never started.
  */
 export class Scheduler<Row> {
-  private readonly slots: ReturnType<typeof pLimit>;
+  private maxInFlight: number;
+  private active = 0;
   private stopped = false;
   private waiters: Array<() => void> = [];
 
   constructor(concurrency: number) {
-    this.slots = pLimit(concurrency);
+    this.maxInFlight = concurrency;
   }
 
   /** Rows in flight at most (lowered under throttling, raised again after). */
   set limit(value: number) {
-    this.slots.concurrency = value;
+    this.maxInFlight = value;
     this.wake();
   }
 
@@ -26,42 +26,49 @@ export class Scheduler<Row> {
     this.wake();
   }
 
-  get isStopped(): boolean {
-    return this.stopped;
-  }
-
   /**
-   * Runs until every row was handed out and finished (returns true) or stop() was called (false, once
-   * the rows in flight finished). `work` must not reject: its failures are its own to record.
+   * Runs until every row was claimed and finished (returns true) or stop() was called (false, once the
+   * rows in flight finished and those claimed but not started were released). `work` must not reject:
+   * its failures are its own to record.
    */
-  async run(next: (after: Row | undefined) => Promise<Row[]>, work: (row: Row) => Promise<void>): Promise<boolean> {
+  async run(
+    claim: (count: number) => Promise<Row[]>,
+    work: (row: Row) => Promise<void>,
+    release: (rows: Row[]) => Promise<void>,
+  ): Promise<boolean> {
     const running = new Set<Promise<void>>();
-    let cursor: Row | undefined;
+    const queue: Row[] = [];
     let exhausted = false;
     try {
       while (!this.stopped) {
-        const rows = await next(cursor);
-        if (rows.length === 0) {
-          exhausted = true;
-          break;
-        }
-        for (const row of rows) {
-          // Hand p-limit only what can start now, so stop() takes effect at once.
-          while (!this.stopped && this.slots.activeCount + this.slots.pendingCount >= this.slots.concurrency) {
-            await new Promise<void>((resolve) => this.waiters.push(resolve));
+        // Claims go a few rows at a time (a quarter of the window): few transactions, and few rows
+        // claimed ahead of their turn (a crash leaves them in flight, for recovery to check).
+        if (queue.length === 0) {
+          if (exhausted) break;
+          const batch = Math.max(1, Math.min(64, Math.ceil(this.maxInFlight / 4)));
+          const rows = await claim(batch);
+          if (rows.length === 0) {
+            exhausted = true;
+            break;
           }
-          if (this.stopped) break;
-          cursor = row;
-          const task = this.slots(() => work(row));
-          running.add(task);
-          void task.finally(() => {
-            running.delete(task);
-            this.wake();
-          });
+          queue.push(...rows);
         }
+        while (!this.stopped && this.active >= this.maxInFlight) {
+          await new Promise<void>((resolve) => this.waiters.push(resolve));
+        }
+        if (this.stopped) break;
+        const row = queue.shift()!;
+        this.active += 1;
+        const task = work(row).finally(() => {
+          this.active -= 1;
+          running.delete(task);
+          this.wake();
+        });
+        running.add(task);
       }
     } finally {
       await Promise.allSettled(running);
+      if (queue.length > 0) await release(queue.splice(0));
     }
     return exhausted;
   }

@@ -78,10 +78,18 @@ export interface StateStore {
   prepareCopy(order: SortOrder): Promise<void>;
   /** Rows a crashed run left in flight; the engine checks them at the destination before anything else. */
   inFlightRows(): Promise<ObjectRow[]>;
-  /** The next pending rows in the chosen order, strictly after `after` (keyset pagination). */
-  nextPending(order: SortOrder, after: ObjectRow | undefined, limit: number): Promise<ObjectRow[]>;
-  markInFlight(id: number): Promise<void>;
-  /** Called only on positive evidence that the destination holds the source's bytes. */
+  /**
+   * Claims the next `limit` pending rows in the chosen order: marks them in flight (their attempt counted)
+   * in one transaction and returns them in that order. Claimed rows are no longer pending, so the next
+   * claim continues after them.
+   */
+  claimPending(order: SortOrder, limit: number): Promise<ObjectRow[]>;
+  /** Claimed rows that never started (a stop): back to pending, their attempt not counted. */
+  releaseClaims(ids: readonly number[]): Promise<void>;
+  /**
+   * Called only on positive evidence that the destination holds the source's bytes. Marks may be grouped
+   * into one transaction with others: the promise resolves once this one is committed.
+   */
   markDone(id: number, result: CopyResult): Promise<void>;
   markFailed(id: number, error: string): Promise<void>;
   /** The source object is not the one cataloged (other ETag or size): `catalog` again reconciles it. */

@@ -54,7 +54,7 @@ const obj = (key: string, size = 1, etag = `"e-${key}"`, lastModified = '2024-01
 // S3 and SQLite both order keys by their UTF-8 bytes (not by JS UTF-16 code units).
 const byteOrder = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b));
 
-describe('nextPending: keyset pagination in each --sort order', () => {
+describe('claimPending: the next rows in each --sort order, claimed in batches', () => {
   // Ties on size and on last_modified, so the key tie-breaker matters; keys whose UTF-8 and UTF-16
   // orders differ (an emoji vs U+FF01) so the byte order is checked.
   const keys = ['a', 'b', 'B', 'a/b', 'a b', 'é', 'z', '😀', '\uFF01', 'm+n', 'm%20', 'x/', 'y', 'k0', 'k1', 'k2', 'k3', 'k4', 'k5', 'k6'];
@@ -70,10 +70,11 @@ describe('nextPending: keyset pagination in each --sort order', () => {
     await store.ingestPage(pass, listed.slice(0, 9), listed[8]!.key);
     await store.ingestPage(pass, listed.slice(9), listed[listed.length - 1]!.key);
     await store.finishCatalogPass(pass);
-    const ids = new Map((await store.nextPending('key', undefined, 100)).map((row) => [row.key, row.id]));
+    const ids = new Map((await store.claimPending('key', 100)).map((row) => [row.key, row.id]));
     await store.markDone(ids.get('b')!, { destKey: 'b', evidence: 'md5' });
     await store.markFailed(ids.get('k3')!, 'boom');
-    await store.markInFlight(ids.get('😀')!);
+    // The rest back to pending but one, left in flight.
+    await store.releaseClaims([...ids].filter(([key]) => !['b', 'k3', '😀'].includes(key)).map(([, id]) => id));
   });
   afterAll(async () => await store.close());
 
@@ -86,19 +87,21 @@ describe('nextPending: keyset pagination in each --sort order', () => {
   };
 
   it.each(SORT_ORDERS.flatMap((order) => [1, 3, 7, 100].map((limit) => ({ order, limit }))))(
-    '$order, pages of $limit',
+    '$order, batches of $limit',
     async ({ order, limit }) => {
       const expected = listed.filter((o) => !notPending.has(o.key)).sort(compare[order]).map((o) => o.key);
-      const seen: string[] = [];
-      let after: ObjectRow | undefined;
-      for (let page = 0; page < 100; page += 1) {
-        const rows = await store.nextPending(order, after, limit);
+      const claimed: ObjectRow[] = [];
+      for (let batch = 0; batch < 100; batch += 1) {
+        const rows = await store.claimPending(order, limit);
         expect(rows.length).toBeLessThanOrEqual(limit);
-        seen.push(...rows.map((r) => r.key));
+        claimed.push(...rows);
         if (rows.length < limit) break;
-        after = rows[rows.length - 1];
       }
-      expect(seen).toEqual(expected);
+      expect(claimed.map((r) => r.key)).toEqual(expected);
+      // Claimed rows are in flight with their attempt counted; released, they are pending as before.
+      expect(Object.values(statusOf(path.join(work, 'order.db'))).filter((s) => s === 'in_flight')).toHaveLength(expected.length + 1);
+      await store.releaseClaims(claimed.map((r) => r.id));
+      expect(claimed.every((r) => r.attempts === 1)).toBe(true);
     },
   );
 
@@ -118,29 +121,31 @@ describe('nextPending: keyset pagination in each --sort order', () => {
       await big.ingestPage(pass, objects, objects[objects.length - 1]!.key);
     }
     await big.finishCatalogPass(pass);
-    for (const row of await big.nextPending('key', undefined, 4_000)) await big.markDone(row.id, { destKey: row.key, evidence: 'md5' });
+    for (const row of await big.claimPending('key', 4_000)) await big.markDone(row.id, { destKey: row.key, evidence: 'md5' });
     for (const order of SORT_ORDERS) {
       await big.prepareCopy(order); // what copy does before it starts
-      const [first, second] = await big.nextPending(order, undefined, 2);
-      expect(await big.nextPending(order, first, 1)).toEqual([second]);
+      const [first, second] = await big.claimPending(order, 2);
+      await big.releaseClaims([first!.id, second!.id]);
+      expect((await big.claimPending(order, 1))[0]!.key).toBe(first!.key);
     }
     db.prepare = prepare;
     const plans = [...seen]
       .filter((sql) => sql.includes("status = 'pending'") && sql.includes('ORDER BY'))
       .map((sql) => {
-        const steps = prepare(`EXPLAIN QUERY PLAN ${sql}`).all({ key: 'k', lastModified: 'x', size: 1, limit: 1 });
+        const steps = prepare(`EXPLAIN QUERY PLAN ${sql}`).all(1);
         return { sql, plan: (steps as Array<{ detail: string }>).map((s) => s.detail).join(' | ') };
       });
-    expect(plans).toHaveLength(SORT_ORDERS.length * 2);
+    expect(plans).toHaveLength(SORT_ORDERS.length);
     for (const { sql, plan } of plans) {
       expect(plan, sql).toMatch(/USING (COVERING )?INDEX objects_pending_by_/);
       expect(plan, sql).not.toMatch(/TEMP B-TREE/);
     }
   });
 
-  it('returns rows with the fields the engine needs', async () => {
-    const [row] = await store.nextPending('largest', undefined, 1);
-    expect(row).toEqual({ id: expect.any(Number), key: 'é', size: 1000, etag: '"5"', lastModified: listed[5]!.lastModified, attempts: 0 });
+  it('returns rows with the fields the engine needs, their attempt counted', async () => {
+    const [row] = await store.claimPending('largest', 1);
+    await store.releaseClaims([row!.id]);
+    expect(row).toEqual({ id: expect.any(Number), key: 'é', size: 1000, etag: '"5"', lastModified: listed[5]!.lastModified, attempts: 1 });
   });
 });
 
@@ -154,7 +159,7 @@ describe('catalog passes: ingestPage and finishCatalogPass', () => {
     expect(await store.finishCatalogPass(1)).toEqual({ gone: 0 });
     expect(await store.catalogComplete()).toBe(true);
 
-    const ids = new Map((await store.nextPending('key', undefined, 10)).map((r) => [r.key, r.id]));
+    const ids = new Map((await store.claimPending('key', 10)).map((r) => [r.key, r.id]));
     for (const key of ['a', 'b', 'c', 'd']) await store.markDone(ids.get(key)!, { destKey: key, evidence: 'md5' });
     await store.markFailed(ids.get('e')!, 'boom');
 

@@ -14,18 +14,19 @@ import type {
   VerifyFinding,
   VerifyRow,
 } from '../types.js';
+import { GroupCommit } from './group-commit.js';
 import { openDatabase, type OpenOptions } from './open-database.js';
 import { SORT_INDEXES } from './schema.js';
 
 const now = (): string => new Date().toISOString();
 
-/** Keyset pagination per --sort order: the first page, then "after this row" pages, both on a partial index. */
-const ORDER_SQL: Record<SortOrder, { orderBy: string; after: string }> = {
-  key: { orderBy: 'key', after: 'key > @key' },
-  oldest: { orderBy: 'last_modified, key', after: '(last_modified, key) > (@lastModified, @key)' },
-  newest: { orderBy: 'last_modified DESC, key DESC', after: '(last_modified, key) < (@lastModified, @key)' },
-  smallest: { orderBy: 'size, key', after: '(size, key) > (@size, @key)' },
-  largest: { orderBy: 'size DESC, key DESC', after: '(size, key) < (@size, @key)' },
+/** ORDER BY per --sort order, each served by its partial index over pending rows (key breaks ties). */
+const ORDER_BY: Record<SortOrder, string> = {
+  key: 'key',
+  oldest: 'last_modified, key',
+  newest: 'last_modified DESC, key DESC',
+  smallest: 'size, key',
+  largest: 'size DESC, key DESC',
 };
 
 const ROW_COLUMNS = 'id, key, size, etag, last_modified AS lastModified, attempts';
@@ -53,11 +54,15 @@ function processAlive(pid: number): boolean {
 export class SqliteStore implements StateStore {
   private lockHeld = false;
   private readonly statements = new Map<string, Database.Statement>();
+  /** Row marks, grouped into one transaction per few milliseconds. */
+  private readonly marks: GroupCommit;
 
   private constructor(
     readonly location: string,
     private readonly db: Database.Database,
-  ) {}
+  ) {
+    this.marks = new GroupCommit(db);
+  }
 
   static open(path: string, options: OpenOptions): SqliteStore {
     return new SqliteStore(path, openDatabase(path, options));
@@ -73,9 +78,22 @@ export class SqliteStore implements StateStore {
     try {
       return work();
     } catch (error) {
-      if (error instanceof S3MigrateError) throw error;
-      const code = (error as { code?: string }).code;
-      throw new StateStoreError(this.location, (error as Error).message, typeof code === 'string' ? code : undefined);
+      throw this.stateError(error);
+    }
+  }
+
+  private stateError(error: unknown): unknown {
+    if (error instanceof S3MigrateError) return error;
+    const code = (error as { code?: string }).code;
+    return new StateStoreError(this.location, (error as Error).message, typeof code === 'string' ? code : undefined);
+  }
+
+  /** A row mark, committed with the others queued within a few milliseconds (see GroupCommit). */
+  private async mark(work: () => void): Promise<void> {
+    try {
+      await this.marks.run(work);
+    } catch (error) {
+      throw this.stateError(error);
     }
   }
 
@@ -112,6 +130,7 @@ export class SqliteStore implements StateStore {
   async close(): Promise<void> {
     if (!this.db.open) return;
     try {
+      this.marks.flush();
       if (this.lockHeld) this.releaseLockNow();
     } catch {
       // The state file cannot be written (disk full...): the error that got us here says so.
@@ -337,72 +356,81 @@ export class SqliteStore implements StateStore {
     );
   }
 
-  async nextPending(order: SortOrder, after: ObjectRow | undefined, limit: number): Promise<ObjectRow[]> {
-    return this.guard(() => {
-      const { orderBy, after: afterSql } = ORDER_SQL[order];
-      const where = after ? `status = 'pending' AND ${afterSql}` : `status = 'pending'`;
-      const sql = `SELECT ${ROW_COLUMNS} FROM objects WHERE ${where} ORDER BY ${orderBy} LIMIT @limit`;
-      const params = after ? { key: after.key, lastModified: after.lastModified, size: after.size, limit } : { limit };
-      return this.stmt(sql).all(params) as ObjectRow[];
-    });
+  async claimPending(order: SortOrder, limit: number): Promise<ObjectRow[]> {
+    return this.guard(() =>
+      this.db
+        .transaction(() => {
+          const rows = this.stmt(
+            `SELECT ${ROW_COLUMNS} FROM objects WHERE status = 'pending' ORDER BY ${ORDER_BY[order]} LIMIT ?`,
+          ).all(limit) as ObjectRow[];
+          const claim = this.stmt(
+            "UPDATE objects SET status = 'in_flight', attempts = attempts + 1, started_at = ?, updated_at = ? WHERE id = ?",
+          );
+          const stamp = now();
+          for (const row of rows) {
+            claim.run(stamp, stamp, row.id);
+            row.attempts += 1;
+          }
+          return rows;
+        })
+        .immediate(),
+    );
   }
 
-  async markInFlight(id: number): Promise<void> {
-    this.guard(() =>
-      this.stmt(
-        "UPDATE objects SET status = 'in_flight', attempts = attempts + 1, started_at = ?, updated_at = ? WHERE id = ?",
-      ).run(now(), now(), id),
+  async releaseClaims(ids: readonly number[]): Promise<void> {
+    const stamp = now();
+    const release = this.stmt(
+      "UPDATE objects SET status = 'pending', attempts = MAX(attempts - 1, 0), updated_at = ? WHERE id = ? AND status = 'in_flight'",
     );
+    await this.mark(() => {
+      for (const id of ids) release.run(stamp, id);
+    });
   }
 
   async markDone(id: number, result: CopyResult): Promise<void> {
     const stamp = now();
-    this.guard(() =>
-      this.stmt(
-        `UPDATE objects SET status = 'done', error = NULL, copied_at = ?, dest_key = ?, dest_etag = ?,
-           evidence = ?, verified_at = ?, verify_result = NULL, updated_at = ? WHERE id = ?`,
-      ).run(stamp, result.destKey, result.destEtag ?? null, result.evidence, stamp, stamp, id),
+    const statement = this.stmt(
+      `UPDATE objects SET status = 'done', error = NULL, copied_at = ?, dest_key = ?, dest_etag = ?,
+         evidence = ?, verified_at = ?, verify_result = NULL, updated_at = ? WHERE id = ?`,
     );
+    await this.mark(() => statement.run(stamp, result.destKey, result.destEtag ?? null, result.evidence, stamp, stamp, id));
   }
 
   async markFailed(id: number, error: string): Promise<void> {
-    this.guard(() =>
-      this.stmt("UPDATE objects SET status = 'failed', error = ?, updated_at = ? WHERE id = ?").run(error, now(), id),
-    );
+    const statement = this.stmt("UPDATE objects SET status = 'failed', error = ?, updated_at = ? WHERE id = ?");
+    const stamp = now();
+    await this.mark(() => statement.run(error, stamp, id));
   }
 
   async markChanged(id: number, reason: string): Promise<void> {
-    this.guard(() =>
-      this.stmt("UPDATE objects SET status = 'changed', error = ?, updated_at = ? WHERE id = ?").run(reason, now(), id),
-    );
+    const statement = this.stmt("UPDATE objects SET status = 'changed', error = ?, updated_at = ? WHERE id = ?");
+    const stamp = now();
+    await this.mark(() => statement.run(reason, stamp, id));
   }
 
   async markGone(id: number): Promise<void> {
-    this.guard(() =>
-      this.stmt("UPDATE objects SET status = 'gone', error = NULL, updated_at = ? WHERE id = ?").run(now(), id),
-    );
+    const statement = this.stmt("UPDATE objects SET status = 'gone', error = NULL, updated_at = ? WHERE id = ?");
+    const stamp = now();
+    await this.mark(() => statement.run(stamp, id));
   }
 
   async markPending(id: number, refundAttempt: boolean): Promise<void> {
-    this.guard(() =>
-      this.stmt(
-        `UPDATE objects SET status = 'pending', attempts = MAX(attempts - ?, 0), updated_at = ? WHERE id = ?`,
-      ).run(refundAttempt ? 1 : 0, now(), id),
+    const statement = this.stmt(
+      `UPDATE objects SET status = 'pending', attempts = MAX(attempts - ?, 0), updated_at = ? WHERE id = ?`,
     );
+    const stamp = now();
+    await this.mark(() => statement.run(refundAttempt ? 1 : 0, stamp, id));
   }
 
   async recordRetry(id: number, error: string): Promise<void> {
-    this.guard(() =>
-      this.stmt('UPDATE objects SET error = ?, attempts = attempts + 1, updated_at = ? WHERE id = ?').run(
-        error,
-        now(),
-        id,
-      ),
-    );
+    const statement = this.stmt('UPDATE objects SET error = ?, attempts = attempts + 1, updated_at = ? WHERE id = ?');
+    const stamp = now();
+    await this.mark(() => statement.run(error, stamp, id));
   }
 
   async outcomeCounts(): Promise<OutcomeCounts> {
     return this.guard(() => {
+      this.marks.flush();
       const counts: OutcomeCounts = { failed: 0, changed: 0, gone: 0, unproven: 0 };
       const rows = this.stmt(
         `SELECT status, COUNT(*) AS n FROM objects WHERE status IN ('failed', 'changed', 'gone', 'unproven') GROUP BY status`,
@@ -512,6 +540,7 @@ export class SqliteStore implements StateStore {
 
   async summary(recentErrorLimit = 5): Promise<StateSummary> {
     return this.guard(() => {
+      this.marks.flush();
       const counts = this.stmt('SELECT status, objects, bytes FROM status_summary').all() as StatusCount[];
       const progress = this.stmt(
         'SELECT objects_total AS objectsTotal, objects_done AS objectsDone, bytes_total AS bytesTotal, bytes_done AS bytesDone FROM progress',

@@ -1,0 +1,50 @@
+import type Database from 'better-sqlite3';
+
+interface Pending {
+  work: () => void;
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+/**
+ * Groups small writes into one transaction: each unit is queued and runs inside the next commit, at most
+ * `maxDelayMs` later or as soon as `maxBatch` units wait. A unit's promise resolves only once the
+ * transaction holding it committed, so a caller that awaits it never acts on a write that could still be
+ * lost; if the transaction fails, every unit in it is rejected and none of them took effect.
+ */
+export class GroupCommit {
+  private queue: Pending[] = [];
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly db: Database.Database,
+    private readonly maxDelayMs = 2,
+    private readonly maxBatch = 128,
+  ) {}
+
+  run(work: () => void): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ work, resolve, reject });
+      if (this.queue.length >= this.maxBatch) this.flush();
+      else this.timer ??= setTimeout(() => this.flush(), this.maxDelayMs);
+    });
+  }
+
+  /** Commits what is queued now. Errors go to the units' promises. */
+  flush(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    const batch = this.queue;
+    this.queue = [];
+    if (batch.length === 0) return;
+    try {
+      this.db.transaction(() => {
+        for (const unit of batch) unit.work();
+      })();
+    } catch (error) {
+      for (const unit of batch) unit.reject(error);
+      return;
+    }
+    for (const unit of batch) unit.resolve();
+  }
+}
