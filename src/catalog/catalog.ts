@@ -1,9 +1,11 @@
 import type { S3Client } from '@aws-sdk/client-s3';
+import { describeLocation, sameLocation } from '../config/s3-url.js';
 import { UsageError } from '../errors.js';
 import { describeS3Failure } from '../s3/describe-failure.js';
 import { StateStoreError, type StateStore } from '../state/store.js';
 import type { EndpointLocation } from '../state/types.js';
 import { listPages, type ListingPage } from '../s3/list-pages.js';
+import { prefetchOne } from './prefetch.js';
 
 export type CatalogEvent =
   | { type: 'start'; resumed: boolean; pass: number; keysAlready: number }
@@ -28,14 +30,6 @@ export interface CatalogResult {
   keysListed: number;
   totalKeys: number;
   gone: number;
-}
-
-export function sameLocation(a: EndpointLocation, b: EndpointLocation): boolean {
-  return a.endpoint === b.endpoint && a.bucket === b.bucket && a.prefix === b.prefix;
-}
-
-export function describeLocation(source: EndpointLocation): string {
-  return `s3://${source.bucket}/${source.prefix} at ${source.endpoint}`;
 }
 
 /** Binds a state file to one source, or refuses a state file cataloged from another. */
@@ -77,7 +71,8 @@ export async function runCatalog(options: CatalogOptions): Promise<CatalogResult
   let keysListed = 0;
   let pageCount = 0;
   try {
-    for await (const page of pages) {
+    // The next page is requested while this one is stored: the listing never waits for SQLite.
+    for await (const page of prefetchOne(pages)) {
       await store.ingestPage(progress.pass, page.objects, page.lastKey);
       keysListed += page.objects.length;
       pageCount += 1;

@@ -1,12 +1,9 @@
 import fs from 'node:fs';
 import { Command } from 'commander';
-import { bindSource, runCatalog } from '../catalog/catalog.js';
 import { describeEndpoint } from '../config/endpoint-config.js';
 import { parseS3Url } from '../config/s3-url.js';
 import { catalogProgress } from '../progress/catalog-progress.js';
 import { chooseProgressMode } from '../progress/output.js';
-import { createS3Client } from '../s3/client.js';
-import { openStateStore } from '../state/open-store.js';
 import { loadEnvironment } from './environment.js';
 import { EXIT } from './exit-codes.js';
 import { addEndpointOptions, DEFAULT_STATE, endpointConfigFromFlags, parsePositiveInteger } from './options.js';
@@ -49,6 +46,12 @@ async function catalog(flags: CatalogFlags): Promise<number> {
   const source = { endpoint: describeEndpoint(config), ...location };
 
   const existed = fs.existsSync(flags.state) && fs.statSync(flags.state).size > 0;
+  // Loaded here rather than at start-up, so that the other commands never pay for them.
+  const [{ bindSource, runCatalog }, { createS3Client }, { openStateStore }] = await Promise.all([
+    import('../catalog/catalog.js'),
+    import('../s3/client.js'),
+    import('../state/open-store.js'),
+  ]);
   const store = await openStateStore(flags.state, { create: true, readonly: false });
   let listedAny = false;
   try {

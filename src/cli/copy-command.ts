@@ -1,15 +1,9 @@
 import { Command, Option } from 'commander';
 import { parseS3Url } from '../config/s3-url.js';
-import { CopyEngine } from '../copy/copy-engine.js';
 import { MAX_PART_SIZE, MIN_PART_SIZE } from '../copy/part-size.js';
-import { S3Bucket } from '../s3/bucket.js';
-import { applyRateLimits } from '../s3/rate-limit.js';
 import { parseSize } from '../config/size.js';
 import { UsageError } from '../errors.js';
-import { copyProgress, statsLine } from '../progress/copy-progress.js';
 import { chooseProgressMode } from '../progress/output.js';
-import { createS3Client } from '../s3/client.js';
-import { openStateStore } from '../state/open-store.js';
 import type { OutcomeCounts } from '../state/store.js';
 import { SORT_ORDERS, type SortOrder } from '../state/types.js';
 import { loadEnvironment } from './environment.js';
@@ -96,6 +90,16 @@ async function copy(flags: CopyFlags): Promise<number> {
         ? undefined
         : parsePositiveInteger(flags.maxRequestsPerSecond, '--max-requests-per-second', 1_000_000),
   };
+  // Loaded here rather than at start-up, so that the other commands never pay for the engine.
+  const [{ CopyEngine }, { S3Bucket }, { applyRateLimits }, { copyProgress, statsLine }, { createS3Client }, { openStateStore }] =
+    await Promise.all([
+      import('../copy/copy-engine.js'),
+      import('../s3/bucket.js'),
+      import('../s3/rate-limit.js'),
+      import('../progress/copy-progress.js'),
+      import('../s3/client.js'),
+      import('../state/open-store.js'),
+    ]);
   const store = await openStateStore(flags.state, { create: false, readonly: false });
   try {
     const { source, dest, sourceConfig, destConfig } = await resolveMigration(store, env, flags);

@@ -1,6 +1,5 @@
-import { describeLocation, sameLocation } from '../catalog/catalog.js';
 import { describeEndpoint, type EndpointConfig, type Env } from '../config/endpoint-config.js';
-import { formatS3Url, parseS3Url } from '../config/s3-url.js';
+import { describeLocation, formatS3Url, parseS3Url, sameLocation } from '../config/s3-url.js';
 import { UsageError } from '../errors.js';
 import type { StateStore } from '../state/store.js';
 import type { EndpointLocation } from '../state/types.js';

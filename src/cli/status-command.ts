@@ -1,7 +1,6 @@
 import { Command } from 'commander';
-import { describeLocation } from '../catalog/catalog.js';
+import { describeLocation } from '../config/s3-url.js';
 import { formatBytes, formatCount, percent } from '../progress/format.js';
-import { openStateStore } from '../state/open-store.js';
 import type { StateSummary } from '../state/types.js';
 import { EXIT } from './exit-codes.js';
 import { DEFAULT_STATE } from './options.js';
@@ -28,6 +27,7 @@ export function statusCommand(): Command {
 }
 
 async function status(flags: StatusFlags): Promise<number> {
+  const { openStateStore } = await import('../state/open-store.js');
   const store = await openStateStore(flags.state, { create: false, readonly: true });
   try {
     const summary = await store.summary();

@@ -1,9 +1,7 @@
 import { Command } from 'commander';
-import { describeLocation } from '../catalog/catalog.js';
+import { describeLocation } from '../config/s3-url.js';
 import { formatCount } from '../progress/format.js';
-import { createS3Client } from '../s3/client.js';
-import { openStateStore } from '../state/open-store.js';
-import { runVerify, verifyPassed, type VerifyReport } from '../verify/verify.js';
+import type { VerifyReport } from '../verify/verify.js';
 import { loadEnvironment } from './environment.js';
 import { EXIT } from './exit-codes.js';
 import { addEndpointOptions, DEFAULT_STATE } from './options.js';
@@ -49,6 +47,12 @@ export function verifyCommand(): Command {
 
 async function verify(flags: VerifyFlags): Promise<number> {
   const env = loadEnvironment();
+  // Loaded here rather than at start-up, so that the other commands never pay for them.
+  const [{ createS3Client }, { openStateStore }, { runVerify, verifyPassed }] = await Promise.all([
+    import('../s3/client.js'),
+    import('../state/open-store.js'),
+    import('../verify/verify.js'),
+  ]);
   const store = await openStateStore(flags.state, { create: false, readonly: false });
   try {
     const migration = await resolveMigration(store, env, flags);

@@ -1,4 +1,5 @@
 import { UsageError } from '../errors.js';
+import type { EndpointLocation } from '../state/types.js';
 
 export interface BucketLocation {
   bucket: string;
@@ -33,4 +34,13 @@ export function parseS3Url(text: string, flag: string): BucketLocation {
 
 export function formatS3Url(location: BucketLocation): string {
   return `s3://${location.bucket}/${location.prefix}`;
+}
+
+export function sameLocation(a: EndpointLocation, b: EndpointLocation): boolean {
+  return a.endpoint === b.endpoint && a.bucket === b.bucket && a.prefix === b.prefix;
+}
+
+/** `s3://bucket/prefix/ at http://endpoint`, for messages. */
+export function describeLocation(location: EndpointLocation): string {
+  return `s3://${location.bucket}/${location.prefix} at ${location.endpoint}`;
 }

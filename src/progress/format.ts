@@ -9,8 +9,11 @@ export function formatBytes(bytes: number): string {
   return unit === 0 ? `${bytes} B` : `${value.toFixed(value < 10 ? 2 : 1)} ${units[unit]}`;
 }
 
+/** 1234567 -> "1,234,567" (by hand: toLocaleString loads ICU's data, ~10 ms at every start). */
 export function formatCount(count: number): string {
-  return count.toLocaleString('en-US');
+  const [whole, fraction] = String(count).split('.');
+  const grouped = whole!.replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+  return fraction === undefined ? grouped : `${grouped}.${fraction}`;
 }
 
 export function formatDuration(ms: number): string {
