@@ -46,10 +46,18 @@ export async function copyMultipart(settings: TransferSettings, job: TransferJob
     try {
       return await copyParts(settings, job, layout, signal);
     } catch (error) {
-      // The destination no longer has the upload (expired, aborted behind our back): start over, once.
-      if (!isNoSuchUpload(error) || signal.aborted || restarts > 0) throw error;
+      // The destination no longer has the upload (expired, aborted behind our back), or refuses to
+      // complete a resumed one we sent nothing to (already completed by a run killed before its done
+      // mark; some servers answer that with an error of their own): start over, once.
+      const stale = error instanceof StaleUploadError;
+      if ((!isNoSuchUpload(error) && !stale) || signal.aborted || restarts > 0) throw stale ? error.cause : error;
       await job.journal?.forget();
-      settings.onUploadRestart?.(job.destKey, 'the destination no longer has the upload (expired or aborted)');
+      settings.onUploadRestart?.(
+        job.destKey,
+        stale
+          ? 'the destination refused to complete the upload (it may have been completed already)'
+          : 'the destination no longer has the upload (expired or aborted)',
+      );
     }
   }
 }
@@ -111,12 +119,19 @@ async function copyParts(settings: TransferSettings, job: TransferJob, layout: P
     if (stopped && current.parts.size < layout.length) throw new TransferStoppedError();
 
     const parts = layout.map((part) => current.parts.get(part.number)!);
-    const answer = await settings.dest.completeUpload(
-      job.destKey,
-      current.uploadId,
-      parts.map((part) => ({ partNumber: part.partNumber, etag: part.etag })),
-      own,
-    );
+    let answer;
+    try {
+      answer = await settings.dest.completeUpload(
+        job.destKey,
+        current.uploadId,
+        parts.map((part) => ({ partNumber: part.partNumber, etag: part.etag })),
+        own,
+      );
+    } catch (error) {
+      const throttled = classifyError(error).kind === 'throttled';
+      if (missing.length === 0 && !own.aborted && !throttled && !isNoSuchUpload(error)) throw new StaleUploadError(error);
+      throw error;
+    }
     completed = true;
     const result = await confirmWrite(
       settings,
@@ -144,6 +159,14 @@ async function copyParts(settings: TransferSettings, job: TransferJob, layout: P
     throw error;
   } finally {
     signal.removeEventListener('abort', cancel);
+  }
+}
+
+/** A resumed upload, all of whose parts were recorded, that the destination would not complete. */
+class StaleUploadError extends Error {
+  constructor(override readonly cause: unknown) {
+    super('the destination refused to complete a resumed upload');
+    this.name = 'StaleUpload';
   }
 }
 
