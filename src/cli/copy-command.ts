@@ -1,4 +1,5 @@
 import { Command, Option } from 'commander';
+import { describeEndpoint } from '../config/endpoint-config.js';
 import { parseS3Url } from '../config/s3-url.js';
 import { MAX_PART_SIZE, MIN_PART_SIZE } from '../copy/part-size.js';
 import { parseSize } from '../config/size.js';
@@ -32,6 +33,7 @@ interface CopyFlags extends Record<string, string | boolean | undefined> {
   partConcurrency: string;
   maxAttempts: string;
   maxBandwidth?: string;
+  serverSide: 'auto' | 'always' | 'never';
   maxRequestsPerSecond?: string;
   quiet?: boolean;
   progressInterval: string;
@@ -62,6 +64,11 @@ export function copyCommand(): Command {
     .option('--part-size <size>', 'multipart part size (raised for objects over 10,000 parts)', '8MiB')
     .option('--part-concurrency <n>', 'parts in flight per multipart object', '4')
     .option('--max-attempts <n>', 'attempts per object before it is recorded as failed (throttling not counted)', '5')
+    .addOption(
+      new Option('--server-side <mode>', 'copy inside the endpoint without moving bytes through us, when both sides are one endpoint')
+        .choices(['auto', 'always', 'never'])
+        .default('auto'),
+    )
     .option('--max-bandwidth <size>', 'bytes per second read from the source, across the run (e.g. 50MiB)')
     .option('--max-requests-per-second <n>', 'HTTP requests per second, both sides together, retries included')
     .option('--quiet', 'print only failures and the final summary')
@@ -104,6 +111,13 @@ async function copy(flags: CopyFlags): Promise<number> {
   const store = await openStateStore(flags.state, { create: false, readonly: false });
   try {
     const { source, dest, sourceConfig, destConfig } = await resolveMigration(store, env, flags);
+    const sameEndpoint = describeEndpoint(sourceConfig) === describeEndpoint(destConfig);
+    if (flags.serverSide === 'always' && !sameEndpoint) {
+      throw new UsageError(
+        `--server-side always needs both sides on one endpoint; the source is ${describeEndpoint(sourceConfig)}, ` +
+          `the destination ${describeEndpoint(destConfig)}. Use --server-side auto (or never) to stream.`,
+      );
+    }
     if (!(await store.catalogComplete())) {
       process.stderr.write(
         'Note: the catalog is incomplete (its listing was interrupted); copying what is listed so far. ' +
@@ -131,6 +145,7 @@ async function copy(flags: CopyFlags): Promise<number> {
       partConcurrency,
       maxAttempts,
       credentialSources: { source: sourceConfig.credentialSource, dest: destConfig.credentialSource },
+      serverSide: { mode: flags.serverSide, available: sameEndpoint },
       runArguments: JSON.stringify({ to: flags.to, sort: flags.sort, concurrency, partSize, partConcurrency, ...limits }),
       onEvent: (event) => progress.onEvent(event),
     });

@@ -45,6 +45,8 @@ export interface CopyOptions {
   onEvent?: (event: CopyEvent) => void;
   /** Base of the exponential backoff between attempts (tests shorten it). */
   retryBaseMs?: number;
+  /** Server-side copy: as asked (default auto), and whether both sides are one endpoint. */
+  serverSide?: { mode: 'auto' | 'always' | 'never'; available: boolean };
 }
 
 export interface CopySummary {
@@ -113,6 +115,8 @@ export class CopyEngine {
       },
       retryBaseMs,
       draining: () => this.stopping,
+      serverSide: { ...(options.serverSide ?? { mode: 'never', available: false }) },
+      onServerSideRefused: (reason) => this.emit({ type: 'server-side-refused', reason }),
       onUploadRestart: (destKey, reason) => this.emit({ type: 'upload-restarted', key: destKey, reason }),
     };
     this.rowDeps = {

@@ -10,6 +10,8 @@ export type CopyEvent =
   | { type: 'object-changed'; key: string; reason: string }
   /** The source key vanished since the catalog. */
   | { type: 'object-gone'; key: string }
+  /** The destination refused to copy from the source itself: the run streams from now on. */
+  | { type: 'server-side-refused'; reason: string }
   /** A recorded multipart upload could not be resumed and starts over (`key` is the destination key). */
   | { type: 'upload-restarted'; key: string; reason: string }
   | { type: 'throttled'; concurrency: number }

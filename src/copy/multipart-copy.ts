@@ -295,10 +295,13 @@ async function uploadPart(
     if (etag === undefined) throw new IntegrityError('IntegrityMismatch', `part ${part.number}: UploadPart answered without an ETag`);
     return { partNumber: part.number, size: part.length, etag, md5 };
   } catch (error) {
+    // Only a source failure that came first counts as the cause: destroying the source below makes an
+    // error of its own, which must not hide the destination's (NoSuchUpload, say).
+    const early = sourceError;
     got.body.destroy();
     hasher.destroy();
     await reading;
-    throw sourceError ?? error;
+    throw early ?? error;
   } finally {
     signal.removeEventListener('abort', cancelWrite);
   }

@@ -3,8 +3,10 @@ import { isPlainMd5, normalizeEtag } from '../s3/etag.js';
 import { tagSide } from '../s3/side.js';
 import type { CopyResult } from '../state/types.js';
 import { confirmWrite } from './confirm-write.js';
-import { HashingStream, NoEvidenceError } from './integrity.js';
+import { classifyError } from '../s3/errors.js';
+import { HashingStream, IntegrityError, NoEvidenceError } from './integrity.js';
 import { copyMultipart } from './multipart-copy.js';
+import { copyServerSide } from './server-side-copy.js';
 import { openSource } from './source-read.js';
 import type { TransferJob, TransferSettings } from './transfer-settings.js';
 
@@ -17,8 +19,30 @@ export type { TransferJob, TransferSettings };
  * throws SourceChangedError before anything is written.
  */
 export async function transferObject(settings: TransferSettings, job: TransferJob, signal: AbortSignal): Promise<CopyResult> {
+  const { serverSide } = settings;
+  if (serverSide.available && serverSide.mode !== 'never' && serverSide.refused === undefined) {
+    try {
+      return await copyServerSide(settings, job, signal);
+    } catch (error) {
+      if (serverSide.mode === 'always' || signal.aborted) throw error;
+      if (refusesServerSide(error)) {
+        // Not allowed or not implemented here: remembered, the rest of the run streams.
+        serverSide.refused = classifyError(error).description;
+        settings.onServerSideRefused?.(serverSide.refused);
+      } else if (!(error instanceof NoEvidenceError || error instanceof IntegrityError)) {
+        throw error;
+      }
+      // This object could not be proven copied server-side: it goes through us.
+    }
+  }
   if (job.size > settings.multipartThreshold) return copyMultipart(settings, job, signal);
   return copySinglePut(settings, job, signal);
+}
+
+/** The destination will not copy from the source for us: no permission to read it, or no support. */
+function refusesServerSide(error: unknown): boolean {
+  const { kind, code, status } = classifyError(error);
+  return kind === 'auth' || code === 'NotImplemented' || status === 501 || status === 405 || code === 'MethodNotAllowed';
 }
 
 /** Single PUTs up to this size are read whole before they are sent (see copySinglePut). */
@@ -80,10 +104,12 @@ async function putStreamed(settings: TransferSettings, job: TransferJob, signal:
     const md5 = sourceMd5 ?? checker.md5!;
     return await confirmWrite(settings, job.destKey, { size: job.size, md5, contentMd5Sent: sourceMd5 !== undefined }, answer, signal);
   } catch (error) {
+    // Only a source failure that came first is the cause (destroying the source makes an error of its own).
+    const early = sourceError;
     got.body.destroy();
     checker.destroy();
     await reading;
-    throw sourceError ?? error;
+    throw early ?? error;
   } finally {
     signal.removeEventListener('abort', cancelWrite);
   }

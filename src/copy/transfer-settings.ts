@@ -23,6 +23,13 @@ export interface TransferSettings {
   onBytes?: (bytes: number) => void;
   /** Base of the backoff between attempts of one part. */
   retryBaseMs: number;
+  /**
+   * Server-side copy (the destination reads the source itself): `mode` as asked, `available` when both
+   * sides are the same endpoint; `refused` set (auto mode) once the destination refused it, for the run.
+   */
+  serverSide: { mode: 'auto' | 'always' | 'never'; available: boolean; refused?: string };
+  /** Server-side copy was refused: the run streams from now on. */
+  onServerSideRefused?: (reason: string) => void;
   /** True once the run is stopping (first Ctrl+C): a multipart copy starts no new part. */
   draining: () => boolean;
   /** A recorded upload could not be resumed and starts over (gone, or made for another version). */

@@ -112,6 +112,9 @@ export function copyProgress(output: ProgressOutput, snapshot: () => CopyStats):
         case 'object-failed':
           log(`failed: ${event.key}: ${event.error}`);
           break;
+        case 'server-side-refused':
+          if (mode !== 'quiet') log(`The destination refused server-side copies (${event.reason}); streaming every object through s3migrate instead`);
+          break;
         case 'upload-restarted':
           if (mode !== 'quiet') log(`${event.key}: starting its multipart upload over: ${event.reason}`);
           break;

@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
+  CopyObjectCommand,
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
@@ -12,6 +13,7 @@ import {
   ListPartsCommand,
   PutObjectCommand,
   UploadPartCommand,
+  UploadPartCopyCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { classifyError } from './errors.js';
@@ -35,6 +37,22 @@ export interface SourceObject {
   objectSize?: number;
   etag?: string;
   encrypted: boolean;
+  headers: CopiedHeaders;
+}
+
+/** An object on another bucket of the same endpoint, read by the server itself (server-side copy). */
+export interface CopySource {
+  bucket: string;
+  key: string;
+  /** Only this version: a server answers 412 when the object's ETag differs. */
+  ifMatch?: string;
+}
+
+/** What a HeadObject of one part tells (partNumber): the part's size and how many parts the object has. */
+export interface PartHead {
+  size: number;
+  partsCount?: number;
+  etag?: string;
   headers: CopiedHeaders;
 }
 
@@ -70,6 +88,11 @@ function encryptedBy(answer: { ServerSideEncryption?: string; SSECustomerAlgorit
 
 function quoted(etag: string): string {
   return etag.startsWith('"') ? etag : `"${etag}"`;
+}
+
+/** `bucket/key` for x-amz-copy-source, the key URL-encoded (its slashes kept). */
+function copySourceOf(source: CopySource): string {
+  return `${source.bucket}/${encodeURIComponent(source.key).replace(/%2F/g, '/')}`;
 }
 
 /** Total size from a Content-Range answer header (`bytes 0-99/1234`). */
@@ -139,6 +162,58 @@ export class S3Bucket {
         encrypted: encryptedBy(answer),
         headers: copiedHeaders(answer),
       };
+    });
+  }
+
+  /** HeadObject of one part (partNumber): its size, the object's part count and headers. */
+  headPart(key: string, partNumber: number, signal?: AbortSignal): Promise<PartHead> {
+    return this.call(async () => {
+      const answer = await this.client.send(new HeadObjectCommand({ Bucket: this.name, Key: key, PartNumber: partNumber }), {
+        abortSignal: signal,
+      });
+      return { size: answer.ContentLength ?? 0, partsCount: answer.PartsCount, etag: answer.ETag, headers: copiedHeaders(answer) };
+    });
+  }
+
+  /** CopyObject: the server copies `source` to `key`, headers and user metadata included. */
+  copyFrom(source: CopySource, key: string, signal?: AbortSignal): Promise<WriteAnswer> {
+    return this.call(async () => {
+      const answer = await this.client.send(
+        new CopyObjectCommand({
+          Bucket: this.name,
+          Key: key,
+          CopySource: copySourceOf(source),
+          CopySourceIfMatch: source.ifMatch === undefined ? undefined : quoted(source.ifMatch),
+          MetadataDirective: 'COPY',
+        }),
+        { abortSignal: signal },
+      );
+      return { etag: answer.CopyObjectResult?.ETag, encrypted: encryptedBy(answer) };
+    });
+  }
+
+  /** UploadPartCopy: the server copies a byte range of `source` into one part of an upload. */
+  uploadPartCopy(
+    key: string,
+    uploadId: string,
+    partNumber: number,
+    source: CopySource & { range: { start: number; end: number } },
+    signal?: AbortSignal,
+  ): Promise<WriteAnswer> {
+    return this.call(async () => {
+      const answer = await this.client.send(
+        new UploadPartCopyCommand({
+          Bucket: this.name,
+          Key: key,
+          UploadId: uploadId,
+          PartNumber: partNumber,
+          CopySource: copySourceOf(source),
+          CopySourceIfMatch: source.ifMatch === undefined ? undefined : quoted(source.ifMatch),
+          CopySourceRange: `bytes=${source.range.start}-${source.range.end}`,
+        }),
+        { abortSignal: signal },
+      );
+      return { etag: answer.CopyPartResult?.ETag, encrypted: encryptedBy(answer) };
     });
   }
 

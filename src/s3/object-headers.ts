@@ -1,4 +1,4 @@
-import type { GetObjectCommandOutput, PutObjectCommandInput } from '@aws-sdk/client-s3';
+import type { GetObjectCommandOutput, HeadObjectCommandOutput, PutObjectCommandInput } from '@aws-sdk/client-s3';
 
 export type CopiedHeaders = Pick<
   PutObjectCommandInput,
@@ -6,7 +6,7 @@ export type CopiedHeaders = Pick<
 >;
 
 /** The headers and user metadata that travel with an object by default. */
-export function copiedHeaders(source: GetObjectCommandOutput): CopiedHeaders {
+export function copiedHeaders(source: GetObjectCommandOutput | HeadObjectCommandOutput): CopiedHeaders {
   const headers: CopiedHeaders = {};
   if (source.ContentType) headers.ContentType = source.ContentType;
   if (source.ContentEncoding) headers.ContentEncoding = source.ContentEncoding;

@@ -63,7 +63,11 @@ export interface CopyResult {
   evidence: Evidence;
   /** A multipart upload completed: its record (upload and parts) goes with the done mark. */
   completedUpload?: boolean;
+  /** How the bytes went: through us (stream, the default) or copied by the destination itself. */
+  method?: CopyMethod;
 }
+
+export type CopyMethod = 'stream' | 'server-side';
 
 /** A multipart upload a row's copy is building, as recorded (see the uploads and parts tables). */
 export interface RecordedUpload {

@@ -4,51 +4,77 @@
 import type { ChildProcess } from 'node:child_process';
 import {
   AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
   CreateBucketCommand,
   CreateMultipartUploadCommand,
+  HeadObjectCommand,
   ListMultipartUploadsCommand,
+  PutBucketPolicyCommand,
   PutObjectCommand,
   S3Client,
+  UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRgw, type RgwHandle, type RgwUser } from '../servers/rgw.js';
 import { withRaw } from '../support/catalog-fixtures.js';
 import { runCli, startCli } from '../support/cli.js';
-import { bytes, MiB, multipartEtagOf as multipartEtag, readObject, rowsByKey, sha256, tempDir, waitFor } from '../support/copy-fixtures.js';
+import { bytes, MiB, multipartEtagOf as multipartEtag, readObject, readRows, rowsByKey, sha256, tempDir, waitFor } from '../support/copy-fixtures.js';
 import { startRequestProxy, type RequestInfo, type RequestProxy } from '../support/request-proxy.js';
 
 const USER = { uid: 'large-user', access: 'LARGEUSERACCESSKEY01', secret: 'large-user-secret-key-000000000000000000' };
+const OTHER = { uid: 'other-user', access: 'OTHERUSERACCESSKEY01', secret: 'other-user-secret-key-000000000000000000' };
 const FLAGS = ['--multipart-threshold', '5MiB', '--part-size', '5MiB', '--part-concurrency', '2', '--quiet'];
 const PARTS = 12;
 
 let rgw: RgwHandle;
 let user: RgwUser;
+let other: RgwUser;
 let client: S3Client;
+let otherClient: S3Client;
 let destProxy: RequestProxy;
 let work: Awaited<ReturnType<typeof tempDir>>;
 let onDest: ((info: RequestInfo) => Promise<void> | void) | undefined;
+let tellPartSizes = false;
 const body = bytes(PARTS * 5 * MiB);
 
 beforeAll(async () => {
   [rgw, work] = await Promise.all([startRgw(), tempDir('rgw-large')]);
   user = await rgw.createUser(USER.uid, USER.access, USER.secret);
-  client = new S3Client({
-    endpoint: rgw.endpoint,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: { accessKeyId: user.accessKeyId, secretAccessKey: user.secretAccessKey },
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
-  for (const bucket of ['src', 'dst-kill', 'dst-gone', 'dst-abort']) await client.send(new CreateBucketCommand({ Bucket: bucket }));
+  other = await rgw.createUser(OTHER.uid, OTHER.access, OTHER.secret);
+  const clientOf = (who: RgwUser): S3Client =>
+    new S3Client({
+      endpoint: rgw.endpoint,
+      region: 'us-east-1',
+      forcePathStyle: true,
+      credentials: { accessKeyId: who.accessKeyId, secretAccessKey: who.secretAccessKey },
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+    });
+  client = clientOf(user);
+  otherClient = clientOf(other);
+  for (const bucket of ['src', 'dst-kill', 'dst-gone', 'dst-abort', 'ss-src', 'ss-shared', 'ss-dst', 'ss-parts-dst']) {
+    await client.send(new CreateBucketCommand({ Bucket: bucket }));
+  }
+  for (const bucket of ['ss-other-dst', 'ss-denied-dst', 'ss-always-dst']) await otherClient.send(new CreateBucketCommand({ Bucket: bucket }));
+  await seedServerSide();
   await client.send(new PutObjectCommand({ Bucket: 'src', Key: 'big.bin', Body: body }));
   await client.send(new PutObjectCommand({ Bucket: 'src', Key: 'small.txt', Body: Buffer.from('small') }));
-  destProxy = await startRequestProxy(rgw.endpoint, { onRequest: async (info) => void (await onDest?.(info)) });
+  destProxy = await startRequestProxy(rgw.endpoint, {
+    onRequest: async (info) => void (await onDest?.(info)),
+    // As AWS answers a partNumber HEAD (RGW 16 gives the whole object's length and no part count).
+    rewriteResponse: (info, status) => {
+      const part = Number(new URLSearchParams(info.query).get('partNumber'));
+      if (!tellPartSizes || info.op !== 'HeadObject' || status !== 200 || !part || !info.path.endsWith('/parts.bin')) return undefined;
+      const size = part < 3 ? 5 * MiB : 1 * MiB;
+      return { headers: { 'content-length': String(size), 'x-amz-mp-parts-count': '3' } };
+    },
+  });
 }, 180_000);
 
 afterAll(async () => {
   await destProxy?.stop();
   client?.destroy();
+  otherClient?.destroy();
   await rgw?.stop();
   await work?.remove();
 });
@@ -159,6 +185,142 @@ describe('a 60 MiB object in 12 parts on RGW', () => {
     const copy = await runCli(['copy', '--to', 's3://dst-abort', '--state', state, ...FLAGS], { env: env() });
     expect(copy.code, copy.stderr).toBe(0);
     expect(sha256(await readObject(client, 'dst-abort', 'big.bin'))).toBe(sha256(body));
+  });
+});
+
+// --- server-side copy ------------------------------------------------------------------------------
+
+const SS_OBJECTS: Array<{ key: string; body: Buffer; headers: Record<string, unknown>; partSize?: number }> = [
+  { key: 'one.txt', body: bytes(4000), headers: { ContentType: 'text/plain', Metadata: { origin: 'seed' } } },
+  { key: 'dir/a+b c%d.bin', body: bytes(70_000), headers: { CacheControl: 'max-age=60' } },
+  // Uploaded in parts (ETag md5-N): copied part by part, mirroring the source's layout.
+  { key: 'parts.bin', body: bytes(11 * MiB), headers: { ContentType: 'application/x-parts' }, partSize: 5 * MiB },
+];
+
+async function seedServerSide(): Promise<void> {
+  for (const bucket of ['ss-src', 'ss-shared']) {
+    for (const object of SS_OBJECTS) {
+      if (object.partSize === undefined) {
+        await client.send(new PutObjectCommand({ Bucket: bucket, Key: object.key, Body: object.body, ...object.headers }));
+        continue;
+      }
+      const { UploadId } = await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: object.key, ...object.headers }));
+      const parts = [];
+      const partSize = object.partSize;
+      for (let offset = 0, n = 1; offset < object.body.length; offset += partSize, n += 1) {
+        const answer = await client.send(
+          new UploadPartCommand({ Bucket: bucket, Key: object.key, UploadId, PartNumber: n, Body: object.body.subarray(offset, offset + partSize) }),
+        );
+        parts.push({ PartNumber: n, ETag: answer.ETag });
+      }
+      await client.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: object.key, UploadId, MultipartUpload: { Parts: parts } }));
+    }
+  }
+  // The other user may read ss-shared (a bucket policy), not ss-src.
+  await client.send(
+    new PutBucketPolicyCommand({
+      Bucket: 'ss-shared',
+      Policy: JSON.stringify({
+        Version: '2012-10-17',
+        Statement: [
+          {
+            Effect: 'Allow',
+            Principal: { AWS: [`arn:aws:iam:::user/${OTHER.uid}`] },
+            Action: ['s3:GetObject', 's3:ListBucket'],
+            Resource: ['arn:aws:s3:::ss-shared', 'arn:aws:s3:::ss-shared/*'],
+          },
+        ],
+      }),
+    }),
+  );
+}
+
+/** Both sides on the proxy in front of RGW (one endpoint), with each side's own keys. */
+function oneEndpointEnv(sourceUser: RgwUser, destUser: RgwUser): Record<string, string> {
+  const side = (prefix: string, who: RgwUser): Record<string, string> => ({
+    [`${prefix}_ENDPOINT`]: destProxy.endpoint,
+    [`${prefix}_AWS_ACCESS_KEY_ID`]: who.accessKeyId,
+    [`${prefix}_AWS_SECRET_ACCESS_KEY`]: who.secretAccessKey,
+    [`${prefix}_AWS_REGION`]: 'us-east-1',
+  });
+  return { ...side('SOURCE', sourceUser), ...side('DEST', destUser) };
+}
+
+async function serverSideCopy(from: string, to: string, sourceUser: RgwUser, destUser: RgwUser, extra: string[] = []) {
+  const state = work.file(`${to}.db`);
+  const environment = oneEndpointEnv(sourceUser, destUser);
+  const catalog = await runCli(['catalog', '--from', `s3://${from}`, '--state', state, '--quiet'], { env: environment });
+  expect(catalog.code, catalog.stderr).toBe(0);
+  destProxy.reset();
+  const result = await runCli(['copy', '--to', `s3://${to}`, '--state', state, ...extra], { env: environment });
+  return { state, result, log: destProxy.log() };
+}
+
+async function expectServerSideCopies(destClient: S3Client, from: string, to: string, state: string, log: ReturnType<RequestProxy['log']>): Promise<void> {
+  expect(log.filter((e) => ['GetObject', 'PutObject', 'UploadPart'].includes(e.op))).toEqual([]);
+  expect(log.reduce((sum, e) => sum + e.requestBytes + e.responseBytes, 0)).toBeLessThan(16 * 1024);
+  for (const object of SS_OBJECTS) {
+    expect(sha256(await readObject(destClient, to, object.key)), object.key).toBe(sha256(object.body));
+    const [a, b] = await Promise.all([
+      client.send(new HeadObjectCommand({ Bucket: from, Key: object.key })),
+      destClient.send(new HeadObjectCommand({ Bucket: to, Key: object.key })),
+    ]);
+    expect({ etag: b.ETag, type: b.ContentType, cache: b.CacheControl, meta: b.Metadata }, object.key).toEqual({
+      etag: a.ETag,
+      type: a.ContentType,
+      cache: a.CacheControl,
+      meta: a.Metadata,
+    });
+    const row = rowsByKey(state).get(object.key)! as ReturnType<typeof rowsByKey> extends Map<string, infer R> ? R & { copy_method: string } : never;
+    expect({ status: row.status, evidence: row.evidence, method: row.copy_method }, object.key).toEqual({
+      status: 'done',
+      evidence: object.partSize !== undefined ? 'multipart-etag' : 'md5',
+      method: 'server-side',
+    });
+  }
+}
+
+describe('server-side copy on RGW', () => {
+  it('one user, two buckets: every object copied by RGW itself, each copy carrying the ETag of its source, no bytes through us', async () => {
+    const { state, result, log } = await serverSideCopy('ss-src', 'ss-dst', user, user, ['--quiet']);
+    expect(result.code, result.stderr).toBe(0);
+    // RGW 16 answers a partNumber HEAD with the whole object: the part layout is unknown, so the object
+    // uploaded in parts is copied by CopyObject, whose copy carries the source's multipart ETag.
+    expect(log.filter((e) => e.op === 'CopyObject')).toHaveLength(SS_OBJECTS.length);
+    await expectServerSideCopies(client, 'ss-src', 'ss-dst', state, log);
+  });
+
+  it('a source whose server tells part sizes (as AWS does, answered here by the proxy): copied part by part in its own layout', async () => {
+    tellPartSizes = true;
+    try {
+      const { state, result, log } = await serverSideCopy('ss-src', 'ss-parts-dst', user, user, ['--quiet']);
+      expect(result.code, result.stderr).toBe(0);
+      const parts = log.filter((e) => e.op === 'UploadPartCopy').map((e) => new URLSearchParams(e.query).get('partNumber'));
+      expect(parts.sort()).toEqual(['1', '2', '3']);
+      expect(log.filter((e) => e.op === 'CopyObject')).toHaveLength(SS_OBJECTS.length - 1);
+      await expectServerSideCopies(client, 'ss-src', 'ss-parts-dst', state, log);
+    } finally {
+      tellPartSizes = false;
+    }
+  });
+
+  it('two users, the source bucket shared with the destination user by a bucket policy', async () => {
+    const { state, result, log } = await serverSideCopy('ss-shared', 'ss-other-dst', user, other, ['--quiet']);
+    expect(result.code, result.stderr).toBe(0);
+    await expectServerSideCopies(otherClient, 'ss-shared', 'ss-other-dst', state, log);
+  });
+
+  it('two users, no grant: auto falls back to streaming at the first refusal and says so; always fails the objects', async () => {
+    const auto = await serverSideCopy('ss-src', 'ss-denied-dst', user, other);
+    expect(auto.result.code, auto.result.stderr).toBe(0);
+    expect(auto.result.stderr).toMatch(/refused server-side copies \(AccessDenied \(HTTP 403\)\); streaming every object/);
+    expect(auto.log.filter((e) => e.op === 'CopyObject' || e.op === 'UploadPartCopy').length).toBeLessThanOrEqual(3);
+    for (const object of SS_OBJECTS) {
+      expect(sha256(await readObject(otherClient, 'ss-denied-dst', object.key)), object.key).toBe(sha256(object.body));
+    }
+    const always = await serverSideCopy('ss-src', 'ss-always-dst', user, other, ['--quiet', '--server-side', 'always', '--max-attempts', '1']);
+    expect(always.result.code, always.result.stderr).toBe(3);
+    expect(readRows(always.state).every((row) => row.status === 'failed' && /AccessDenied/.test(row.error ?? ''))).toBe(true);
   });
 });
 

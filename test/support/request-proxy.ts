@@ -35,6 +35,9 @@ export interface RequestInfo {
 export interface LogEntry extends RequestInfo {
   /** Status sent to the client; 0 for a reset connection or a request still in flight. */
   status: number;
+  /** Body bytes the client sent, and the target answered, through the proxy (for forwarded requests). */
+  requestBytes: number;
+  responseBytes: number;
 }
 
 export interface InjectedError {
@@ -229,10 +232,13 @@ export async function startRequestProxy(targetEndpoint: string, opts: RequestPro
       headers: endToEndHeaders(req.rawHeaders), // keeps the client's Host header
       agent,
     });
+    req.on('data', (chunk: Buffer) => (entry.requestBytes += chunk.length));
     upstream.on('response', (upRes) => {
       const status = upRes.statusCode ?? 0;
       const pass = (): void => {
         entry.status = status;
+        // Counted only now: a listener attached earlier would start the flow before anything reads it.
+        upRes.on('data', (chunk: Buffer) => (entry.responseBytes += chunk.length));
         const cut = opts.cutResponse?.({ ...info }, status);
         if (cut) return forwardCut(upRes, res, cut);
         const rewrite = opts.rewriteResponse?.({ ...info }, status, upRes.headers);
@@ -266,7 +272,7 @@ export async function startRequestProxy(targetEndpoint: string, opts: RequestPro
       path: url.split('?')[0]!,
       query: url.includes('?') ? url.slice(url.indexOf('?') + 1) : '',
     };
-    const entry: LogEntry = { ...info, status: 0 };
+    const entry: LogEntry = { ...info, status: 0, requestBytes: 0, responseBytes: 0 };
     entries.push(entry);
 
     Promise.resolve(opts.onRequest?.({ ...info }))

@@ -90,6 +90,8 @@ export const MIGRATIONS: readonly string[] = [
   // (verify --deep proves them in place, copy copies them again). New states: changed, unproven.
   `
   ALTER TABLE objects RENAME COLUMN verify_method TO evidence;
+  -- How a done row's bytes went: stream (through s3migrate) or server-side (copied by the destination).
+  ALTER TABLE objects ADD COLUMN copy_method TEXT;
   UPDATE objects SET status = 'unproven', verify_result = NULL
     WHERE status = 'done' AND (evidence IS NULL OR evidence NOT IN ('md5', 'multipart-etag'));
   CREATE INDEX objects_changed ON objects(key) WHERE status = 'changed';

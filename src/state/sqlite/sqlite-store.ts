@@ -397,10 +397,10 @@ export class SqliteStore implements StateStore {
     const stamp = now();
     const statement = this.stmt(
       `UPDATE objects SET status = 'done', error = NULL, copied_at = ?, dest_key = ?, dest_etag = ?,
-         evidence = ?, verified_at = ?, verify_result = NULL, updated_at = ? WHERE id = ?`,
+         evidence = ?, copy_method = ?, verified_at = ?, verify_result = NULL, updated_at = ? WHERE id = ?`,
     );
     await this.mark(() => {
-      statement.run(stamp, result.destKey, result.destEtag ?? null, result.evidence, stamp, stamp, id);
+      statement.run(stamp, result.destKey, result.destEtag ?? null, result.evidence, result.method ?? 'stream', stamp, stamp, id);
       // The completed upload's record goes in the same transaction as the done mark.
       if (result.completedUpload) this.deleteUpload(id);
     });
