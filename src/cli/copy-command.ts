@@ -47,6 +47,7 @@ Examples:
   $ s3migrate copy --to s3://new-bucket
   $ s3migrate copy --to s3://new-bucket/archive/ --sort newest --concurrency 64
   $ DEST_ENDPOINT=https://ACCOUNT.r2.cloudflarestorage.com s3migrate copy --to s3://dst --state photos.db
+  $ s3migrate copy --to s3://new-bucket --log-format json --log-file copy.ndjson   # one JSON line per event
 
 Ctrl+C once: in-flight objects (and the parts in flight of large ones) finish, then it stops (exit
 130). Twice: it stops at once; in-flight objects stay pending. Three times: it exits at once. Multipart
