@@ -129,6 +129,7 @@ const SCHEMA: Record<string, Record<string, Record<string, FieldType>>> = {
     'object-changed': { key: 'string', size: 'number', reason: 'string' },
     'object-gone': { key: 'string', size: 'number' },
     'object-skipped': { key: 'string', size: 'number', reason: 'string' },
+    'upload-restarted': { destKey: 'string', reason: 'string' },
     throttled: { concurrency: 'number' },
     stopping: { mode: 'string' },
     'run-end': {

@@ -155,6 +155,10 @@ function jsonCopyLog(lines: JsonLines, options: CopyLogOptions): CopyLog {
         case 'object-skipped':
           write('object-skipped', { key: event.key, size: event.size, reason: event.reason });
           break;
+        case 'upload-restarted':
+          // The engine names the destination key here.
+          write('upload-restarted', { destKey: event.key, reason: event.reason });
+          break;
         case 'throttled':
           write('throttled', { concurrency: event.concurrency });
           break;
@@ -164,6 +168,8 @@ function jsonCopyLog(lines: JsonLines, options: CopyLogOptions): CopyLog {
         case 'recovering':
         case 'finish':
           break;
+        default:
+          unhandled(event);
       }
     },
     end(end) {
@@ -193,6 +199,11 @@ function jsonCopyLog(lines: JsonLines, options: CopyLogOptions): CopyLog {
     },
     close: () => undefined,
   };
+}
+
+/** A new kind of engine event fails the build here until the logs say what to write for it. */
+function unhandled(event: never): void {
+  void event;
 }
 
 function attemptsText(attempts: number): string {
@@ -261,19 +272,24 @@ function textCopyLog(lines: TextLines, options: CopyLogOptions): CopyLog {
         case 'object-skipped':
           lines.write(`skipped: ${showKey(event.key)}: ${event.reason}`);
           break;
+        case 'upload-restarted':
+          lines.write(`${showKey(event.key)}: starting its multipart upload over: ${event.reason}`);
+          break;
         case 'throttled':
           lines.write(`The service asks to slow down: ${event.concurrency} objects in flight now`);
           break;
         case 'stopping':
           lines.write(
             event.mode === 'drain'
-              ? 'Stopping: letting in-flight objects finish'
-              : 'Aborting in-flight objects; they stay pending for the next run',
+              ? 'Stopping: letting in-flight objects (and the parts in flight of large ones) finish'
+              : 'Stopping at once: in-flight objects stay pending, multipart uploads are kept for the next run',
           );
           break;
         case 'finish':
           stopTimer();
           break;
+        default:
+          unhandled(event);
       }
     },
     end(end) {
