@@ -2,11 +2,14 @@ import fs from 'node:fs';
 import { Command } from 'commander';
 import { describeEndpoint } from '../config/endpoint-config.js';
 import { parseS3Url } from '../config/s3-url.js';
+import { catalogLog } from '../progress/catalog-log.js';
 import { catalogProgress } from '../progress/catalog-progress.js';
+import { openLogTarget, type LogFormat } from '../progress/log-sink.js';
 import { chooseProgressMode } from '../progress/output.js';
+import type { StateStore } from '../state/store.js';
 import { loadEnvironment } from './environment.js';
-import { EXIT } from './exit-codes.js';
-import { addEndpointOptions, DEFAULT_STATE, endpointConfigFromFlags, parsePositiveInteger } from './options.js';
+import { EXIT, exitCodeFor } from './exit-codes.js';
+import { addEndpointOptions, addLogOptions, DEFAULT_STATE, endpointConfigFromFlags, parsePositiveInteger } from './options.js';
 import { onInterrupt, runAction } from './run-action.js';
 
 interface CatalogFlags extends Record<string, string | boolean | undefined> {
@@ -14,6 +17,8 @@ interface CatalogFlags extends Record<string, string | boolean | undefined> {
   state: string;
   quiet?: boolean;
   progressInterval: string;
+  logFormat: LogFormat;
+  logFile?: string;
 }
 
 const EXAMPLES = `
@@ -33,6 +38,7 @@ export function catalogCommand(): Command {
     .option('--quiet', 'print only errors and the final summary')
     .option('--progress-interval <seconds>', 'seconds between progress lines when not on a terminal', '5');
   addEndpointOptions(command, ['source']);
+  addLogOptions(command);
   command.addHelpText('after', EXAMPLES);
   command.action((flags: CatalogFlags) => runAction(() => catalog(flags)));
   return command;
@@ -44,6 +50,18 @@ async function catalog(flags: CatalogFlags): Promise<number> {
   const config = endpointConfigFromFlags('source', env, flags as Record<string, string | undefined>);
   const intervalSeconds = parsePositiveInteger(flags.progressInterval, '--progress-interval', 3600);
   const source = { endpoint: describeEndpoint(config), ...location };
+  // Opened before the state file: a log file that cannot be opened is invalid usage, nothing touched.
+  const logTarget = openLogTarget(flags.logFormat, flags.logFile);
+  // False when the JSON log goes to stderr: then nothing else goes there.
+  const terminal = logTarget.terminal;
+  const log = catalogLog(logTarget, { flags, intervalSeconds });
+  // A failed run ends its log with run-end; with the JSON log on stderr that line is the report (no plain one).
+  const failed = (error: unknown): number => {
+    log.end({ outcome: 'failed', exitCode: exitCodeFor(error), error: (error as Error)?.message ?? String(error) });
+    logTarget.sink?.close();
+    if (terminal) throw error;
+    return exitCodeFor(error);
+  };
 
   const existed = fs.existsSync(flags.state) && fs.statSync(flags.state).size > 0;
   // Loaded here rather than at start-up, so that the other commands never pay for them.
@@ -52,18 +70,25 @@ async function catalog(flags: CatalogFlags): Promise<number> {
     import('../s3/client.js'),
     import('../state/open-store.js'),
   ]);
-  const store = await openStateStore(flags.state, { create: true, readonly: false });
+  let store: StateStore;
+  try {
+    store = await openStateStore(flags.state, { create: true, readonly: false });
+  } catch (error) {
+    return failed(error);
+  }
   let listedAny = false;
   try {
     await bindSource(store, source);
     await store.acquireLock('catalog');
     const runId = await store.startRun('catalog', JSON.stringify({ from: flags.from }));
+    log.describe({ source, stateRunId: runId });
     const controller = new AbortController();
     const output = { mode: chooseProgressMode(process.stderr, Boolean(flags.quiet)), stream: process.stderr, intervalSeconds };
-    const render = catalogProgress(output);
+    const render = terminal ? catalogProgress(output) : () => undefined;
     const unhook = onInterrupt(
       () => {
-        process.stderr.write('\nStopping the listing; run the same command again to continue.\n');
+        if (terminal) process.stderr.write('\nStopping the listing; run the same command again to continue.\n');
+        log.stopping();
         controller.abort();
       },
       () => controller.abort(),
@@ -78,10 +103,19 @@ async function catalog(flags: CatalogFlags): Promise<number> {
         onEvent: (event) => {
           if (event.type === 'page') listedAny = true;
           render(event);
+          log.onEvent(event);
         },
       });
       await store.finishRun(runId, result.completed ? 'completed' : 'interrupted', { keysListed: result.keysListed });
-      return result.completed ? EXIT.ok : EXIT.interrupted;
+      const code = result.completed ? EXIT.ok : EXIT.interrupted;
+      log.end({
+        outcome: result.completed ? 'completed' : 'interrupted',
+        exitCode: code,
+        keysListed: result.keysListed,
+        totalKeys: result.totalKeys,
+        gone: result.gone,
+      });
+      return code;
     } catch (error) {
       await store.finishRun(runId, 'failed', { error: (error as Error).message }).catch(() => undefined);
       throw error;
@@ -94,8 +128,9 @@ async function catalog(flags: CatalogFlags): Promise<number> {
     if (!existed && !listedAny) {
       for (const suffix of ['', '-wal', '-shm']) fs.rmSync(flags.state + suffix, { force: true });
     }
-    throw error;
+    return failed(error);
   } finally {
     await store.close();
+    logTarget.sink?.close();
   }
 }

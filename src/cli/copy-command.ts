@@ -4,13 +4,16 @@ import { parseS3Url } from '../config/s3-url.js';
 import { MAX_PART_SIZE, MIN_PART_SIZE } from '../copy/part-size.js';
 import { parseSize } from '../config/size.js';
 import { UsageError } from '../errors.js';
+import type { CopyStats } from '../copy/events.js';
+import { openLogTarget, type LogFormat } from '../progress/log-sink.js';
 import { chooseProgressMode } from '../progress/output.js';
-import type { OutcomeCounts } from '../state/store.js';
+import type { OutcomeCounts, StateStore } from '../state/store.js';
 import { SORT_ORDERS, type SortOrder } from '../state/types.js';
 import { loadEnvironment } from './environment.js';
-import { EXIT } from './exit-codes.js';
+import { EXIT, exitCodeFor } from './exit-codes.js';
 import {
   addEndpointOptions,
+  addLogOptions,
   DEFAULT_STATE,
   parsePositiveInteger,
   parseSizeInRange,
@@ -37,6 +40,8 @@ interface CopyFlags extends Record<string, string | boolean | undefined> {
   maxRequestsPerSecond?: string;
   quiet?: boolean;
   progressInterval: string;
+  logFormat: LogFormat;
+  logFile?: string;
 }
 
 const EXAMPLES = `
@@ -44,6 +49,7 @@ Examples:
   $ s3migrate copy --to s3://new-bucket
   $ s3migrate copy --to s3://new-bucket/archive/ --sort newest --concurrency 64
   $ DEST_ENDPOINT=https://ACCOUNT.r2.cloudflarestorage.com s3migrate copy --to s3://dst --state photos.db
+  $ s3migrate copy --to s3://new-bucket --log-format json --log-file copy.ndjson   # one JSON line per event
 
 Ctrl+C once: in-flight objects (and the parts in flight of large ones) finish, then it stops (exit
 130). Twice: it stops at once; in-flight objects stay pending. Three times: it exits at once. Multipart
@@ -74,6 +80,7 @@ export function copyCommand(): Command {
     .option('--quiet', 'print only failures and the final summary')
     .option('--progress-interval <seconds>', 'seconds between progress lines when not on a terminal', '5');
   addEndpointOptions(command, ['source', 'dest']);
+  addLogOptions(command);
   command.addHelpText('after', EXAMPLES);
   command.action((flags: CopyFlags) => runAction(() => copy(flags)));
   return command;
@@ -98,8 +105,12 @@ async function copy(flags: CopyFlags): Promise<number> {
         ? undefined
         : parsePositiveInteger(flags.maxRequestsPerSecond, '--max-requests-per-second', 1_000_000),
   };
+  // Opened before the state file: a log file that cannot be opened is invalid usage, nothing touched.
+  const logTarget = openLogTarget(flags.logFormat, flags.logFile);
+  // False when the JSON log goes to stderr: then nothing else goes there.
+  const terminal = logTarget.terminal;
   // Loaded here rather than at start-up, so that the other commands never pay for the engine.
-  const [{ CopyEngine }, { S3Bucket }, { applyRateLimits }, { copyProgress, statsLine }, { createS3Client }, { openStateStore }] =
+  const [{ CopyEngine }, { S3Bucket }, { applyRateLimits }, { copyProgress, statsLine }, { createS3Client }, { openStateStore }, { copyLog }] =
     await Promise.all([
       import('../copy/copy-engine.js'),
       import('../s3/bucket.js'),
@@ -107,8 +118,27 @@ async function copy(flags: CopyFlags): Promise<number> {
       import('../progress/copy-progress.js'),
       import('../s3/client.js'),
       import('../state/open-store.js'),
+      import('../progress/copy-log.js'),
     ]);
-  const store = await openStateStore(flags.state, { create: false, readonly: false });
+  const log = copyLog(logTarget, { flags, intervalSeconds });
+  let snapshot: (() => CopyStats) | undefined;
+  const closeLog = (): void => {
+    log.close();
+    logTarget.sink?.close();
+  };
+  // A failed run ends its log with run-end; with the JSON log on stderr that line is the report (no plain one).
+  const failed = (error: unknown): number => {
+    log.end({ outcome: 'failed', exitCode: exitCodeFor(error), stats: snapshot?.(), error: (error as Error)?.message ?? String(error) });
+    closeLog();
+    if (terminal) throw error;
+    return exitCodeFor(error);
+  };
+  let store: StateStore;
+  try {
+    store = await openStateStore(flags.state, { create: false, readonly: false });
+  } catch (error) {
+    return failed(error);
+  }
   try {
     const { source, dest, sourceConfig, destConfig } = await resolveMigration(store, env, flags);
     const sameEndpoint = describeEndpoint(sourceConfig) === describeEndpoint(destConfig);
@@ -118,7 +148,8 @@ async function copy(flags: CopyFlags): Promise<number> {
           `the destination ${describeEndpoint(destConfig)}. Use --server-side auto (or never) to stream.`,
       );
     }
-    if (!(await store.catalogComplete())) {
+    const catalogComplete = await store.catalogComplete();
+    if (!catalogComplete && terminal) {
       process.stderr.write(
         'Note: the catalog is incomplete (its listing was interrupted); copying what is listed so far. ' +
           'Run `s3migrate catalog` again to list the rest.\n',
@@ -147,10 +178,15 @@ async function copy(flags: CopyFlags): Promise<number> {
       credentialSources: { source: sourceConfig.credentialSource, dest: destConfig.credentialSource },
       serverSide: { mode: flags.serverSide, available: sameEndpoint },
       runArguments: JSON.stringify({ to: flags.to, sort: flags.sort, concurrency, partSize, partConcurrency, ...limits }),
-      onEvent: (event) => progress.onEvent(event),
+      onEvent: (event) => {
+        progress.onEvent(event);
+        log.onEvent(event);
+      },
     });
+    snapshot = () => engine.snapshot();
+    log.describe({ source, destination: dest, catalogComplete, snapshot });
     const output = { mode: chooseProgressMode(process.stderr, Boolean(flags.quiet)), stream: process.stderr, intervalSeconds };
-    const progress = copyProgress(output, () => engine.snapshot());
+    const progress = terminal ? copyProgress(output, snapshot) : { onEvent: () => undefined, close: () => undefined };
     const unhook = onInterrupt(
       () => engine.stop(),
       () => {
@@ -161,15 +197,19 @@ async function copy(flags: CopyFlags): Promise<number> {
     try {
       const summary = await engine.run();
       progress.close();
-      process.stderr.write(`${summary.interrupted ? 'Stopped' : 'Finished'}: ${statsLine(summary.stats)}\n`);
-      if (summary.interrupted) return EXIT.interrupted;
-      return reportOutcomes(summary.outcomes, flags.state);
+      if (terminal) process.stderr.write(`${summary.interrupted ? 'Stopped' : 'Finished'}: ${statsLine(summary.stats)}\n`);
+      const code = summary.interrupted ? EXIT.interrupted : reportOutcomes(summary.outcomes, flags.state, terminal);
+      log.end({ outcome: summary.interrupted ? 'interrupted' : 'completed', exitCode: code, stats: summary.stats, outcomes: summary.outcomes });
+      return code;
     } finally {
       progress.close();
       unhook();
     }
+  } catch (error) {
+    return failed(error);
   } finally {
     await store.close();
+    closeLog();
   }
 }
 
@@ -177,7 +217,10 @@ async function copy(flags: CopyFlags): Promise<number> {
  * The exit code of a finished run, from the rows of the whole state: failed or changed rows left -> 3
  * (with what to do), gone rows alone -> 0 (recorded, not an error: the source no longer has them).
  */
-function reportOutcomes(outcomes: OutcomeCounts, statePath: string): number {
+function reportOutcomes(outcomes: OutcomeCounts, statePath: string, terminal: boolean): number {
+  const code = outcomes.failed > 0 || outcomes.changed > 0 ? EXIT.incomplete : EXIT.ok;
+  // With the JSON log on stderr, run-end's state counts say this.
+  if (!terminal) return code;
   if (outcomes.gone > 0) {
     process.stderr.write(
       `${outcomes.gone} cataloged objects are gone from the source (deleted since the catalog); recorded as gone, not copied.\n`,
@@ -193,7 +236,7 @@ function reportOutcomes(outcomes: OutcomeCounts, statePath: string): number {
   if (outcomes.failed > 0) {
     process.stderr.write(`${outcomes.failed} objects failed; see \`s3migrate status\`. Run copy again to retry them.\n`);
   }
-  return outcomes.failed > 0 || outcomes.changed > 0 ? EXIT.incomplete : EXIT.ok;
+  return code;
 }
 
 /** --max-bandwidth: a size per second, at least 1 KiB. */

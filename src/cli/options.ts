@@ -2,6 +2,7 @@ import { Option, type Command } from 'commander';
 import { resolveEndpointConfig, type EndpointConfig, type Env, type Side } from '../config/endpoint-config.js';
 import { parseSize } from '../config/size.js';
 import { UsageError } from '../errors.js';
+import { LOG_FORMATS } from '../progress/log-sink.js';
 
 export const DEFAULT_STATE = './state.db';
 
@@ -20,6 +21,17 @@ export function addEndpointOptions(command: Command, sides: Side[]): Command {
       );
   }
   return command;
+}
+
+/** `--log-format` and `--log-file` (see docs/logs.md). */
+export function addLogOptions(command: Command): Command {
+  return command
+    .addOption(
+      new Option('--log-format <format>', 'log as plain lines or one JSON object per line (json without --log-file: on stderr, instead of progress)')
+        .choices([...LOG_FORMATS])
+        .default('text'),
+    )
+    .option('--log-file <file>', 'append the log to this file (created if missing); the terminal keeps its progress');
 }
 
 type EndpointFlags = Record<string, string | undefined>;

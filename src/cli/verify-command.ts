@@ -1,10 +1,13 @@
 import { Command } from 'commander';
 import { describeLocation } from '../config/s3-url.js';
 import { formatCount } from '../progress/format.js';
+import { openLogTarget, type LogFormat } from '../progress/log-sink.js';
+import { verifyLog } from '../progress/verify-log.js';
+import type { StateStore } from '../state/store.js';
 import type { VerifyReport } from '../verify/verify.js';
 import { loadEnvironment } from './environment.js';
-import { EXIT } from './exit-codes.js';
-import { addEndpointOptions, DEFAULT_STATE } from './options.js';
+import { EXIT, exitCodeFor } from './exit-codes.js';
+import { addEndpointOptions, addLogOptions, DEFAULT_STATE } from './options.js';
 import { resolveMigration } from './migration.js';
 import { onInterrupt, runAction } from './run-action.js';
 
@@ -13,6 +16,8 @@ interface VerifyFlags extends Record<string, string | boolean | undefined> {
   to?: string;
   json?: boolean;
   deep?: boolean;
+  logFormat: LogFormat;
+  logFile?: string;
 }
 
 const EXAMPLES = `
@@ -40,6 +45,7 @@ export function verifyCommand(): Command {
     .option('--deep', 're-read both sides and compare MD5s where ETags cannot be compared')
     .option('--json', 'print one JSON document with every problem key');
   addEndpointOptions(command, ['source', 'dest']);
+  addLogOptions(command);
   command.addHelpText('after', EXAMPLES);
   command.action((flags: VerifyFlags) => runAction(() => verify(flags)));
   return command;
@@ -53,10 +59,28 @@ async function verify(flags: VerifyFlags): Promise<number> {
     import('../state/open-store.js'),
     import('../verify/verify.js'),
   ]);
-  const store = await openStateStore(flags.state, { create: false, readonly: false });
+  // Opened before the state file: a log file that cannot be opened is invalid usage, nothing touched.
+  const logTarget = openLogTarget(flags.logFormat, flags.logFile);
+  // False when the JSON log goes to stderr: then nothing else goes there.
+  const terminal = logTarget.terminal;
+  const log = verifyLog(logTarget, { flags });
+  // A failed run ends its log with run-end; with the JSON log on stderr that line is the report (no plain one).
+  const failed = (error: unknown): number => {
+    log.end({ outcome: 'failed', exitCode: exitCodeFor(error), error: (error as Error)?.message ?? String(error) });
+    logTarget.sink?.close();
+    if (terminal) throw error;
+    return exitCodeFor(error);
+  };
+  let store: StateStore;
+  try {
+    store = await openStateStore(flags.state, { create: false, readonly: false });
+  } catch (error) {
+    return failed(error);
+  }
   try {
     const migration = await resolveMigration(store, env, flags);
     await store.acquireLock('verify');
+    log.begin({ source: migration.source, destination: migration.dest, deep: Boolean(flags.deep) });
     const controller = new AbortController();
     const unhook = onInterrupt(
       () => controller.abort(),
@@ -78,7 +102,8 @@ async function verify(flags: VerifyFlags): Promise<number> {
       unhook();
     }
     if (!report.complete) {
-      process.stderr.write('Verify interrupted before the destination listing ended; nothing concluded.\n');
+      if (terminal) process.stderr.write('Verify interrupted before the destination listing ended; nothing concluded.\n');
+      log.end({ outcome: 'interrupted', exitCode: EXIT.interrupted, listed: report.listed });
       return EXIT.interrupted;
     }
     const problems: Array<{ key: string; size: number; result: string }> = [];
@@ -96,9 +121,21 @@ async function verify(flags: VerifyFlags): Promise<number> {
     } else {
       process.stdout.write(renderReport(report, problems, describeLocation(migration.dest)));
     }
-    return verifyPassed(report) ? EXIT.ok : EXIT.incomplete;
+    const code = verifyPassed(report) ? EXIT.ok : EXIT.incomplete;
+    log.end({
+      outcome: 'completed',
+      exitCode: code,
+      passed: verifyPassed(report),
+      listed: report.listed,
+      results: report.results,
+      extraKeys: report.extraKeys.count,
+    });
+    return code;
+  } catch (error) {
+    return failed(error);
   } finally {
     await store.close();
+    logTarget.sink?.close();
   }
 }
 

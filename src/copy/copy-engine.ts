@@ -137,7 +137,8 @@ export class CopyEngine {
           this.emit({ type: 'throttled', concurrency: this.throttle.value });
         }
       },
-      onRetry: (row, attempt, error, delayMs) => this.emit({ type: 'object-retry', key: row.key, attempt, error, delayMs }),
+      onRetry: (row, attempt, error, delayMs, detail) =>
+        this.emit({ type: 'object-retry', key: row.key, attempt, error, ...detail, delayMs }),
     };
   }
 
@@ -220,6 +221,7 @@ export class CopyEngine {
     });
     this.emit({
       type: 'start',
+      runId,
       objectsTotal: summary.objectsTotal,
       bytesTotal: summary.bytesTotal,
       objectsAlreadyDone: summary.objectsDone,
@@ -294,6 +296,7 @@ export class CopyEngine {
         await this.options.store.markPending(row.id, true);
         return;
       }
+      const began = Date.now();
       const outcome = await copyRow(this.rowDeps, row);
       switch (outcome.kind) {
         case 'done':
@@ -304,19 +307,36 @@ export class CopyEngine {
           this.deniedStreak = 0;
           this.throttle.onSuccess();
           this.scheduler.limit = this.throttle.value;
-          this.emit({ type: 'object-done', key: row.key, size: row.size });
+          this.emit({
+            type: 'object-done',
+            key: row.key,
+            size: row.size,
+            destKey: outcome.result.destKey,
+            evidence: outcome.result.evidence,
+            attempts: outcome.attempts,
+            durationMs: Date.now() - began,
+          });
           break;
         case 'failed':
           this.stats.objectsFailed += 1;
-          this.emit({ type: 'object-failed', key: row.key, error: outcome.error });
+          this.emit({
+            type: 'object-failed',
+            key: row.key,
+            size: row.size,
+            error: outcome.error,
+            errorCode: outcome.errorCode,
+            side: outcome.side,
+            attempts: outcome.attempts,
+            durationMs: Date.now() - began,
+          });
           break;
         case 'changed':
           this.stats.objectsChanged += 1;
-          this.emit({ type: 'object-changed', key: row.key, reason: outcome.reason });
+          this.emit({ type: 'object-changed', key: row.key, size: row.size, reason: outcome.reason });
           break;
         case 'gone':
           this.stats.objectsGone += 1;
-          this.emit({ type: 'object-gone', key: row.key });
+          this.emit({ type: 'object-gone', key: row.key, size: row.size });
           break;
         case 'left-pending':
           this.leftPending = true;

@@ -4,6 +4,7 @@ import type { StateStore } from '../state/store.js';
 import type { CopyResult, ObjectRow } from '../state/types.js';
 import { sleep } from './backoff.js';
 import { StateStoreError } from '../state/store.js';
+import type { ErrorSide } from './events.js';
 import { NoEvidenceError, SourceChangedError, TransferStoppedError } from './integrity.js';
 import { afterFailure, type AttemptCounts, type RetryLimits } from './retry-policy.js';
 import { transferObject } from './transfer-object.js';
@@ -19,13 +20,23 @@ export interface RowDeps {
   /** True when this error would fail every remaining object the same way (the run stops). */
   dooms: (error: ClassifiedError) => boolean;
   onThrottled: () => void;
-  onRetry: (row: ObjectRow, attempt: number, error: string, delayMs: number) => void;
+  onRetry: (row: ObjectRow, attempt: number, error: string, delayMs: number, detail: FailureDetail) => void;
 }
 
-/** How one row's turn ended; the row is marked accordingly before this is returned. */
+/** What logs say of a failed attempt besides its message. */
+export interface FailureDetail {
+  /** The classified code: the S3 code (SlowDown, NoSuchKey), a network errno, or an integrity code. */
+  errorCode: string;
+  side: ErrorSide;
+}
+
+/**
+ * How one row's turn ended; the row is marked accordingly before this is returned. `attempts` counts
+ * this turn's attempts, the last one and throttled ones included.
+ */
 export type RowOutcome =
-  | { kind: 'done'; result: CopyResult }
-  | { kind: 'failed'; error: string }
+  | { kind: 'done'; result: CopyResult; attempts: number }
+  | ({ kind: 'failed'; error: string; attempts: number } & FailureDetail)
   | { kind: 'changed'; reason: string }
   | { kind: 'gone' }
   /** Aborted (second Ctrl+C): back to pending, the attempt refunded. */
@@ -54,7 +65,9 @@ export async function copyRow(deps: RowDeps, row: ObjectRow): Promise<RowOutcome
     forget: () => store.forgetUpload(row.id),
   };
   let counts: AttemptCounts = { counted: 0, throttled: 0 };
+  let attempts = 0;
   for (;;) {
+    attempts += 1;
     let failure: unknown;
     let result: CopyResult | undefined;
     try {
@@ -68,7 +81,7 @@ export async function copyRow(deps: RowDeps, row: ObjectRow): Promise<RowOutcome
     }
     if (result) {
       await store.markDone(row.id, result);
-      return { kind: 'done', result };
+      return { kind: 'done', result, attempts };
     }
 
     // The state itself failed (recording a part): the run stops, and it is not blamed on S3.
@@ -95,14 +108,15 @@ export async function copyRow(deps: RowDeps, row: ObjectRow): Promise<RowOutcome
       return { kind: 'doomed', error: failure };
     }
     const message = failure instanceof NoEvidenceError ? `destination: ${failure.message}` : describe(failure, classified);
+    const detail: FailureDetail = { errorCode: classified.code, side: side === 'source' ? 'source' : 'destination' };
     if (classified.kind === 'throttled') deps.onThrottled();
     const decision = failure instanceof NoEvidenceError ? { action: 'give-up' as const, counts } : afterFailure(classified, counts, deps.retry);
     counts = decision.counts;
     if (decision.action === 'give-up') {
       await store.markFailed(row.id, message);
-      return { kind: 'failed', error: message };
+      return { kind: 'failed', error: message, attempts, ...detail };
     }
-    deps.onRetry(row, counts.counted + counts.throttled, message, decision.delayMs);
+    deps.onRetry(row, attempts, message, decision.delayMs, detail);
     await sleep(decision.delayMs, deps.signal);
     if (deps.signal.aborted) {
       await store.markPending(row.id, true);
