@@ -10,9 +10,10 @@ import { loadEnvironment } from './environment.js';
 import { EXIT } from './exit-codes.js';
 import {
   addEndpointOptions,
-  DEFAULT_STATE,
+  addStateOptions,
   parsePositiveInteger,
   parseSizeInRange,
+  stateFromFlags,
 } from './options.js';
 import { resolveMigration } from './migration.js';
 import { onInterrupt, runAction } from './run-action.js';
@@ -23,7 +24,8 @@ export const DEFAULT_CONCURRENCY = 32;
 interface CopyFlags extends Record<string, string | boolean | undefined> {
   to: string;
   from?: string;
-  state: string;
+  state?: string;
+  migration?: string;
   sort: SortOrder;
   concurrency: string;
   partSize: string;
@@ -52,8 +54,8 @@ export function copyCommand(): Command {
   const command = new Command('copy')
     .description('Copy every cataloged object to the destination, in the order you choose (resumable)')
     .requiredOption('--to <s3-url>', 'destination: s3://BUCKET[/PREFIX]')
-    .option('--from <s3-url>', 'source; must match the catalog (optional check)')
-    .option('--state <file>', 'state file made by `s3migrate catalog`', DEFAULT_STATE)
+    .option('--from <s3-url>', 'source; must match the catalog (optional check)');
+  addStateOptions(command, 'state file made by `s3migrate catalog`')
     .addOption(new Option('--sort <order>', 'copy order').choices([...SORT_ORDERS]).default('key'))
     .option('--concurrency <n>', 'objects in flight', String(DEFAULT_CONCURRENCY))
     .option('--multipart-threshold <size>', 'objects larger than this go as multipart uploads (smaller ones are buffered)', '64MiB')
@@ -100,7 +102,8 @@ async function copy(flags: CopyFlags): Promise<number> {
       import('../s3/client.js'),
       import('../state/open-store.js'),
     ]);
-  const store = await openStateStore(flags.state, { create: false, readonly: false });
+  const state = stateFromFlags(flags, env);
+  const store = await openStateStore(state.location, { create: false, readonly: false, migration: state.migration, env });
   try {
     const { source, dest, sourceConfig, destConfig } = await resolveMigration(store, env, flags);
     if (!(await store.catalogComplete())) {
@@ -147,7 +150,7 @@ async function copy(flags: CopyFlags): Promise<number> {
       progress.close();
       process.stderr.write(`${summary.interrupted ? 'Stopped' : 'Finished'}: ${statsLine(summary.stats)}\n`);
       if (summary.interrupted) return EXIT.interrupted;
-      return reportOutcomes(summary.outcomes, flags.state);
+      return reportOutcomes(summary.outcomes, changedObjectsQuery(state.location, state.migration));
     } finally {
       progress.close();
       unhook();
@@ -161,7 +164,7 @@ async function copy(flags: CopyFlags): Promise<number> {
  * The exit code of a finished run, from the rows of the whole state: failed or changed rows left -> 3
  * (with what to do), gone rows alone -> 0 (recorded, not an error: the source no longer has them).
  */
-function reportOutcomes(outcomes: OutcomeCounts, statePath: string): number {
+function reportOutcomes(outcomes: OutcomeCounts, changedQuery: string): number {
   if (outcomes.gone > 0) {
     process.stderr.write(
       `${outcomes.gone} cataloged objects are gone from the source (deleted since the catalog); recorded as gone, not copied.\n`,
@@ -171,13 +174,21 @@ function reportOutcomes(outcomes: OutcomeCounts, statePath: string): number {
     process.stderr.write(
       `${outcomes.changed} objects changed at the source since the catalog and were not copied: ` +
         'run `s3migrate catalog` again (it reconciles them), then `s3migrate copy`. ' +
-        `They are listed by: sqlite3 ${statePath} 'select * from changed_objects'\n`,
+        `They are listed by: ${changedQuery}\n`,
     );
   }
   if (outcomes.failed > 0) {
     process.stderr.write(`${outcomes.failed} objects failed; see \`s3migrate status\`. Run copy again to retry them.\n`);
   }
   return outcomes.failed > 0 || outcomes.changed > 0 ? EXIT.incomplete : EXIT.ok;
+}
+
+/** The command that lists the changed objects of this state, for the user to paste. */
+function changedObjectsQuery(location: string, migration: string | undefined): string {
+  if (/^postgres(ql)?:\/\//i.test(location)) {
+    return `psql '${location}' -c "select * from s3migrate.changed_objects where migration = '${migration ?? 'default'}'"`;
+  }
+  return `sqlite3 ${location} 'select * from changed_objects'`;
 }
 
 /** --max-bandwidth: a size per second, at least 1 KiB. */

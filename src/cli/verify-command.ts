@@ -4,12 +4,13 @@ import { formatCount } from '../progress/format.js';
 import type { VerifyReport } from '../verify/verify.js';
 import { loadEnvironment } from './environment.js';
 import { EXIT } from './exit-codes.js';
-import { addEndpointOptions, DEFAULT_STATE } from './options.js';
+import { addEndpointOptions, addStateOptions, stateFromFlags } from './options.js';
 import { resolveMigration } from './migration.js';
 import { onInterrupt, runAction } from './run-action.js';
 
 interface VerifyFlags extends Record<string, string | boolean | undefined> {
-  state: string;
+  state?: string;
+  migration?: string;
   to?: string;
   json?: boolean;
   deep?: boolean;
@@ -34,8 +35,8 @@ const REASONS: Record<string, string> = {
 
 export function verifyCommand(): Command {
   const command = new Command('verify')
-    .description('Prove the migration: compare the destination with the catalog (sizes, ETags, --deep content)')
-    .option('--state <file>', 'state file', DEFAULT_STATE)
+    .description('Prove the migration: compare the destination with the catalog (sizes, ETags, --deep content)');
+  addStateOptions(command, 'state file')
     .option('--to <s3-url>', 'destination (default: the one copy used)')
     .option('--deep', 're-read both sides and compare MD5s where ETags cannot be compared')
     .option('--json', 'print one JSON document with every problem key');
@@ -53,7 +54,8 @@ async function verify(flags: VerifyFlags): Promise<number> {
     import('../state/open-store.js'),
     import('../verify/verify.js'),
   ]);
-  const store = await openStateStore(flags.state, { create: false, readonly: false });
+  const state = stateFromFlags(flags, env);
+  const store = await openStateStore(state.location, { create: false, readonly: false, migration: state.migration, env });
   try {
     const migration = await resolveMigration(store, env, flags);
     await store.acquireLock('verify');
