@@ -217,38 +217,44 @@ export class PgStore implements StateStore {
     const target = parsePostgresUrl(url, env);
     const location = `${target.display} (migration "${migration}")`;
     const passwordSource = newPasswordSource(env);
-    const pool = new pg.Pool({
+    const config: pg.PoolConfig = {
       ...clientConfig(target, env, passwordSource),
-      // Claims, grouped marks and the odd read run side by side; a fleet multiplies this by its workers.
-      max: 3,
-      idleTimeoutMillis: 30_000,
       types,
       // status: a read-only session, so that nothing it runs can write (a schema upgrade says READ WRITE).
       ...(options.readonly ? { options: `${env.PGOPTIONS ?? ''} -c default_transaction_read_only=on`.trim() } : {}),
+    };
+
+    // The first connection is our own, not the pool's: one that fails (a refused password) must be closed
+    // at once, and the pool would leave its socket open until the server gives up on it.
+    const setup = new pg.Client(config);
+    setup.on('error', () => undefined);
+    try {
+      await setup.connect();
+    } catch (error) {
+      await setup.end().catch(() => undefined);
+      throw connectionError(error, target, passwordSource);
+    }
+    let created = false;
+    try {
+      await prepareSchema(setup, target, location, options);
+      created = await findMigration(setup, target, migration, options);
+    } catch (error) {
+      if (error instanceof S3MigrateError) throw error;
+      throw setupError(error, target);
+    } finally {
+      await setup.end().catch(() => undefined);
+    }
+
+    const pool = new pg.Pool({
+      ...config,
+      // Claims, grouped marks and the odd read run side by side; a fleet multiplies this by its workers.
+      max: 3,
+      idleTimeoutMillis: 30_000,
     });
     // A connection that breaks while idle, or between the queries of a transaction, must not take the
     // process down: the next query on it fails, and that failure is the one reported.
     pool.on('error', () => undefined);
     pool.on('connect', (client) => client.on('error', () => undefined));
-
-    let client: pg.PoolClient;
-    try {
-      client = await pool.connect();
-    } catch (error) {
-      await pool.end().catch(() => undefined);
-      throw connectionError(error, target, passwordSource);
-    }
-    let created = false;
-    try {
-      await prepareSchema(client, target, location, options);
-      created = await findMigration(client, target, migration, options);
-    } catch (error) {
-      client.release(true);
-      await pool.end().catch(() => undefined);
-      if (error instanceof S3MigrateError) throw error;
-      throw setupError(error, target);
-    }
-    client.release();
     return new PgStore(location, migration, pool, created);
   }
 
@@ -911,7 +917,7 @@ function locationFrom(meta: Map<string, string>, side: 'source' | 'dest'): Endpo
  * only, in one transaction, under an advisory lock so that workers starting together upgrade once). A
  * schema named s3migrate that is not ours, or one of a newer s3migrate, is refused and left untouched.
  */
-async function prepareSchema(client: pg.PoolClient, target: PgTarget, location: string, options: PgOpenOptions): Promise<void> {
+async function prepareSchema(client: pg.ClientBase, target: PgTarget, location: string, options: PgOpenOptions): Promise<void> {
   const encoding = (await client.query<{ encoding: string }>("SELECT current_setting('server_encoding') AS encoding")).rows[0]!.encoding;
   if (encoding !== 'UTF8') {
     throw new FatalError(
@@ -983,7 +989,7 @@ async function prepareSchema(client: pg.PoolClient, target: PgTarget, location: 
 }
 
 /** Finds the migration, or creates it (catalog). Returns whether this call created it. */
-async function findMigration(client: pg.PoolClient, target: PgTarget, migration: string, options: PgOpenOptions): Promise<boolean> {
+async function findMigration(client: pg.ClientBase, target: PgTarget, migration: string, options: PgOpenOptions): Promise<boolean> {
   const found = await client.query('SELECT 1 FROM s3migrate.migrations WHERE name = $1', [migration]);
   if (found.rowCount !== 0) return false;
   if (!options.create) {
