@@ -625,7 +625,8 @@ export class PgStore implements StateStore {
 
   async prepareCopy(order: SortOrder): Promise<void> {
     await this.guard(async () => {
-      await this.ensureSortIndex(order);
+      const built = await this.ensureSortIndex(order);
+      await this.refreshStatistics(built);
       // Failed rows get another chance on every new copy run; unproven rows are copied again.
       await this.query(
         "UPDATE s3migrate.objects SET status = 'pending', updated_at = $2 WHERE migration = $1 AND status IN ('failed', 'unproven')",
@@ -637,19 +638,42 @@ export class PgStore implements StateStore {
   /**
    * Builds the index that serves this --sort order, if no earlier copy did: one sort over the catalog,
    * once per database (the index serves every migration). Workers starting together build it once.
+   * Returns whether this call built it.
    */
-  private async ensureSortIndex(order: SortOrder): Promise<void> {
+  private async ensureSortIndex(order: SortOrder): Promise<boolean> {
     const { name, columns } = SORT_INDEXES[order];
     const exists = async (on: Queryable): Promise<boolean> =>
       (await this.query<{ found: boolean }>('SELECT to_regclass($1) IS NOT NULL AS found', [`${SCHEMA}.${name}`], on)).rows[0]!.found;
-    if (await exists(this.pool)) return;
-    await this.transaction(async (client) => {
+    if (await exists(this.pool)) return false;
+    return this.transaction(async (client) => {
       await this.query('SELECT pg_advisory_xact_lock($1)', [SCHEMA_LOCK_KEY], client);
-      if (await exists(client)) return;
+      if (await exists(client)) return false;
       await this.query(`CREATE INDEX ${name} ON ${SCHEMA}.objects ${columns} WHERE status = 'pending'`, [], client);
+      return true;
     });
-    // Fresh statistics, so that the planner sees how few rows are pending (best effort: needs ownership).
-    await this.query(`ANALYZE ${SCHEMA}.objects`).catch(() => undefined);
+  }
+
+  /**
+   * The planner serves a claim from the order's partial index only when its statistics know how many rows
+   * are pending. Right after a catalog (many new rows, a migration it has never seen) autovacuum may not
+   * have analyzed the table yet, and a claim then walks the (migration, key) index past rows that are not
+   * pending: the table is analyzed here when a tenth of it changed since the last analysis. One worker
+   * does it; the others go on (best effort: ANALYZE needs the table's owner).
+   */
+  private async refreshStatistics(force: boolean): Promise<void> {
+    const stale = async (): Promise<boolean> =>
+      (
+        await this.query<{ stale: boolean | null }>(
+          `SELECT n_mod_since_analyze > 0.1 * GREATEST(n_live_tup, 1000) AS stale FROM pg_stat_user_tables
+           WHERE relid = to_regclass($1)`,
+          [`${SCHEMA}.objects`],
+        )
+      ).rows[0]?.stale === true;
+    if (!force && !(await stale())) return;
+    await this.transaction(async (client) => {
+      const locked = await this.query<{ locked: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS locked', [SCHEMA_LOCK_KEY + 1], client);
+      if (locked.rows[0]!.locked) await this.query(`ANALYZE ${SCHEMA}.objects`, [], client);
+    }).catch(() => undefined);
   }
 
   async inFlightRows(): Promise<ObjectRow[]> {
