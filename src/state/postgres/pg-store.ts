@@ -360,9 +360,16 @@ export class PgStore implements StateStore {
       return { sql: MARK_SQL[kind], values: [this.migration, run.map((mark) => mark.id), ...columns] };
     });
     if (statements.length === 1) {
-      // One statement is atomic by itself: no BEGIN/COMMIT round trips.
-      await this.query(statements[0]!.sql, statements[0]!.values);
-      return;
+      // One statement is atomic by itself: no BEGIN/COMMIT round trips (retried like a transaction).
+      for (let attempt = 1; ; attempt += 1) {
+        try {
+          await this.query(statements[0]!.sql, statements[0]!.values);
+          return;
+        } catch (error) {
+          const code = (error as { code?: string }).code;
+          if (!(code && RETRYABLE.has(code) && attempt < 5)) throw error;
+        }
+      }
     }
     await this.transaction(async (client) => {
       for (const statement of statements) await this.query(statement.sql, statement.values, client);
