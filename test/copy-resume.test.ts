@@ -25,6 +25,7 @@ import {
   type SeedObject,
   teardown,
 } from './support/copy-fixtures.js';
+import { withRaw } from './support/catalog-fixtures.js';
 import { startRequestProxy, type LogEntry, type RequestProxy } from './support/request-proxy.js';
 
 let source: S3rverHandle;
@@ -140,11 +141,15 @@ describe('kill -9 at ~40 % and a rerun', () => {
     proxy.reset();
     const rerun = await runCli(args, { env });
     expect(rerun.code, rerun.stderr).toBe(0);
-    const resent = writtenKeys(proxy.log(), 'dst-kill');
+    // What the rerun wrote: a PutObject, or the completion of a multipart upload (a kept one resumed).
+    const resent = proxy
+      .log()
+      .filter((e) => e.op === 'PutObject' || (e.op === 'CompleteMultipartUpload' && e.status === 200))
+      .map((e) => keyOfPath(e.path, 'dst-kill'));
     expect(resent).not.toContain(killedKey);
     expect(resent.filter((key) => correctAtKill.has(key))).toEqual([]); // nothing that had arrived is sent again
     expect(resent.length).toBeLessThanOrEqual(missingAtKill.length);
-    expect([...resent].sort()).toEqual([...missingAtKill].sort()); // and everything missing was sent once
+    expect([...resent].sort()).toEqual([...missingAtKill].sort()); // and everything missing was written once
 
     const final = await bucketHashes(destClient, 'dst-kill');
     expect(final.size).toBe(objects.length);
@@ -180,16 +185,31 @@ describe('Ctrl+C during multipart copies', () => {
         .map((e) => keyOfPath(e.path, bucket)),
     );
 
-  it('one SIGINT: exit 130 once the objects in flight have finished; they are done, nothing new started', async () => {
+  /** UploadPart requests per key, by part number. */
+  const partsSent = (bucket: string, key: string): number[] =>
+    proxy
+      .log()
+      .filter((e) => e.op === 'UploadPart' && e.status === 200 && keyOfPath(e.path, bucket) === key)
+      .map((e) => Number(new URLSearchParams(e.query).get('partNumber')));
+
+  /** The parts the state file records for a key's kept upload. */
+  function recordedParts(state: string, key: string): number[] {
+    return withRaw(state, (db) =>
+      db
+        .prepare('SELECT p.part_number FROM parts p JOIN objects o ON o.id = p.object_id WHERE o.key = ? ORDER BY 1')
+        .pluck()
+        .all(key) as number[],
+    );
+  }
+
+  it('one SIGINT: the parts in flight finish, no new part or object starts, exit 130; the rerun sends only the missing parts', async () => {
     const state = await catalog('drain.db');
     proxy.reset();
     uploadPartDelayMs = 150;
     let result;
+    const flags = ['--concurrency', '2', '--part-size', '5MiB', '--multipart-threshold', '5MiB', '--part-concurrency', '1', '--quiet'];
     try {
-      const run = startCli(
-        ['copy', '--to', 's3://dst-drain', '--state', state, '--concurrency', '2', '--part-size', '5MiB', '--multipart-threshold', '5MiB', '--part-concurrency', '1', '--quiet'],
-        { env: env() },
-      );
+      const run = startCli(['copy', '--to', 's3://dst-drain', '--state', state, ...flags], { env: env() });
       await waitFor(() => keysWithParts('dst-drain').size === 2, 30_000, 'two objects uploading parts');
       run.child.kill('SIGINT');
       result = await run.result;
@@ -201,29 +221,48 @@ describe('Ctrl+C during multipart copies', () => {
     const inFlightAtSignal = [...keysWithParts('dst-drain')].sort();
     expect(inFlightAtSignal).toEqual(['big/1', 'big/2']);
     const rows = new Map(readRows(state).map((r) => [r.key, r]));
+    // 40 MiB in 8 parts each: the signal came after a part or two; they stop between parts, pending,
+    // their uploads kept (never aborted, never completed), every part the destination confirmed recorded.
+    const before = new Map<string, number[]>();
     for (const key of inFlightAtSignal) {
-      expect(rows.get(key)!.status, key).toBe('done');
-      expect(await sha256Of(destClient, 'dst-drain', key), key).toBe(hashes.get(key));
+      expect(rows.get(key)!.status, key).toBe('pending');
+      const sent = partsSent('dst-drain', key).sort((a, b) => a - b);
+      expect(sent.length, key).toBeGreaterThan(0);
+      expect(sent.length, key).toBeLessThan(8);
+      expect(recordedParts(state, key), key).toEqual(sent);
+      before.set(key, sent);
     }
     // Nothing started after the signal: big/3 was never written and is still pending.
     expect(rows.get('big/3')!.status).toBe('pending');
     expect(writtenKeys(proxy.log(), 'dst-drain').sort()).toEqual(['big/1', 'big/2']);
-    expect(await listKeys(destClient, 'dst-drain')).toEqual(['big/1', 'big/2']);
-    expect(proxy.log().filter((e) => e.op === 'AbortMultipartUpload')).toEqual([]);
+    expect(proxy.log().filter((e) => e.op === 'AbortMultipartUpload' || e.op === 'CompleteMultipartUpload')).toEqual([]);
+    const status = await runCli(['status', '--state', state], { env: env() });
+    expect(status.stdout).toMatch(/Uploads: +2 multipart uploads kept for resumption/);
+
+    // The rerun resumes both uploads (no new one for them) and sends each missing part once.
+    proxy.reset();
+    const rerun = await runCli(['copy', '--to', 's3://dst-drain', '--state', state, ...flags], { env: env() });
+    expect(rerun.code, rerun.stderr).toBe(0);
+    expect(writtenKeys(proxy.log(), 'dst-drain')).toEqual(['big/3']);
+    for (const key of inFlightAtSignal) {
+      const missing = [1, 2, 3, 4, 5, 6, 7, 8].filter((n) => !before.get(key)!.includes(n));
+      expect(partsSent('dst-drain', key).sort((a, b) => a - b), key).toEqual(missing);
+    }
+    for (const object of objects) expect(await sha256Of(destClient, 'dst-drain', object.key), object.key).toBe(hashes.get(object.key));
+    expect(readRows(state).map((r) => r.status)).toEqual(['done', 'done', 'done']);
+    for (const key of inFlightAtSignal) expect(recordedParts(state, key), key).toEqual([]); // forgotten once completed
   });
 
-  it('two SIGINTs 0.5 s apart: exit 130, rows back to pending, every multipart upload aborted; a rerun finishes', async () => {
+  it('two SIGINTs 0.5 s apart: exit 130 at once, rows back to pending, uploads kept; a rerun resumes them', async () => {
     const state = await catalog('abort.db');
     proxy.reset();
     uploadPartDelayMs = 150;
     let result;
     const started = Date.now();
     let secondSignalAt = 0;
+    const flags = ['--concurrency', '3', '--part-size', '5MiB', '--multipart-threshold', '5MiB', '--part-concurrency', '1', '--quiet'];
     try {
-      const run = startCli(
-        ['copy', '--to', 's3://dst-abort', '--state', state, '--concurrency', '3', '--part-size', '5MiB', '--multipart-threshold', '5MiB', '--part-concurrency', '1', '--quiet'],
-        { env: env() },
-      );
+      const run = startCli(['copy', '--to', 's3://dst-abort', '--state', state, ...flags], { env: env() });
       await waitFor(() => keysWithParts('dst-abort').size === 3, 30_000, 'three objects uploading parts');
       run.child.kill('SIGINT');
       await sleep(500);
@@ -234,10 +273,10 @@ describe('Ctrl+C during multipart copies', () => {
       uploadPartDelayMs = 0;
     }
     expect(result.code, result.stderr).toBe(130);
-    expect(Date.now() - secondSignalAt, 'the abort was not prompt').toBeLessThan(10_000);
+    expect(Date.now() - secondSignalAt, 'the stop was not prompt').toBeLessThan(10_000);
     expect(Date.now() - started).toBeLessThan(60_000);
 
-    // No row left in flight; a done row is really there; the abort left at least one object pending.
+    // No row left in flight; a done row is really there; pending ones have nothing at the destination.
     const rows = readRows(state);
     expect(rows.filter((r) => r.status !== 'pending' && r.status !== 'done')).toEqual([]);
     for (const row of rows.filter((r) => r.status === 'done')) {
@@ -246,38 +285,24 @@ describe('Ctrl+C during multipart copies', () => {
     const pending = rows.filter((r) => r.status === 'pending').map((r) => r.key);
     expect(pending.length).toBeGreaterThan(0);
     for (const key of pending) expect(await sha256Of(destClient, 'dst-abort', key), key).toBeUndefined();
+    // Uploads kept, not aborted; what each recorded is exactly what the destination confirmed.
+    expect(proxy.log().filter((e) => e.op === 'AbortMultipartUpload')).toEqual([]);
+    const confirmed = new Map(pending.map((key) => [key, partsSent('dst-abort', key).sort((a, b) => a - b)]));
+    for (const key of pending) expect(recordedParts(state, key), key).toEqual(confirmed.get(key));
 
-    // No multipart upload of ours left open. s3rver cannot list uploads (501) nor abort them (405), so
-    // the proof is in the requests: for every key whose upload did not complete, each upload it used
-    // (the uploadId of each of its UploadPart requests) got an AbortMultipartUpload, and there were
-    // at least as many distinct aborted uploads as CreateMultipartUpload requests for that key.
-    const log = proxy.log();
-    const forKey = (key: string, op: string): LogEntry[] =>
-      log.filter((e) => e.op === op && keyOfPath(e.path, 'dst-abort') === key);
-    const created = new Set(log.filter((e) => e.op === 'CreateMultipartUpload').map((e) => keyOfPath(e.path, 'dst-abort')));
-    expect([...created].sort()).toEqual(['big/1', 'big/2', 'big/3']);
-    for (const key of created) {
-      if (forKey(key, 'CompleteMultipartUpload').some((e) => e.status === 200)) {
-        expect(rows.find((r) => r.key === key)!.status, key).toBe('done');
-        continue;
-      }
-      const partUploads = new Set(forKey(key, 'UploadPart').map(uploadIdOf));
-      const aborted = new Set(forKey(key, 'AbortMultipartUpload').map(uploadIdOf));
-      expect(partUploads.size, key).toBeGreaterThan(0);
-      for (const uploadId of partUploads) expect(aborted, `${key}: upload ${uploadId} not aborted`).toContain(uploadId);
-      expect(aborted.size, key).toBeGreaterThanOrEqual(forKey(key, 'CreateMultipartUpload').length);
-      expect(rows.find((r) => r.key === key)!.status, key).toBe('pending');
-    }
-
-    // Carrying on: a rerun copies exactly the pending objects and ends with all three byte-exact.
+    // Carrying on: the rerun resumes each kept upload (no new one), sends only the parts not confirmed,
+    // and completes every upload it used.
     proxy.reset();
-    const rerun = await runCli(
-      ['copy', '--to', 's3://dst-abort', '--state', state, '--concurrency', '3', '--part-size', '5MiB', '--multipart-threshold', '5MiB', '--quiet'],
-      { env: env() },
-    );
+    const rerun = await runCli(['copy', '--to', 's3://dst-abort', '--state', state, ...flags], { env: env() });
     expect(rerun.code, rerun.stderr).toBe(0);
-    expect(writtenKeys(proxy.log(), 'dst-abort').sort()).toEqual([...pending].sort());
-    expect(proxy.log().filter(isObjectWrite)).toHaveLength(pending.length);
+    expect(proxy.log().filter((e) => e.op === 'CreateMultipartUpload')).toEqual([]);
+    for (const key of pending) {
+      const again = partsSent('dst-abort', key);
+      for (const n of confirmed.get(key)!) expect(again, `${key}: part ${n} sent again`).not.toContain(n);
+    }
+    const used = new Set(proxy.log().filter((e) => e.op === 'UploadPart').map(uploadIdOf));
+    const completed = new Set(proxy.log().filter((e) => e.op === 'CompleteMultipartUpload' && e.status === 200).map(uploadIdOf));
+    expect([...used].every((id) => completed.has(id))).toBe(true);
     for (const object of objects) {
       expect(await sha256Of(destClient, 'dst-abort', object.key), object.key).toBe(hashes.get(object.key));
     }

@@ -21,6 +21,7 @@ import {
   type SeedObject,
   teardown,
 } from './support/copy-fixtures.js';
+import { withRaw } from './support/catalog-fixtures.js';
 import { seededRandom, startFaultProxy, type FaultProxy } from './support/fault-proxy.js';
 
 let source: S3rverHandle;
@@ -225,15 +226,15 @@ describe('20 rounds of kill -9 at seeded moments, then a final run', () => {
   });
 });
 
-describe('double Ctrl+C while multipart uploads are being restarted under throttling', () => {
+describe('double Ctrl+C while multipart uploads are throttled', () => {
   const objects: SeedObject[] = ['big/1', 'big/2', 'big/3'].map((key, i) => ({ key, body: seededBytes(20 * MiB, 31 + i) }));
 
-  it('exit 130; every upload of ours that did not complete got an AbortMultipartUpload; a rerun finishes', async () => {
+  it('exit 130; every upload is kept for the rerun (one per object, through retries), which resumes and completes them all', async () => {
     await seed(sourceClient, 'big', objects, 3);
     const state = await catalog('big', 'abort.db');
     destProxy.reset();
-    // Every UploadPart throttled at first: once the SDK's own retries give up, the engine restarts the object
-    // with a new multipart upload; then parts go through (slowly) and the double Ctrl+C lands mid-upload.
+    // Every UploadPart throttled at first: parts are retried alone, then whole attempts of the objects,
+    // which resume their upload; then parts go through (slowly) and the double Ctrl+C lands mid-upload.
     destProxy.setRule('UploadPart', { slowDown: 1, latencyMs: 50 });
     const uploadsOf = (key: string): Set<string | undefined> =>
       new Set(
@@ -242,14 +243,15 @@ describe('double Ctrl+C while multipart uploads are being restarted under thrott
           .filter((e) => e.op === 'UploadPart' && keyOfPath(e.path, 'dst-abort') === key)
           .map(uploadIdOf),
       );
+    const throttledParts = (): number => destProxy.log().filter((e) => e.op === 'UploadPart' && e.status === 503).length;
     let result;
     try {
       const run = startCli(
         ['copy', '--to', 's3://dst-abort', '--state', state, '--concurrency', '3', '--part-size', '5MiB', '--multipart-threshold', '5MiB', '--part-concurrency', '1', '--quiet'],
         { env: env() },
       );
-      // Wait for a retried object: one key with parts in two different uploads.
-      await waitFor(() => objects.some((o) => uploadsOf(o.key).size >= 2), 30_000, 'an upload restarted after throttling');
+      // Enough throttled parts that whole attempts were retried (3 SDK attempts x 3 part attempts each).
+      await waitFor(() => throttledParts() >= 30, 30_000, 'throttled part uploads');
       destProxy.setRule('UploadPart', { slowDown: 0.1, latencyMs: 150 });
       await waitFor(() => destProxy.log().some((e) => e.op === 'UploadPart' && e.status === 200), 30_000, 'a part stored');
       run.child.kill('SIGINT');
@@ -262,29 +264,40 @@ describe('double Ctrl+C while multipart uploads are being restarted under thrott
     expect(result.code, result.stderr).toBe(130);
     await waitFor(() => destProxy.log().every((e) => e.status !== 0), 5_000, 'the proxy to settle').catch(() => undefined);
 
-    // s3rver answers AbortMultipartUpload with 405 and cannot list uploads (501): the proof is the log.
-    const log = destProxy.log();
-    const ofKey = (key: string, op: string) => log.filter((e) => e.op === op && keyOfPath(e.path, 'dst-abort') === key);
+    // One upload per object, whatever the retries; the state records every one not completed.
     const rows = new Map(readRows(state).map((r) => [r.key, r]));
-    let restarted = 0;
+    const recorded = new Map(
+      withRaw(state, (db) =>
+        db.prepare('SELECT o.key, u.upload_id AS uploadId FROM uploads u JOIN objects o ON o.id = u.object_id').all(),
+      ).map((r) => [(r as { key: string }).key, (r as { uploadId: string }).uploadId]),
+    );
+    const log = destProxy.log();
+    const completedIn = (entries: typeof log): Set<string | undefined> =>
+      new Set(entries.filter((e) => e.op === 'CompleteMultipartUpload' && e.status === 200).map(uploadIdOf));
+    const firstUploads = new Map(objects.map(({ key }) => [key, uploadsOf(key)]));
     for (const { key } of objects) {
-      const uploads = uploadsOf(key);
-      const completed = new Set(ofKey(key, 'CompleteMultipartUpload').filter((e) => e.status === 200).map(uploadIdOf));
-      const aborted = new Set(ofKey(key, 'AbortMultipartUpload').map(uploadIdOf));
-      if (uploads.size >= 2) restarted += 1;
-      for (const uploadId of uploads) {
-        if (completed.has(uploadId)) continue;
-        expect(aborted, `${key}: upload ${uploadId} left open`).toContain(uploadId);
-      }
-      const created = ofKey(key, 'CreateMultipartUpload').filter((e) => e.status === 200).length;
-      expect(aborted.size + completed.size, `${key}: uploads created but neither completed nor aborted`).toBeGreaterThanOrEqual(created);
+      const uploads = firstUploads.get(key)!;
+      expect(uploads.size, `${key}: more than one upload`).toBeLessThanOrEqual(1);
       expect(['pending', 'done'], key).toContain(rows.get(key)!.status);
+      for (const uploadId of uploads) {
+        if (completedIn(log).has(uploadId)) continue;
+        expect(recorded.get(key), `${key}: upload ${uploadId} neither completed nor kept`).toBe(uploadId);
+      }
     }
-    expect(restarted).toBeGreaterThan(0);
+    expect(log.filter((e) => e.op === 'AbortMultipartUpload')).toEqual([]);
 
+    destProxy.reset();
     const rerun = await runCli(['copy', '--to', 's3://dst-abort', '--state', state, '--part-size', '5MiB', '--multipart-threshold', '5MiB', '--quiet'], { env: env() });
     expect(rerun.code, rerun.stderr).toBe(0);
     await expectAllCopied(state, 'dst-abort', objects);
+    // The kept uploads were resumed, not replaced, and every upload used is completed: none left open.
+    const again = destProxy.log();
+    for (const key of recorded.keys()) {
+      expect(again.filter((e) => e.op === 'CreateMultipartUpload' && keyOfPath(e.path, 'dst-abort') === key), key).toEqual([]);
+      expect(completedIn(again), key).toContain(recorded.get(key));
+    }
+    const usedAgain = new Set(again.filter((e) => e.op === 'UploadPart').map(uploadIdOf));
+    for (const uploadId of usedAgain) expect(completedIn(again)).toContain(uploadId);
   });
 });
 

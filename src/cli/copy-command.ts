@@ -45,8 +45,9 @@ Examples:
   $ s3migrate copy --to s3://new-bucket/archive/ --sort newest --concurrency 64
   $ DEST_ENDPOINT=https://ACCOUNT.r2.cloudflarestorage.com s3migrate copy --to s3://dst --state photos.db
 
-Ctrl+C once: in-flight objects finish, then it stops (exit 130). Twice: they are aborted and stay
-pending. Three times: it exits at once. Run the same command again to carry on; failed objects are
+Ctrl+C once: in-flight objects (and the parts in flight of large ones) finish, then it stops (exit
+130). Twice: it stops at once; in-flight objects stay pending. Three times: it exits at once. Multipart
+uploads are kept: the next run resumes them part by part (\`s3migrate abort-uploads\` aborts them). Run the same command again to carry on; failed objects are
 retried. Exit 3 when objects failed or changed at the source since the catalog (run catalog again);
 source keys that vanished are recorded as gone and do not fail the run.`;
 

@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import { Command, CommanderError } from 'commander';
+import { abortUploadsCommand } from './abort-uploads-command.js';
 import { catalogCommand } from './catalog-command.js';
 import { copyCommand } from './copy-command.js';
 import { EXIT } from './exit-codes.js';
@@ -25,7 +26,7 @@ Typical migration:
 Credentials and endpoints come from SOURCE_* and DEST_* variables (or .env); see .env.example.
 Exit codes: 0 done, 1 fatal error, 2 invalid usage, 3 some objects failed, 130 interrupted.`,
     );
-  for (const command of [catalogCommand(), copyCommand(), statusCommand(), verifyCommand()]) {
+  for (const command of [catalogCommand(), copyCommand(), statusCommand(), verifyCommand(), abortUploadsCommand()]) {
     program.addCommand(command.showHelpAfterError('(run with --help for usage)'));
   }
   // Commander's own usage errors (unknown flag, bad choice, missing option) exit with 2, like ours.

@@ -83,6 +83,18 @@ function render(statePath: string, s: StateSummary): string {
   if (s.verifyResults.some((v) => v.result !== 'not-verified')) {
     lines.push(`Verify:     ${s.verifyResults.map((v) => `${v.result} ${formatCount(v.objects)}`).join(', ')} (last verify)`);
   }
+  if (s.openUploads.count > 0) {
+    lines.push(
+      `Uploads:    ${formatCount(s.openUploads.count)} multipart uploads kept for resumption, ${formatBytes(s.openUploads.bytesDone)} of parts stored ` +
+        '(the next copy resumes them; `s3migrate abort-uploads` aborts them)',
+    );
+    for (const upload of s.openUploads.sample) {
+      lines.push(
+        `  ${upload.key}: ${formatCount(upload.partsDone)}/${formatCount(upload.partCount)} parts, ` +
+          `${formatBytes(upload.bytesDone)} of ${formatBytes(upload.size)}, since ${upload.startedAt}`,
+      );
+    }
+  }
   if (s.lastRun) {
     lines.push(`Last run:   ${s.lastRun.command}, ${s.lastRun.outcome}, started ${s.lastRun.startedAt}`);
   }

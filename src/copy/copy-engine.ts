@@ -10,7 +10,7 @@ import { copyRow, type RowDeps } from './copy-row.js';
 import type { CopyEvent, CopyStats } from './events.js';
 import { mapKey } from './key-mapping.js';
 import { MemoryBudget } from './memory-budget.js';
-import { recoverInFlight } from './recovery.js';
+import { recoverInFlight, releaseUnfitUploads } from './recovery.js';
 import { DEFAULT_MAX_THROTTLED_ATTEMPTS, deniedStreakAfter, doomsRun } from './retry-policy.js';
 import { Scheduler } from './scheduler.js';
 import { AdaptiveConcurrency } from './throttle.js';
@@ -112,6 +112,8 @@ export class CopyEngine {
         this.stats.bytesTransferred += bytes;
       },
       retryBaseMs,
+      draining: () => this.stopping,
+      onUploadRestart: (destKey, reason) => this.emit({ type: 'upload-restarted', key: destKey, reason }),
     };
     this.rowDeps = {
       store: options.store,
@@ -203,6 +205,7 @@ export class CopyEngine {
       signal: this.abortController.signal,
     });
     if (recovered.rows > 0) this.emit({ type: 'recovered', done: recovered.done, pending: recovered.rows - recovered.done });
+    await releaseUnfitUploads(store, this.options.dest, this.options.multipartThreshold);
 
     const summary = await store.summary(0);
     Object.assign(this.stats, {

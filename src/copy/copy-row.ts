@@ -3,10 +3,11 @@ import { sideOf } from '../s3/side.js';
 import type { StateStore } from '../state/store.js';
 import type { CopyResult, ObjectRow } from '../state/types.js';
 import { sleep } from './backoff.js';
-import { NoEvidenceError, SourceChangedError } from './integrity.js';
+import { StateStoreError } from '../state/store.js';
+import { NoEvidenceError, SourceChangedError, TransferStoppedError } from './integrity.js';
 import { afterFailure, type AttemptCounts, type RetryLimits } from './retry-policy.js';
 import { transferObject } from './transfer-object.js';
-import type { TransferSettings } from './transfer-settings.js';
+import type { TransferSettings, UploadJournal } from './transfer-settings.js';
 
 export interface RowDeps {
   store: StateStore;
@@ -45,6 +46,13 @@ function describe(error: unknown, classified: ClassifiedError): string {
 export async function copyRow(deps: RowDeps, row: ObjectRow): Promise<RowOutcome> {
   const { store } = deps;
   const destKey = deps.destKeyOf(row.key);
+  // A multipart copy keeps its upload and parts in the state: a later attempt or run resumes it.
+  const journal: UploadJournal = {
+    recorded: () => store.uploadOf(row.id),
+    started: (upload) => store.recordUpload({ ...upload, objectId: row.id }),
+    partDone: (part) => store.recordPart(row.id, part),
+    forget: () => store.forgetUpload(row.id),
+  };
   let counts: AttemptCounts = { counted: 0, throttled: 0 };
   for (;;) {
     let failure: unknown;
@@ -52,7 +60,7 @@ export async function copyRow(deps: RowDeps, row: ObjectRow): Promise<RowOutcome
     try {
       result = await transferObject(
         deps.transfer,
-        { sourceKey: row.key, destKey, size: row.size, etag: row.etag },
+        { sourceKey: row.key, destKey, size: row.size, etag: row.etag, journal },
         deps.signal,
       );
     } catch (error) {
@@ -63,7 +71,10 @@ export async function copyRow(deps: RowDeps, row: ObjectRow): Promise<RowOutcome
       return { kind: 'done', result };
     }
 
-    if (deps.signal.aborted) {
+    // The state itself failed (recording a part): the run stops, and it is not blamed on S3.
+    if (failure instanceof StateStoreError) throw failure;
+    // Stopped: aborted, or (first Ctrl+C) a multipart copy between parts, its upload kept for the next run.
+    if (deps.signal.aborted || failure instanceof TransferStoppedError) {
       await store.markPending(row.id, true);
       return { kind: 'left-pending' };
     }

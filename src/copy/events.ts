@@ -10,6 +10,8 @@ export type CopyEvent =
   | { type: 'object-changed'; key: string; reason: string }
   /** The source key vanished since the catalog. */
   | { type: 'object-gone'; key: string }
+  /** A recorded multipart upload could not be resumed and starts over (`key` is the destination key). */
+  | { type: 'upload-restarted'; key: string; reason: string }
   | { type: 'throttled'; concurrency: number }
   | { type: 'stopping'; mode: 'drain' | 'abort' }
   | { type: 'finish'; stats: CopyStats };

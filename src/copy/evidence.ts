@@ -101,12 +101,18 @@ export interface CatalogEntry {
  * multipart ETag, which means the same part MD5s) with the same size, unencrypted. Anything else, a
  * stale object of the same size included, is copied again.
  */
-export function judgeRecovery(entry: CatalogEntry, head: DestinationAnswer | undefined): Judgement {
+export function judgeRecovery(
+  entry: CatalogEntry,
+  head: DestinationAnswer | undefined,
+  /** The multipart ETag of the parts a recorded upload sent, all of them (its completion may have landed). */
+  uploadedEtag?: string,
+): Judgement {
   if (!head) return { verdict: 'unknown', reason: 'not at the destination' };
   if (head.size !== entry.size) return { verdict: 'mismatch', reason: `size ${head.size}, the catalog says ${entry.size}` };
   if (head.encrypted) return { verdict: 'unknown', reason: 'encrypted at the destination: its ETag proves nothing' };
   const source = normalizeEtag(entry.etag);
   const dest = normalizeEtag(head.etag);
+  if (uploadedEtag !== undefined && dest === uploadedEtag) return { verdict: 'proven', evidence: 'multipart-etag', destEtag: dest };
   if (source === undefined || dest === undefined) return { verdict: 'unknown', reason: 'no ETag to compare' };
   if (source !== dest) {
     return isPlainMd5(source) && isPlainMd5(dest)

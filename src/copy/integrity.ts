@@ -137,3 +137,12 @@ export class NoEvidenceError extends Error {
     this.name = 'NoEvidence';
   }
 }
+
+/** A multipart copy stopped between parts (first Ctrl+C): its upload is kept for the next run. */
+export class TransferStoppedError extends Error {
+  readonly code = 'TransferStopped';
+  constructor() {
+    super('stopped between parts; the upload is kept for the next run');
+    this.name = 'TransferStopped';
+  }
+}

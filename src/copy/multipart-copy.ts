@@ -1,106 +1,225 @@
 import { pipeline } from 'node:stream/promises';
 import type { SourceObject } from '../s3/bucket.js';
 import { classifyError, isRetryable } from '../s3/errors.js';
-import { isPlainMd5, multipartEtag, normalizeEtag } from '../s3/etag.js';
-import { tagSide } from '../s3/side.js';
-import type { CopyResult } from '../state/types.js';
+import { isPlainMd5, multipartEtag, normalizeEtag, sameEtag } from '../s3/etag.js';
+import { sideOf, tagSide } from '../s3/side.js';
+import type { CopyResult, RecordedPart } from '../state/types.js';
 import { backoffDelay, sleep } from './backoff.js';
-import { judgePart } from './evidence.js';
-import { HashingStream, IntegrityError, SourceChangedError } from './integrity.js';
-import { partLayout, partSizeFor, type PartRange } from './part-size.js';
 import { checksumHint, confirmWrite } from './confirm-write.js';
+import { judgePart } from './evidence.js';
+import { HashingStream, IntegrityError, SourceChangedError, TransferStoppedError } from './integrity.js';
+import { partLayout, partSizeFor, type PartRange } from './part-size.js';
 import { openSource } from './source-read.js';
 import type { TransferJob, TransferSettings } from './transfer-settings.js';
 
 /** Attempts per part within one attempt of the object: a failed part is retried alone, with a fresh ranged read. */
 const PART_ATTEMPTS = 3;
 
-interface SentPart {
-  partNumber: number;
-  etag: string;
-  /** MD5 of the part's bytes (binary), for the multipart ETag. */
-  digest: Buffer;
-  /** The part's ETag equalled that MD5. */
-  proven: boolean;
+/** The upload being built: its id and the parts the destination confirmed, by part number. */
+interface Upload {
+  uploadId: string;
+  parts: Map<number, RecordedPart>;
+  /** The source's own MD5 (a plain, unencrypted source ETag), once a part read has told. */
+  sourceMd5?: string;
 }
+
+const isNoSuchUpload = (error: unknown): boolean => classifyError(error).code === 'NoSuchUpload';
 
 /**
  * The part pipeline: each part is read with its own ranged GetObject (If-Match on the cataloged ETag,
  * and the answer's ETag and total size checked, so an object that changes mid-copy is never stitched
  * from two versions) and streamed, hashed on the way, into its UploadPart with a known Content-Length.
  * `partConcurrency` parts are in flight; memory is their stream buffers, not whole parts. Each part's
- * ETag is checked against its MD5, and the completed object's against the multipart ETag of the parts.
- * On failure or abort every part request is cancelled and has settled before the upload is aborted, so
- * no part lands after the abort.
+ * ETag is checked against its MD5 and recorded in the job's journal as it completes, and the completed
+ * object's ETag is checked against the multipart ETag of the parts.
+ *
+ * Resumption: an upload recorded by an earlier attempt or run, for the same source version and layout,
+ * is continued: only the parts not recorded (or not listed by the destination, where it lists parts) are
+ * sent. An upload that is gone starts over, and says so. Stops keep the upload: after the first Ctrl+C
+ * no new part starts (TransferStoppedError once the parts in flight finished); a cancelled run leaves
+ * its in-flight parts unrecorded. Failures keep it too (the next attempt resumes it), except those that
+ * make it useless: a changed source, or a completed object that does not check out.
  */
 export async function copyMultipart(settings: TransferSettings, job: TransferJob, signal: AbortSignal): Promise<CopyResult> {
   const layout = partLayout(job.size, partSizeFor(job.size, settings.partSize));
+  for (let restarts = 0; ; restarts += 1) {
+    try {
+      return await copyParts(settings, job, layout, signal);
+    } catch (error) {
+      // The destination no longer has the upload (expired, aborted behind our back), or refuses to
+      // complete a resumed one we sent nothing to (already completed by a run killed before its done
+      // mark; some servers answer that with an error of their own): start over, once.
+      const stale = error instanceof StaleUploadError;
+      if ((!isNoSuchUpload(error) && !stale) || signal.aborted || restarts > 0) throw stale ? error.cause : error;
+      await job.journal?.forget();
+      settings.onUploadRestart?.(
+        job.destKey,
+        stale
+          ? 'the destination refused to complete the upload (it may have been completed already)'
+          : 'the destination no longer has the upload (expired or aborted)',
+      );
+    }
+  }
+}
+
+async function copyParts(settings: TransferSettings, job: TransferJob, layout: PartRange[], signal: AbortSignal): Promise<CopyResult> {
   const controller = new AbortController();
   const cancel = (): void => controller.abort();
   signal.addEventListener('abort', cancel, { once: true });
   if (signal.aborted) cancel();
   const own = controller.signal;
-  // Part 1 is opened first: it checks the source and brings the headers the upload is created with.
-  let first: SourceObject | undefined = await openPart(settings, job, layout[0]!, own);
-  const firstHeaders = first.headers;
-  // A plain, unencrypted source ETag is the MD5 of the whole object: where the destination answers with
-  // a whole-object MD5 (s3rver), the source's own MD5 is what it must equal.
-  const sourceMd5 = isPlainMd5(first.etag) && !first.encrypted ? normalizeEtag(first.etag) : undefined;
-  let uploadId: string | undefined;
+  let first: SourceObject | undefined;
+  let upload: Upload | undefined;
   let completed = false;
   try {
-    uploadId = await settings.dest.createUpload(job.destKey, firstHeaders, own);
-    const sent: SentPart[] = new Array(layout.length);
+    upload = await resumable(settings, job, layout, own);
+    if (!upload) {
+      // Part 1 is opened first: it checks the source and brings the headers the upload is created with.
+      first = await openPart(settings, job, layout[0]!, own);
+      const uploadId = await settings.dest.createUpload(job.destKey, first.headers, own);
+      upload = { uploadId, parts: new Map(), sourceMd5: sourceMd5Of(first) };
+      await job.journal?.started({
+        destKey: job.destKey,
+        uploadId,
+        sourceEtag: job.etag,
+        size: job.size,
+        partSize: layout[0]!.length,
+        partCount: layout.length,
+      });
+    }
+    const current = upload;
+    const missing = layout.filter((part) => !current.parts.has(part.number));
     let next = 0;
     let failure: unknown;
+    let stopped = false;
     const worker = async (): Promise<void> => {
-      while (next < layout.length && failure === undefined && !own.aborted) {
-        const part = layout[next++]!;
-        const opened = part.number === 1 ? first : undefined;
-        if (part.number === 1) first = undefined;
-        sent[part.number - 1] = await sendPart(settings, job, uploadId!, part, opened, own);
+      while (next < missing.length && failure === undefined && !own.aborted) {
+        // After the first Ctrl+C the parts in flight finish, and no new one starts.
+        if (settings.draining()) {
+          stopped = true;
+          return;
+        }
+        const part = missing[next++]!;
+        const opened = part.number === 1 && first ? first : undefined;
+        if (opened) first = undefined;
+        const sent = await sendPart(settings, job, current, part, opened, own);
+        current.parts.set(part.number, sent);
+        await job.journal?.partDone(sent);
       }
     };
-    const workers = Array.from({ length: Math.min(settings.partConcurrency, layout.length) }, () =>
+    const workers = Array.from({ length: Math.min(settings.partConcurrency, Math.max(missing.length, 1)) }, () =>
       worker().catch((error: unknown) => {
         failure ??= error;
-        controller.abort(); // the other parts stop; all settle before the upload is aborted below
+        controller.abort(); // the other parts stop; all settle before anything else is decided
       }),
     );
     await Promise.all(workers);
     if (failure !== undefined) throw failure;
     if (own.aborted) throw Object.assign(new Error('transfer aborted'), { name: 'AbortError' });
+    if (stopped && current.parts.size < layout.length) throw new TransferStoppedError();
 
-    const answer = await settings.dest.completeUpload(
-      job.destKey,
-      uploadId,
-      sent.map((part) => ({ partNumber: part.partNumber, etag: part.etag })),
-      own,
-    );
+    const parts = layout.map((part) => current.parts.get(part.number)!);
+    let answer;
+    try {
+      answer = await settings.dest.completeUpload(
+        job.destKey,
+        current.uploadId,
+        parts.map((part) => ({ partNumber: part.partNumber, etag: part.etag })),
+        own,
+      );
+    } catch (error) {
+      const throttled = classifyError(error).kind === 'throttled';
+      if (missing.length === 0 && !own.aborted && !throttled && !isNoSuchUpload(error)) throw new StaleUploadError(error);
+      throw error;
+    }
     completed = true;
-    return await confirmWrite(
+    const result = await confirmWrite(
       settings,
       job.destKey,
       {
         size: job.size,
-        md5: sourceMd5,
-        multipartEtag: multipartEtag(sent.map((part) => part.digest)),
-        partsProven: sent.every((part) => part.proven),
+        md5: current.sourceMd5 ?? (isPlainMd5(job.etag) ? normalizeEtag(job.etag) : undefined),
+        multipartEtag: multipartEtag(parts.map((part) => Buffer.from(part.md5, 'hex'))),
+        partsProven: parts.every((part) => normalizeEtag(part.etag) === part.md5),
       },
       answer,
       own,
     );
+    return { ...result, completedUpload: true };
   } catch (error) {
     controller.abort();
     first?.body.destroy();
-    if (uploadId !== undefined && !completed) {
-      // Not tied to the run's signal: an aborted run must still abort its upload.
-      await settings.dest.abortUpload(job.destKey, uploadId).catch(() => undefined);
+    if (upload && !completed && discards(error)) {
+      // Useless now: parts of another version of the source. Abort it (not tied to the run's signal).
+      await settings.dest.abortUpload(job.destKey, upload.uploadId).catch(() => undefined);
+      await job.journal?.forget();
+    } else if (completed && error instanceof IntegrityError) {
+      await job.journal?.forget(); // completed into something that does not check out: nothing to resume
     }
     throw error;
   } finally {
     signal.removeEventListener('abort', cancel);
   }
+}
+
+/** A resumed upload, all of whose parts were recorded, that the destination would not complete. */
+class StaleUploadError extends Error {
+  constructor(override readonly cause: unknown) {
+    super('the destination refused to complete a resumed upload');
+    this.name = 'StaleUpload';
+  }
+}
+
+/** Errors after which an open upload cannot be continued (its parts are of another source version): aborted. */
+function discards(error: unknown): boolean {
+  return error instanceof SourceChangedError || (sideOf(error) === 'source' && classifyError(error).code === 'PreconditionFailed');
+}
+
+/**
+ * The recorded upload to continue, with the parts the destination still holds; undefined when there is
+ * none, or when the record does not fit this copy (another source version, key or layout: that upload is
+ * aborted and forgotten).
+ */
+async function resumable(settings: TransferSettings, job: TransferJob, layout: PartRange[], signal: AbortSignal): Promise<Upload | undefined> {
+  const recorded = await job.journal?.recorded();
+  if (!recorded) return undefined;
+  const fits =
+    recorded.destKey === job.destKey &&
+    recorded.size === job.size &&
+    sameEtag(recorded.sourceEtag, job.etag) &&
+    recorded.partSize === layout[0]!.length &&
+    recorded.partCount === layout.length;
+  if (!fits) {
+    await settings.dest.abortUpload(recorded.destKey, recorded.uploadId).catch(() => undefined);
+    await job.journal!.forget();
+    settings.onUploadRestart?.(job.destKey, 'the recorded upload was made for another version or layout of the object');
+    return undefined;
+  }
+  let listed: Array<{ partNumber: number; etag: string; size: number }> | undefined;
+  try {
+    listed = await settings.dest.listParts(job.destKey, recorded.uploadId, signal);
+  } catch (error) {
+    if (!isNoSuchUpload(error)) throw error;
+    await job.journal!.forget();
+    settings.onUploadRestart?.(job.destKey, 'the destination no longer has the upload (expired or aborted)');
+    return undefined;
+  }
+  // Where the destination lists its parts, only those it holds with the recorded ETag count as sent.
+  const held = listed && new Map(listed.map((part) => [part.partNumber, normalizeEtag(part.etag)]));
+  const parts = new Map<number, RecordedPart>();
+  for (const part of recorded.parts) {
+    const expected = layout[part.partNumber - 1];
+    if (!expected || expected.length !== part.size) continue;
+    if (held && held.get(part.partNumber) !== normalizeEtag(part.etag)) continue;
+    parts.set(part.partNumber, part);
+  }
+  return { uploadId: recorded.uploadId, parts };
+}
+
+function sourceMd5Of(got: SourceObject): string | undefined {
+  // A plain, unencrypted source ETag is the MD5 of the whole object: where the destination answers with
+  // a whole-object MD5 (s3rver), the source's own MD5 is what it must equal.
+  return isPlainMd5(got.etag) && !got.encrypted ? normalizeEtag(got.etag) : undefined;
 }
 
 function openPart(settings: TransferSettings, job: TransferJob, part: PartRange, signal: AbortSignal): Promise<SourceObject> {
@@ -111,20 +230,21 @@ function openPart(settings: TransferSettings, job: TransferJob, part: PartRange,
 async function sendPart(
   settings: TransferSettings,
   job: TransferJob,
-  uploadId: string,
+  upload: Upload,
   part: PartRange,
   opened: SourceObject | undefined,
   signal: AbortSignal,
-): Promise<SentPart> {
+): Promise<RecordedPart> {
   for (let attempt = 1; ; attempt += 1) {
     try {
       const got = opened ?? (await openPart(settings, job, part, signal));
       opened = undefined;
-      return await uploadPart(settings, job, uploadId, part, got, signal);
+      upload.sourceMd5 ??= sourceMd5Of(got);
+      return await uploadPart(settings, job, upload.uploadId, part, got, signal);
     } catch (error) {
       opened?.body.destroy();
       opened = undefined;
-      if (signal.aborted || error instanceof SourceChangedError) throw error;
+      if (signal.aborted || error instanceof SourceChangedError || isNoSuchUpload(error)) throw error;
       if (!isRetryable(classifyError(error).kind) || attempt >= PART_ATTEMPTS) throw error;
       await sleep(backoffDelay(attempt, { baseMs: settings.retryBaseMs, capMs: 5_000 }), signal);
     }
@@ -138,7 +258,7 @@ async function uploadPart(
   part: PartRange,
   got: SourceObject,
   signal: AbortSignal,
-): Promise<SentPart> {
+): Promise<RecordedPart> {
   if (got.contentLength !== undefined && got.contentLength !== part.length) {
     got.body.destroy();
     throw tagSide(
@@ -173,7 +293,7 @@ async function uploadPart(
     }
     const etag = normalizeEtag(answer.etag);
     if (etag === undefined) throw new IntegrityError('IntegrityMismatch', `part ${part.number}: UploadPart answered without an ETag`);
-    return { partNumber: part.number, etag, digest: Buffer.from(md5, 'hex'), proven: judgement.verdict === 'proven' };
+    return { partNumber: part.number, size: part.length, etag, md5 };
   } catch (error) {
     got.body.destroy();
     hasher.destroy();

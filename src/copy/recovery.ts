@@ -2,6 +2,7 @@ import pLimit from 'p-limit';
 import type { S3Bucket } from '../s3/bucket.js';
 import type { StateStore } from '../state/store.js';
 import type { ObjectRow } from '../state/types.js';
+import { multipartEtag } from '../s3/etag.js';
 import { judgeRecovery } from './evidence.js';
 import { MIN_PART_SIZE } from './part-size.js';
 
@@ -35,14 +36,26 @@ export async function recoverInFlight(options: RecoveryOptions): Promise<{ rows:
         } catch {
           head = undefined; // not readable: copy it again
         }
-        const judgement = judgeRecovery(row, head);
+        // A recorded upload whose every part was confirmed may have been completed just before the crash.
+        const recorded = row.size > MIN_PART_SIZE ? await store.uploadOf(row.id) : undefined;
+        const uploadedEtag =
+          recorded && recorded.parts.length === recorded.partCount
+            ? multipartEtag(recorded.parts.map((part) => Buffer.from(part.md5, 'hex')))
+            : undefined;
+        const judgement = judgeRecovery(row, head, uploadedEtag);
         if (judgement.verdict === 'proven') {
-          await store.markDone(row.id, { destKey, destEtag: judgement.destEtag, evidence: judgement.evidence });
+          await store.markDone(row.id, {
+            destKey,
+            destEtag: judgement.destEtag,
+            evidence: judgement.evidence,
+            completedUpload: recorded !== undefined,
+          });
           done += 1;
         } else {
+          // Pending again; its recorded upload (if any) is resumed by the copy.
           await store.markPending(row.id, true);
         }
-        await abortOrphanUploads(dest, row, destKey);
+        await abortOrphanUploads(dest, row, destKey, recorded?.uploadId);
       }),
     ),
   );
@@ -50,17 +63,33 @@ export async function recoverInFlight(options: RecoveryOptions): Promise<{ rows:
 }
 
 /**
- * Aborts the open multipart uploads at a row's destination key. Whatever the threshold of the run that
- * started them, an object of at most one minimum part was never uploaded in parts. Servers without
- * ListMultipartUploads (s3rver answers 501) are skipped quietly; the bucket's lifecycle rule is the fallback.
+ * Aborts the open multipart uploads at a row's destination key that no record will resume (a recorded
+ * one is kept: the copy continues it). Whatever the threshold of the run that started them, an object of
+ * at most one minimum part was never uploaded in parts. Servers without ListMultipartUploads (s3rver
+ * answers 501) are skipped quietly; the bucket's lifecycle rule is the fallback.
  */
-async function abortOrphanUploads(dest: S3Bucket, row: ObjectRow, destKey: string): Promise<void> {
+async function abortOrphanUploads(dest: S3Bucket, row: ObjectRow, destKey: string, keep: string | undefined): Promise<void> {
   if (row.size <= MIN_PART_SIZE) return;
   try {
     for (const upload of await dest.listUploads(destKey)) {
-      if (upload.key === destKey) await dest.abortUpload(destKey, upload.uploadId);
+      if (upload.key === destKey && upload.uploadId !== keep) await dest.abortUpload(destKey, upload.uploadId);
     }
   } catch {
     // Not supported or not permitted.
   }
+}
+
+/**
+ * Kept uploads of objects this run copies with one PUT (its --multipart-threshold is above their size)
+ * would never be resumed: they are aborted and forgotten, so that nothing costs money forever.
+ */
+export async function releaseUnfitUploads(store: StateStore, dest: S3Bucket, multipartThreshold: number): Promise<number> {
+  let released = 0;
+  for (const upload of await store.recordedUploads()) {
+    if (upload.size > multipartThreshold) continue;
+    await dest.abortUpload(upload.destKey, upload.uploadId).catch(() => undefined);
+    await store.forgetUpload(upload.objectId);
+    released += 1;
+  }
+  return released;
 }

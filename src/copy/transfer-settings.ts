@@ -1,4 +1,5 @@
 import type { S3Bucket } from '../s3/bucket.js';
+import type { RecordedPart, RecordedUpload } from '../state/types.js';
 import type { CatalogEntry } from './evidence.js';
 
 export interface TransferSettings {
@@ -22,10 +23,27 @@ export interface TransferSettings {
   onBytes?: (bytes: number) => void;
   /** Base of the backoff between attempts of one part. */
   retryBaseMs: number;
+  /** True once the run is stopping (first Ctrl+C): a multipart copy starts no new part. */
+  draining: () => boolean;
+  /** A recorded upload could not be resumed and starts over (gone, or made for another version). */
+  onUploadRestart?: (destKey: string, reason: string) => void;
+}
+
+/**
+ * Where a multipart copy keeps its upload across runs (the state, for one row): the upload it started
+ * and each part the destination confirmed, so that a later attempt or run sends only the missing parts.
+ */
+export interface UploadJournal {
+  recorded(): Promise<RecordedUpload | undefined>;
+  started(upload: Omit<RecordedUpload, 'objectId' | 'parts' | 'startedAt'>): Promise<void>;
+  partDone(part: RecordedPart): Promise<void>;
+  forget(): Promise<void>;
 }
 
 /** One object to copy: the catalog's view of it and where it goes. */
 export interface TransferJob extends CatalogEntry {
   sourceKey: string;
   destKey: string;
+  /** Where a multipart copy records its upload and parts (absent: nothing is kept across attempts). */
+  journal?: UploadJournal;
 }

@@ -112,14 +112,17 @@ export function copyProgress(output: ProgressOutput, snapshot: () => CopyStats):
         case 'object-failed':
           log(`failed: ${event.key}: ${event.error}`);
           break;
+        case 'upload-restarted':
+          if (mode !== 'quiet') log(`${event.key}: starting its multipart upload over: ${event.reason}`);
+          break;
         case 'throttled':
           if (mode !== 'quiet') log(`The service asks to slow down: ${event.concurrency} objects in flight now`);
           break;
         case 'stopping':
           log(
             event.mode === 'drain'
-              ? 'Stopping: letting in-flight objects finish (press Ctrl+C again to abort them)'
-              : 'Aborting in-flight objects; they stay pending for the next run',
+              ? 'Stopping: letting in-flight objects (and the parts in flight of large ones) finish; Ctrl+C again to stop at once'
+              : 'Stopping at once: in-flight objects stay pending, multipart uploads are kept for the next run (Ctrl+C again to exit now)',
           );
           break;
         case 'finish':

@@ -9,6 +9,7 @@ import {
   HeadBucketCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
+  ListPartsCommand,
   PutObjectCommand,
   UploadPartCommand,
   type S3Client,
@@ -219,13 +220,61 @@ export class S3Bucket {
     });
   }
 
-  /** Open multipart uploads whose key starts with `prefix` (one page of up to 1,000). */
-  listUploads(prefix: string): Promise<Array<{ key: string; uploadId: string }>> {
+  /**
+   * The parts the destination holds for an upload (all pages), or undefined where they cannot be listed
+   * (s3rver has no ListParts). Throws NoSuchUpload for an upload that is gone.
+   */
+  listParts(key: string, uploadId: string, signal?: AbortSignal): Promise<Array<{ partNumber: number; etag: string; size: number }> | undefined> {
     return this.call(async () => {
-      const answer = await this.client.send(new ListMultipartUploadsCommand({ Bucket: this.name, Prefix: prefix }));
-      return (answer.Uploads ?? [])
-        .filter((upload) => upload.Key !== undefined && upload.UploadId !== undefined)
-        .map((upload) => ({ key: upload.Key!, uploadId: upload.UploadId! }));
+      const parts: Array<{ partNumber: number; etag: string; size: number }> = [];
+      let marker: string | undefined;
+      try {
+        do {
+          const answer = await this.client.send(
+            new ListPartsCommand({ Bucket: this.name, Key: key, UploadId: uploadId, PartNumberMarker: marker }),
+            { abortSignal: signal },
+          );
+          for (const part of answer.Parts ?? []) {
+            if (part.PartNumber !== undefined && part.ETag !== undefined) {
+              parts.push({ partNumber: part.PartNumber, etag: part.ETag, size: part.Size ?? 0 });
+            }
+          }
+          marker = answer.IsTruncated ? answer.NextPartNumberMarker : undefined;
+        } while (marker !== undefined);
+      } catch (error) {
+        if (classifyError(error).code === 'NoSuchUpload' || signal?.aborted) throw error;
+        // Not supported (s3rver answers this request as a plain GET of the object), not permitted, or
+        // not answered: the caller goes by what it recorded, and an upload that is gone shows itself later.
+        return undefined;
+      }
+      return parts;
+    });
+  }
+
+  /** Open multipart uploads whose key starts with `prefix` (every page). */
+  listUploads(prefix: string, signal?: AbortSignal): Promise<Array<{ key: string; uploadId: string }>> {
+    return this.call(async () => {
+      const uploads: Array<{ key: string; uploadId: string }> = [];
+      let keyMarker: string | undefined;
+      let uploadIdMarker: string | undefined;
+      for (;;) {
+        const answer = await this.client.send(
+          new ListMultipartUploadsCommand({
+            Bucket: this.name,
+            Prefix: prefix === '' ? undefined : prefix,
+            KeyMarker: keyMarker,
+            UploadIdMarker: uploadIdMarker,
+          }),
+          { abortSignal: signal },
+        );
+        for (const upload of answer.Uploads ?? []) {
+          if (upload.Key !== undefined && upload.UploadId !== undefined) uploads.push({ key: upload.Key, uploadId: upload.UploadId });
+        }
+        if (!answer.IsTruncated) return uploads;
+        keyMarker = answer.NextKeyMarker;
+        uploadIdMarker = answer.NextUploadIdMarker;
+        if (keyMarker === undefined && uploadIdMarker === undefined) return uploads;
+      }
     });
   }
 

@@ -2,6 +2,8 @@ import { FatalError } from '../errors.js';
 import type {
   CatalogProgress,
   CopyResult,
+  RecordedPart,
+  RecordedUpload,
   EndpointLocation,
   ListedObject,
   ObjectRow,
@@ -100,6 +102,18 @@ export interface StateStore {
   markPending(id: number, refundAttempt: boolean): Promise<void>;
   recordRetry(id: number, error: string): Promise<void>;
   outcomeCounts(): Promise<OutcomeCounts>;
+
+  // multipart uploads kept across runs (part-level resume)
+  /** Records the upload a row's copy started (replacing any earlier record of that row). */
+  recordUpload(upload: Omit<RecordedUpload, 'parts' | 'startedAt'>): Promise<void>;
+  /** Records one part the destination confirmed. Grouped like the marks. */
+  recordPart(objectId: number, part: RecordedPart): Promise<void>;
+  /** The upload recorded for a row, with its parts; undefined when none. */
+  uploadOf(objectId: number): Promise<RecordedUpload | undefined>;
+  /** Forgets a row's upload (aborted, gone, or unusable). */
+  forgetUpload(objectId: number): Promise<void>;
+  /** Every recorded upload, in key order, without parts. */
+  recordedUploads(): Promise<Array<Omit<RecordedUpload, 'parts'> & { key: string }>>;
 
   // verify
   beginVerifyPass(): Promise<number>;

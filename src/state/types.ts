@@ -61,6 +61,41 @@ export interface CopyResult {
   /** The ETag the destination gave our write (the reference verify compares with). */
   destEtag?: string;
   evidence: Evidence;
+  /** A multipart upload completed: its record (upload and parts) goes with the done mark. */
+  completedUpload?: boolean;
+}
+
+/** A multipart upload a row's copy is building, as recorded (see the uploads and parts tables). */
+export interface RecordedUpload {
+  objectId: number;
+  destKey: string;
+  uploadId: string;
+  sourceEtag: string | null;
+  size: number;
+  partSize: number;
+  partCount: number;
+  startedAt: string;
+  parts: RecordedPart[];
+}
+
+export interface RecordedPart {
+  partNumber: number;
+  size: number;
+  etag: string;
+  /** Hex MD5 of the bytes sent. */
+  md5: string;
+}
+
+/** An open upload as status lists it. */
+export interface OpenUpload {
+  key: string;
+  destKey: string;
+  uploadId: string;
+  size: number;
+  partsDone: number;
+  partCount: number;
+  bytesDone: number;
+  startedAt: string;
 }
 
 export interface StatusCount {
@@ -91,6 +126,8 @@ export interface StateSummary {
   /** What the last `verify` found (ok, missing, size-mismatch, ...; not-verified before any verify). */
   verifyResults: Array<{ result: string; objects: number }>;
   recentErrors: RecentError[];
+  /** Multipart uploads recorded for resumption (costing storage until completed or aborted). */
+  openUploads: { count: number; bytesDone: number; sample: OpenUpload[] };
   lastRun?: { command: string; startedAt: string; finishedAt?: string; outcome: string };
 }
 

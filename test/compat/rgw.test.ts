@@ -40,6 +40,7 @@ import {
   tempDir,
   type SeedObject,
 } from '../support/copy-fixtures.js';
+import { multipartEtagOf as multipartEtag } from '../support/copy-fixtures.js';
 import { startRequestProxy, type RequestProxy } from '../support/request-proxy.js';
 
 // Fixed test keys (radosgw-admin user create --access-key --secret-key).
@@ -288,14 +289,6 @@ const MATRIX: MatrixCase[] = [
 ];
 
 /** The multipart ETag (md5 of the parts' MD5s, -N) of `body` cut in `partSize` parts. */
-function multipartEtag(body: Buffer, partSize: number): string {
-  const digests: Buffer[] = [];
-  for (let offset = 0; offset < body.length; offset += partSize) {
-    digests.push(createHash('md5').update(body.subarray(offset, offset + partSize)).digest());
-  }
-  return `${createHash('md5').update(Buffer.concat(digests)).digest('hex')}-${digests.length}`;
-}
-
 let hasThresholdFlag = false;
 beforeAll(async () => {
   hasThresholdFlag = (await runCli(['copy', '--help'])).stdout.includes('--multipart-threshold');

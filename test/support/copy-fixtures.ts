@@ -30,6 +30,15 @@ export interface SeedObject {
   headers?: Omit<PutObjectCommandInput, 'Bucket' | 'Key' | 'Body'>;
 }
 
+/** The multipart ETag S3 gives these bytes uploaded in parts of `partSize`. */
+export function multipartEtagOf(body: Buffer, partSize: number): string {
+  const digests: Buffer[] = [];
+  for (let offset = 0; offset < body.length; offset += partSize) {
+    digests.push(createHash('md5').update(body.subarray(offset, offset + partSize)).digest());
+  }
+  return `${createHash('md5').update(Buffer.concat(digests)).digest('hex')}-${digests.length}`;
+}
+
 export function sha256(bytes: Buffer): string {
   return createHash('sha256').update(bytes).digest('hex');
 }

@@ -107,6 +107,36 @@ export const MIGRATIONS: readonly string[] = [
   -- Source objects that changed since the catalog: run \`s3migrate catalog\` again.
   CREATE VIEW changed_objects AS
     SELECT key, size, etag, error, updated_at FROM objects WHERE status = 'changed' ORDER BY key;
+
+  -- The multipart upload a row's copy is building (one per row at most), kept across runs so that a
+  -- crash or a stop resumes it: only the missing parts are sent again.
+  CREATE TABLE uploads (
+    object_id    INTEGER PRIMARY KEY,
+    dest_key     TEXT NOT NULL,
+    upload_id    TEXT NOT NULL,
+    -- the source version the parts are read from (every part read carries If-Match on it)
+    source_etag  TEXT,
+    size         INTEGER NOT NULL,
+    part_size    INTEGER NOT NULL,
+    part_count   INTEGER NOT NULL,
+    started_at   TEXT NOT NULL
+  );
+  -- Each part the destination confirmed: its ETag (for CompleteMultipartUpload) and the MD5 of the
+  -- bytes we sent (for the multipart ETag the completed object must carry).
+  CREATE TABLE parts (
+    object_id    INTEGER NOT NULL,
+    part_number  INTEGER NOT NULL,
+    size         INTEGER NOT NULL,
+    etag         TEXT NOT NULL,
+    md5          TEXT NOT NULL,
+    PRIMARY KEY (object_id, part_number)
+  ) WITHOUT ROWID;
+
+  CREATE VIEW open_uploads AS
+    SELECT o.key, u.dest_key, u.upload_id, u.size, u.part_size, u.part_count,
+           COUNT(p.part_number) AS parts_done, COALESCE(SUM(p.size), 0) AS bytes_done, u.started_at
+    FROM uploads u JOIN objects o ON o.id = u.object_id LEFT JOIN parts p ON p.object_id = u.object_id
+    GROUP BY u.object_id ORDER BY o.key;
   `,
 ];
 

@@ -8,6 +8,9 @@ import type {
   EndpointLocation,
   ListedObject,
   ObjectRow,
+  OpenUpload,
+  RecordedPart,
+  RecordedUpload,
   SortOrder,
   StateSummary,
   StatusCount,
@@ -30,6 +33,9 @@ const ORDER_BY: Record<SortOrder, string> = {
 };
 
 const ROW_COLUMNS = 'id, key, size, etag, last_modified AS lastModified, attempts';
+const UPLOAD_COLUMNS =
+  'object_id AS objectId, dest_key AS destKey, upload_id AS uploadId, source_etag AS sourceEtag, size AS size, ' +
+  'part_size AS partSize, part_count AS partCount, started_at AS startedAt';
 
 interface LockOwner {
   pid: number;
@@ -393,7 +399,11 @@ export class SqliteStore implements StateStore {
       `UPDATE objects SET status = 'done', error = NULL, copied_at = ?, dest_key = ?, dest_etag = ?,
          evidence = ?, verified_at = ?, verify_result = NULL, updated_at = ? WHERE id = ?`,
     );
-    await this.mark(() => statement.run(stamp, result.destKey, result.destEtag ?? null, result.evidence, stamp, stamp, id));
+    await this.mark(() => {
+      statement.run(stamp, result.destKey, result.destEtag ?? null, result.evidence, stamp, stamp, id);
+      // The completed upload's record goes in the same transaction as the done mark.
+      if (result.completedUpload) this.deleteUpload(id);
+    });
   }
 
   async markFailed(id: number, error: string): Promise<void> {
@@ -426,6 +436,62 @@ export class SqliteStore implements StateStore {
     const statement = this.stmt('UPDATE objects SET error = ?, attempts = attempts + 1, updated_at = ? WHERE id = ?');
     const stamp = now();
     await this.mark(() => statement.run(error, stamp, id));
+  }
+
+  // ---- multipart uploads kept across runs ------------------------------------------------
+
+  async recordUpload(upload: Omit<RecordedUpload, 'parts' | 'startedAt'>): Promise<void> {
+    const insert = this.stmt(
+      `INSERT INTO uploads (object_id, dest_key, upload_id, source_etag, size, part_size, part_count, started_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    const stamp = now();
+    await this.mark(() => {
+      this.deleteUpload(upload.objectId);
+      insert.run(upload.objectId, upload.destKey, upload.uploadId, upload.sourceEtag, upload.size, upload.partSize, upload.partCount, stamp);
+    });
+  }
+
+  async recordPart(objectId: number, part: RecordedPart): Promise<void> {
+    const insert = this.stmt(
+      `INSERT INTO parts (object_id, part_number, size, etag, md5) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (object_id, part_number) DO UPDATE SET size = excluded.size, etag = excluded.etag, md5 = excluded.md5`,
+    );
+    await this.mark(() => insert.run(objectId, part.partNumber, part.size, part.etag, part.md5));
+  }
+
+  async uploadOf(objectId: number): Promise<RecordedUpload | undefined> {
+    return this.guard(() => {
+      this.marks.flush();
+      const upload = this.stmt(`SELECT ${UPLOAD_COLUMNS} FROM uploads WHERE object_id = ?`).get(objectId) as
+        | Omit<RecordedUpload, 'parts'>
+        | undefined;
+      if (!upload) return undefined;
+      const parts = this.stmt(
+        'SELECT part_number AS partNumber, size, etag, md5 FROM parts WHERE object_id = ? ORDER BY part_number',
+      ).all(objectId) as RecordedPart[];
+      return { ...upload, parts };
+    });
+  }
+
+  async forgetUpload(objectId: number): Promise<void> {
+    await this.mark(() => this.deleteUpload(objectId));
+  }
+
+  async recordedUploads(): Promise<Array<Omit<RecordedUpload, 'parts'> & { key: string }>> {
+    return this.guard(() => {
+      this.marks.flush();
+      return this.stmt(
+        `SELECT o.key, u.object_id AS objectId, u.dest_key AS destKey, u.upload_id AS uploadId, u.source_etag AS sourceEtag,
+           u.size AS size, u.part_size AS partSize, u.part_count AS partCount, u.started_at AS startedAt
+         FROM uploads u JOIN objects o ON o.id = u.object_id ORDER BY o.key`,
+      ).all() as Array<Omit<RecordedUpload, 'parts'> & { key: string }>;
+    });
+  }
+
+  private deleteUpload(objectId: number): void {
+    this.stmt('DELETE FROM parts WHERE object_id = ?').run(objectId);
+    this.stmt('DELETE FROM uploads WHERE object_id = ?').run(objectId);
   }
 
   async outcomeCounts(): Promise<OutcomeCounts> {
@@ -556,6 +622,14 @@ export class SqliteStore implements StateStore {
       const lastRun = this.stmt(
         'SELECT command, started_at AS startedAt, finished_at AS finishedAt, outcome FROM runs ORDER BY id DESC LIMIT 1',
       ).get() as StateSummary['lastRun'] | undefined;
+      const uploads = this.stmt('SELECT COUNT(*) AS count, COALESCE(SUM(bytes_done), 0) AS bytesDone FROM open_uploads').get() as {
+        count: number;
+        bytesDone: number;
+      };
+      const uploadSample = this.stmt(
+        `SELECT key, dest_key AS destKey, upload_id AS uploadId, size, parts_done AS partsDone, part_count AS partCount,
+           bytes_done AS bytesDone, started_at AS startedAt FROM open_uploads LIMIT 20`,
+      ).all() as OpenUpload[];
       const verifyResults = this.stmt(
         `SELECT COALESCE(verify_result, 'not-verified') AS result, COUNT(*) AS objects FROM objects
          WHERE status <> 'gone' GROUP BY 1 ORDER BY 1`,
@@ -570,6 +644,7 @@ export class SqliteStore implements StateStore {
         evidenceCounts: evidenceCounts.map((v) => ({ evidence: v.evidence ?? 'none', objects: v.objects })),
         verifyResults,
         recentErrors,
+        openUploads: { ...uploads, sample: uploadSample },
         lastRun: lastRun ? { ...lastRun, finishedAt: lastRun.finishedAt ?? undefined } : undefined,
       };
     });
