@@ -8,6 +8,9 @@ import type {
   EndpointLocation,
   ListedObject,
   ObjectRow,
+  OpenUpload,
+  RecordedPart,
+  RecordedUpload,
   SortOrder,
   StateSummary,
   StatusCount,
@@ -41,6 +44,9 @@ const ORDER_BY: Record<SortOrder, string> = {
 };
 
 const ROW_COLUMNS = 'id, key, size, etag, last_modified AS "lastModified", attempts';
+const UPLOAD_COLUMNS =
+  'object_id AS "objectId", dest_key AS "destKey", upload_id AS "uploadId", source_etag AS "sourceEtag", size, ' +
+  'part_size AS "partSize", part_count AS "partCount", started_at AS "startedAt"';
 
 /** The claim: the next pending rows in this order, locked (skipping rows another claim holds) and marked in flight. */
 export function claimSql(order: SortOrder): string {
@@ -92,16 +98,31 @@ const types: pg.CustomTypesConfig = {
     oid === INT8_OID && format !== 'binary' ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format)) as pg.CustomTypesConfig['getTypeParser'],
 };
 
-/** A row mark, applied with the others of its batch (see AsyncGroupCommit). */
-type Mark =
+/** A row mark, or an upload record, applied with the others of its batch (see AsyncGroupCommit). */
+type ObjectMark =
   | { kind: 'release'; id: number; stamp: string }
-  | { kind: 'done'; id: number; destKey: string; destEtag: string | null; evidence: string; stamp: string }
+  | { kind: 'done'; id: number; destKey: string; destEtag: string | null; evidence: string; completedUpload: boolean; stamp: string }
   | { kind: 'failed' | 'changed' | 'retry'; id: number; error: string; stamp: string }
   | { kind: 'gone'; id: number; stamp: string }
   | { kind: 'pending'; id: number; refund: number; stamp: string };
+type UploadMark =
+  | {
+      kind: 'upload';
+      id: number;
+      destKey: string;
+      uploadId: string;
+      sourceEtag: string | null;
+      size: number;
+      partSize: number;
+      partCount: number;
+      stamp: string;
+    }
+  | { kind: 'part'; id: number; partNumber: number; size: number; etag: string; md5: string }
+  | { kind: 'forget'; id: number };
+type Mark = ObjectMark | UploadMark;
 
-/** Per kind: the columns it passes (as arrays, one element per row) and what it sets. */
-const MARKS: Record<Mark['kind'], { columns: Array<[string, string]>; set: string; where?: string }> = {
+/** Per kind of row mark: the columns it passes (as arrays, one element per row) and what it sets. */
+const MARKS: Record<ObjectMark['kind'], { columns: Array<[string, string]>; set: string; where?: string }> = {
   release: {
     columns: [['stamp', 'text']],
     set: "status = 'pending', attempts = GREATEST(o.attempts - 1, 0), updated_at = v.stamp",
@@ -123,7 +144,7 @@ const MARKS: Record<Mark['kind'], { columns: Array<[string, string]>; set: strin
   retry: { columns: [['error', 'text'], ['stamp', 'text']], set: 'error = v.error, attempts = o.attempts + 1, updated_at = v.stamp' },
 };
 
-function markValues(mark: Mark): unknown[] {
+function markValues(mark: ObjectMark): unknown[] {
   switch (mark.kind) {
     case 'done':
       return [mark.destKey, mark.destEtag, mark.evidence, mark.stamp];
@@ -146,20 +167,101 @@ const MARK_SQL = Object.fromEntries(
        AS v(id, ${columns.map(([name]) => name).join(', ')})
      WHERE o.migration = $1 AND o.id = v.id ${where ?? ''}`,
   ]),
-) as Record<Mark['kind'], string>;
+) as Record<ObjectMark['kind'], string>;
+
+const FORGET_PARTS = 'DELETE FROM s3migrate.parts WHERE migration = $1 AND object_id = ANY ($2::bigint[])';
+const FORGET_UPLOADS = 'DELETE FROM s3migrate.uploads WHERE migration = $1 AND object_id = ANY ($2::bigint[])';
+const INSERT_UPLOADS = `INSERT INTO s3migrate.uploads
+    (object_id, migration, dest_key, upload_id, source_etag, size, part_size, part_count, started_at)
+  SELECT v.id, $1, v.dest_key, v.upload_id, v.source_etag, v.size, v.part_size, v.part_count, v.stamp
+  FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::int[], $9::text[])
+    AS v(id, dest_key, upload_id, source_etag, size, part_size, part_count, stamp)`;
+const UPSERT_PARTS = `INSERT INTO s3migrate.parts (object_id, migration, part_number, size, etag, md5)
+  SELECT v.id, $1, v.part_number, v.size, v.etag, v.md5
+  FROM unnest($2::bigint[], $3::int[], $4::bigint[], $5::text[], $6::text[]) AS v(id, part_number, size, etag, md5)
+  ON CONFLICT (object_id, part_number) DO UPDATE SET size = EXCLUDED.size, etag = EXCLUDED.etag, md5 = EXCLUDED.md5`;
+
+interface Statement {
+  sql: string;
+  values: unknown[];
+}
+
+/** The statements that apply one group of marks of one kind (no two of which touch the same row). */
+function markStatements(migration: string, group: readonly Mark[]): Statement[] {
+  const ids = group.map((mark) => mark.id);
+  const first = group[0]!;
+  switch (first.kind) {
+    case 'upload': {
+      const uploads = group as Array<Extract<Mark, { kind: 'upload' }>>;
+      return [
+        { sql: FORGET_PARTS, values: [migration, ids] },
+        { sql: FORGET_UPLOADS, values: [migration, ids] },
+        {
+          sql: INSERT_UPLOADS,
+          values: [
+            migration,
+            ids,
+            uploads.map((u) => u.destKey),
+            uploads.map((u) => u.uploadId),
+            uploads.map((u) => u.sourceEtag),
+            uploads.map((u) => u.size),
+            uploads.map((u) => u.partSize),
+            uploads.map((u) => u.partCount),
+            uploads.map((u) => u.stamp),
+          ],
+        },
+      ];
+    }
+    case 'part': {
+      const parts = group as Array<Extract<Mark, { kind: 'part' }>>;
+      return [
+        {
+          sql: UPSERT_PARTS,
+          values: [migration, ids, parts.map((p) => p.partNumber), parts.map((p) => p.size), parts.map((p) => p.etag), parts.map((p) => p.md5)],
+        },
+      ];
+    }
+    case 'forget':
+      return [
+        { sql: FORGET_PARTS, values: [migration, ids] },
+        { sql: FORGET_UPLOADS, values: [migration, ids] },
+      ];
+    default: {
+      const marks = group as ObjectMark[];
+      const kind = first.kind;
+      const columns = MARKS[kind].columns.map((_, i) => marks.map((mark) => markValues(mark)[i]));
+      const statements = [{ sql: MARK_SQL[kind], values: [migration, ids, ...columns] }];
+      // A completed upload's record goes in the same transaction as the done mark.
+      const completed = marks.filter((mark) => mark.kind === 'done' && mark.completedUpload).map((mark) => mark.id);
+      if (completed.length > 0) {
+        statements.push({ sql: FORGET_PARTS, values: [migration, completed] }, { sql: FORGET_UPLOADS, values: [migration, completed] });
+      }
+      return statements;
+    }
+  }
+}
 
 /**
- * Groups items into statements that one set-based UPDATE each can apply, keeping what order matters: a
- * row's marks apply in the order they were issued (its second mark goes into the next round: an
- * UPDATE ... FROM joins each row once), while marks of different rows commute, so that within a round
- * all marks of one kind become one statement however they interleaved.
+ * Groups items into statements that one set-based statement each can apply, keeping what order matters:
+ * the marks of one row apply in the order they were issued (a row's second mark goes into the next round:
+ * an UPDATE ... FROM joins each row once), while marks of different rows commute, as do parts of one
+ * upload with different numbers; within a round, all marks of one kind become one statement.
  */
-function groupsOf<T extends { id: number }>(items: readonly T[], kindOf: (item: T) => string): T[][] {
+function groupsOf<T extends { id: number }>(items: readonly T[], kindOf: (item: T) => string, partOf: (item: T) => number | undefined = () => undefined): T[][] {
   const rounds: Array<Map<string, T[]>> = [];
-  const seen = new Map<number, number>();
+  // Per row: the last round of any of its items, and of its items other than parts; per part: its last round.
+  const lastAny = new Map<number, number>();
+  const lastWhole = new Map<number, number>();
+  const lastPart = new Map<string, number>();
   for (const item of items) {
-    const round = seen.get(item.id) ?? 0;
-    seen.set(item.id, round + 1);
+    const part = partOf(item);
+    const round =
+      part === undefined
+        ? (lastAny.get(item.id) ?? -1) + 1
+        : Math.max(lastWhole.get(item.id) ?? -1, lastPart.get(`${item.id}:${part}`) ?? -1) + 1;
+    lastAny.set(item.id, Math.max(lastAny.get(item.id) ?? -1, round));
+    if (part === undefined) lastWhole.set(item.id, round);
+    else lastPart.set(`${item.id}:${part}`, round);
     const groups = (rounds[round] ??= new Map());
     const kind = kindOf(item);
     const group = groups.get(kind);
@@ -354,11 +456,11 @@ export class PgStore implements StateStore {
 
   /** One batch of marks: one set-based UPDATE per kind (and round), all in one transaction. */
   private async commitMarks(units: readonly Mark[]): Promise<void> {
-    const statements = groupsOf(units, (mark) => mark.kind).map((run) => {
-      const kind = run[0]!.kind;
-      const columns = MARKS[kind].columns.map((_, i) => run.map((mark) => markValues(mark)[i]));
-      return { sql: MARK_SQL[kind], values: [this.migration, run.map((mark) => mark.id), ...columns] };
-    });
+    const statements = groupsOf(
+      units,
+      (mark) => mark.kind,
+      (mark) => (mark.kind === 'part' ? mark.partNumber : undefined),
+    ).flatMap((group) => markStatements(this.migration, group));
     if (statements.length === 1) {
       // One statement is atomic by itself: no BEGIN/COMMIT round trips (retried like a transaction).
       for (let attempt = 1; ; attempt += 1) {
@@ -710,7 +812,15 @@ export class PgStore implements StateStore {
   }
 
   async markDone(id: number, result: CopyResult): Promise<void> {
-    await this.mark({ kind: 'done', id, destKey: result.destKey, destEtag: result.destEtag ?? null, evidence: result.evidence, stamp: now() });
+    await this.mark({
+      kind: 'done',
+      id,
+      destKey: result.destKey,
+      destEtag: result.destEtag ?? null,
+      evidence: result.evidence,
+      completedUpload: result.completedUpload === true,
+      stamp: now(),
+    });
   }
 
   async markFailed(id: number, error: string): Promise<void> {
@@ -731,6 +841,67 @@ export class PgStore implements StateStore {
 
   async recordRetry(id: number, error: string): Promise<void> {
     await this.mark({ kind: 'retry', id, error, stamp: now() });
+  }
+
+  // ---- multipart uploads kept across runs ------------------------------------------------
+
+  async recordUpload(upload: Omit<RecordedUpload, 'parts' | 'startedAt'>): Promise<void> {
+    await this.mark({
+      kind: 'upload',
+      id: upload.objectId,
+      destKey: upload.destKey,
+      uploadId: upload.uploadId,
+      sourceEtag: upload.sourceEtag,
+      size: upload.size,
+      partSize: upload.partSize,
+      partCount: upload.partCount,
+      stamp: now(),
+    });
+  }
+
+  async recordPart(objectId: number, part: RecordedPart): Promise<void> {
+    await this.mark({ kind: 'part', id: objectId, partNumber: part.partNumber, size: part.size, etag: part.etag, md5: part.md5 });
+  }
+
+  async uploadOf(objectId: number): Promise<RecordedUpload | undefined> {
+    return this.guard(async () => {
+      await this.marks.flush();
+      const upload = (
+        await this.query<Omit<RecordedUpload, 'parts'>>(
+          `SELECT ${UPLOAD_COLUMNS} FROM s3migrate.uploads WHERE migration = $1 AND object_id = $2`,
+          [this.migration, objectId],
+        )
+      ).rows[0];
+      if (!upload) return undefined;
+      const parts = (
+        await this.query<RecordedPart>(
+          `SELECT part_number AS "partNumber", size, etag, md5 FROM s3migrate.parts
+           WHERE migration = $1 AND object_id = $2 ORDER BY part_number`,
+          [this.migration, objectId],
+        )
+      ).rows.map((part) => ({ partNumber: part.partNumber, size: part.size, etag: part.etag, md5: part.md5 }));
+      return { ...uploadFields(upload), parts };
+    });
+  }
+
+  async forgetUpload(objectId: number): Promise<void> {
+    await this.mark({ kind: 'forget', id: objectId });
+  }
+
+  async recordedUploads(): Promise<Array<Omit<RecordedUpload, 'parts'> & { key: string }>> {
+    return this.guard(async () => {
+      await this.marks.flush();
+      const rows = (
+        await this.query<Omit<RecordedUpload, 'parts'> & { key: string }>(
+          `SELECT o.key, u.object_id AS "objectId", u.dest_key AS "destKey", u.upload_id AS "uploadId",
+             u.source_etag AS "sourceEtag", u.size, u.part_size AS "partSize", u.part_count AS "partCount", u.started_at AS "startedAt"
+           FROM s3migrate.uploads u JOIN s3migrate.objects o ON o.id = u.object_id
+           WHERE u.migration = $1 ORDER BY o.key`,
+          [this.migration],
+        )
+      ).rows;
+      return rows.map((row) => ({ key: row.key, ...uploadFields(row) }));
+    });
   }
 
   async outcomeCounts(): Promise<OutcomeCounts> {
@@ -871,7 +1042,7 @@ export class PgStore implements StateStore {
       return this.transaction(async (client) => {
         const m = [this.migration];
         const counts = (
-          await this.query<StatusCount>('SELECT status, objects, bytes FROM s3migrate.status_summary WHERE migration = $1', m, client)
+          await this.query<StatusCount>('SELECT status, objects, bytes FROM s3migrate.status_summary WHERE migration = $1 ORDER BY status', m, client)
         ).rows.map((row) => ({ status: row.status, objects: row.objects, bytes: row.bytes }));
         const progress = (
           await this.query<{ objectsTotal: number; objectsDone: number; bytesTotal: number; bytesDone: number }>(
@@ -883,7 +1054,7 @@ export class PgStore implements StateStore {
         ).rows[0] ?? { objectsTotal: 0, objectsDone: 0, bytesTotal: 0, bytesDone: 0 };
         const evidenceCounts = (
           await this.query<{ evidence: string | null; objects: number }>(
-            'SELECT evidence, objects FROM s3migrate.evidence_summary WHERE migration = $1',
+            'SELECT evidence, objects FROM s3migrate.evidence_summary WHERE migration = $1 ORDER BY evidence NULLS FIRST',
             m,
             client,
           )
@@ -905,6 +1076,30 @@ export class PgStore implements StateStore {
             client,
           )
         ).rows[0];
+        const uploads = (
+          await this.query<{ count: number; bytesDone: number }>(
+            'SELECT COUNT(*) AS count, COALESCE(SUM(bytes_done), 0)::bigint AS "bytesDone" FROM s3migrate.open_uploads WHERE migration = $1',
+            m,
+            client,
+          )
+        ).rows[0]!;
+        const uploadSample = (
+          await this.query<OpenUpload>(
+            `SELECT key, dest_key AS "destKey", upload_id AS "uploadId", size, parts_done AS "partsDone", part_count AS "partCount",
+               bytes_done AS "bytesDone", started_at AS "startedAt" FROM s3migrate.open_uploads WHERE migration = $1 ORDER BY key LIMIT 20`,
+            m,
+            client,
+          )
+        ).rows.map((u) => ({
+          key: u.key,
+          destKey: u.destKey,
+          uploadId: u.uploadId,
+          size: u.size,
+          partsDone: u.partsDone,
+          partCount: u.partCount,
+          bytesDone: u.bytesDone,
+          startedAt: u.startedAt,
+        }));
         const verifyResults = await this.verifyResultCountsOn(client);
         const meta = await this.allMeta(client);
         return {
@@ -920,6 +1115,7 @@ export class PgStore implements StateStore {
           evidenceCounts: evidenceCounts.map((v) => ({ evidence: v.evidence ?? 'none', objects: v.objects })),
           verifyResults,
           recentErrors,
+          openUploads: { count: uploads.count, bytesDone: uploads.bytesDone, sample: uploadSample },
           lastRun: lastRun
             ? { command: lastRun.command, startedAt: lastRun.startedAt, finishedAt: lastRun.finishedAt ?? undefined, outcome: lastRun.outcome }
             : undefined,
@@ -932,6 +1128,20 @@ export class PgStore implements StateStore {
 /** A row as the engine needs it, its fields in SqliteStore's order. */
 function objectRow(row: ObjectRow): ObjectRow {
   return { id: row.id, key: row.key, size: row.size, etag: row.etag, lastModified: row.lastModified, attempts: row.attempts };
+}
+
+/** An upload record's fields, in SqliteStore's order. */
+function uploadFields(row: Omit<RecordedUpload, 'parts'>): Omit<RecordedUpload, 'parts'> {
+  return {
+    objectId: row.objectId,
+    destKey: row.destKey,
+    uploadId: row.uploadId,
+    sourceEtag: row.sourceEtag,
+    size: row.size,
+    partSize: row.partSize,
+    partCount: row.partCount,
+    startedAt: row.startedAt,
+  };
 }
 
 /** A location kept in meta as `<side>_endpoint`, `<side>_bucket`, `<side>_prefix`. */

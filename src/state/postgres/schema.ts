@@ -127,6 +127,43 @@ export const MIGRATIONS: readonly string[] = [
     SELECT migration, key, size, etag, error, updated_at FROM s3migrate.objects
     WHERE status = 'changed' ORDER BY migration, key;
   `,
+  // 2: multipart uploads kept across runs (part-level resume), as in the SQLite file.
+  `
+  -- The multipart upload a row's copy is building (one per row at most), kept across runs so that a
+  -- crash or a stop resumes it: only the missing parts are sent again.
+  CREATE TABLE s3migrate.uploads (
+    object_id    BIGINT PRIMARY KEY REFERENCES s3migrate.objects(id) ON DELETE CASCADE,
+    migration    TEXT COLLATE "C" NOT NULL REFERENCES s3migrate.migrations(name) ON DELETE CASCADE,
+    dest_key     TEXT COLLATE "C" NOT NULL,
+    upload_id    TEXT COLLATE "C" NOT NULL,
+    -- the source version the parts are read from (every part read carries If-Match on it)
+    source_etag  TEXT COLLATE "C",
+    size         BIGINT NOT NULL,
+    part_size    BIGINT NOT NULL,
+    part_count   INTEGER NOT NULL,
+    started_at   TEXT COLLATE "C" NOT NULL
+  );
+  CREATE INDEX uploads_by_migration ON s3migrate.uploads (migration);
+
+  -- Each part the destination confirmed: its ETag (for CompleteMultipartUpload) and the MD5 of the
+  -- bytes we sent (for the multipart ETag the completed object must carry).
+  CREATE TABLE s3migrate.parts (
+    object_id    BIGINT NOT NULL REFERENCES s3migrate.objects(id) ON DELETE CASCADE,
+    migration    TEXT COLLATE "C" NOT NULL REFERENCES s3migrate.migrations(name) ON DELETE CASCADE,
+    part_number  INTEGER NOT NULL,
+    size         BIGINT NOT NULL,
+    etag         TEXT COLLATE "C" NOT NULL,
+    md5          TEXT COLLATE "C" NOT NULL,
+    PRIMARY KEY (object_id, part_number)
+  );
+
+  CREATE VIEW s3migrate.open_uploads AS
+    SELECT u.migration, o.key, u.dest_key, u.upload_id, u.size, u.part_size, u.part_count,
+           COUNT(p.part_number) AS parts_done, COALESCE(SUM(p.size), 0)::bigint AS bytes_done, u.started_at
+    FROM s3migrate.uploads u JOIN s3migrate.objects o ON o.id = u.object_id
+    LEFT JOIN s3migrate.parts p ON p.object_id = u.object_id
+    GROUP BY u.object_id, o.id ORDER BY u.migration, o.key;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
