@@ -9,13 +9,15 @@ import path from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { s3rverClient, startS3rver, type S3rverHandle } from '../scripts/servers/s3rver.js';
-import { runCli, s3rverEnv, type CliResult } from './support/cli.js';
-import { bytes, listKeys, seed, sha256, sha256Of, tempDir, teardown, type SeedObject } from './support/copy-fixtures.js';
+import { runCli, s3rverEnv, startCli, type CliResult } from './support/cli.js';
+import { bytes, listKeys, MiB, seed, sha256, sha256Of, sleep, tempDir, teardown, waitFor, type SeedObject } from './support/copy-fixtures.js';
+import { startRequestProxy, type RequestProxy } from './support/request-proxy.js';
 import { describePostgres } from './support/postgres.js';
 
 const PHOTOS: SeedObject[] = [
   'a.jpg', 'B.jpg', 'é.jpg', 'emoji 😀.jpg', '\uFF01bang.jpg', 'a/b.jpg', 'a b.jpg', 'a-.jpg', 'plus+sign.jpg', 'dir/',
 ].map((key, i) => ({ key, body: key.endsWith('/') ? Buffer.alloc(0) : bytes(200 + i * 100) }));
+const BIG_PARTS = 12;
 const VIDEOS: SeedObject[] = ['a.jpg', 'v/1.mp4', 'v/2.mp4'].map((key, i) => ({ key, body: bytes(5_000 + i) }));
 
 let source: S3rverHandle;
@@ -23,11 +25,12 @@ let dest: S3rverHandle;
 let sourceClient: S3Client;
 let destClient: S3Client;
 let work: Awaited<ReturnType<typeof tempDir>>;
+const proxies: RequestProxy[] = [];
 
 beforeAll(async () => {
   [source, dest] = await Promise.all([
-    startS3rver({ buckets: ['photos', 'videos'] }),
-    startS3rver({ buckets: ['photos-dst', 'videos-dst', 'env-dst', 'two-a', 'two-b'] }),
+    startS3rver({ buckets: ['photos', 'videos', 'big-src'] }),
+    startS3rver({ buckets: ['photos-dst', 'videos-dst', 'env-dst', 'two-a', 'two-b', 'big-dst'] }),
   ]);
   sourceClient = s3rverClient(source.endpoint);
   destClient = s3rverClient(dest.endpoint);
@@ -35,7 +38,7 @@ beforeAll(async () => {
   work = await tempDir('pg-cli');
 });
 
-afterAll(() => teardown({ clients: [sourceClient, destClient], servers: [source, dest], work }));
+afterAll(() => teardown({ proxies, clients: [sourceClient, destClient], servers: [source, dest], work }));
 
 function expectExit(result: CliResult, code: number): void {
   expect(result.code, `exit ${result.code}\nstdout: ${result.stdout}\nstderr: ${result.stderr}`).toBe(code);
@@ -209,6 +212,46 @@ describePostgres('the CLI on a PostgreSQL state', (pg) => {
     const none = await run(['status', ...state], { PGPASSWORD: undefined });
     expectExit(none, 1);
     expect(none.stderr).toMatch(/^s3migrate: PostgreSQL at 127\.0\.0\.1:\d+ asks user "s3migrate" for a password and none was given .* Set PGPASSWORD, or add a line/);
+  });
+
+  it('part-level resume on PostgreSQL: kill -9 mid-upload, the rerun sends only the missing parts', async () => {
+    const database = await pg().createDatabase();
+    const state = ['--state', pg().urlOf(database), '--migration', 'big'];
+    const flags = ['--multipart-threshold', '5MiB', '--part-size', '5MiB', '--part-concurrency', '2', '--concurrency', '1', '--quiet'];
+    const body = bytes(BIG_PARTS * 5 * MiB);
+    await seed(sourceClient, 'big-src', [{ key: 'dump.bin', body }]);
+    expectExit(await run(['catalog', '--from', 's3://big-src', ...state, '--quiet']), 0);
+    // Every part answer waits a little, so that the kill lands mid-upload.
+    const proxy = await startRequestProxy(dest.endpoint, { onResponse: (info) => (info.op === 'UploadPart' ? sleep(150) : undefined) });
+    proxies.push(proxy);
+    const confirmed = (): number[] =>
+      proxy.log().filter((e) => e.op === 'UploadPart' && e.status === 200).map((e) => Number(new URLSearchParams(e.query).get('partNumber')));
+    const first = startCli(['copy', '--to', 's3://big-dst', ...state, ...flags], { env: env({ DEST_ENDPOINT: proxy.endpoint }), cwd: work.dir });
+    await waitFor(() => confirmed().length >= BIG_PARTS / 2, 60_000, 'half the parts confirmed');
+    first.child.kill('SIGKILL');
+    expect((await first.result).signal).toBe('SIGKILL');
+
+    const recorded = (
+      await pg().query<{ part_number: number }>("SELECT part_number FROM s3migrate.parts WHERE migration = 'big' ORDER BY 1", [], database)
+    ).rows.map((r) => r.part_number);
+    expect(recorded.length).toBeGreaterThanOrEqual(BIG_PARTS / 2 - 2);
+    for (const n of recorded) expect(confirmed()).toContain(n);
+    const status = await run(['status', ...state]);
+    expect(status.stdout).toMatch(new RegExp(`dump\\.bin: ${recorded.length}/${BIG_PARTS} parts`));
+
+    proxy.reset();
+    const rerun = await run(['copy', '--to', 's3://big-dst', ...state, ...flags], { DEST_ENDPOINT: proxy.endpoint });
+    expectExit(rerun, 0);
+    expect(proxy.log().filter((e) => e.op === 'CreateMultipartUpload')).toHaveLength(0); // the kept upload was resumed
+    const sent = proxy.log().filter((e) => e.op === 'UploadPart').map((e) => Number(new URLSearchParams(e.query).get('partNumber')));
+    expect(sent.sort((a, b) => a - b)).toEqual(Array.from({ length: BIG_PARTS }, (_, i) => i + 1).filter((n) => !recorded.includes(n)));
+    expect(await sha256Of(destClient, 'big-dst', 'dump.bin')).toBe(sha256(body));
+    expect(await objectsOf(database, 'big')).toEqual([{ key: 'dump.bin', status: 'done', evidence: expect.any(String) }]);
+    // The upload's record went with the done mark; abort-uploads finds nothing left to abort.
+    expect((await pg().query('SELECT * FROM s3migrate.uploads', [], database)).rows).toEqual([]);
+    const abort = await run(['abort-uploads', ...state]);
+    expectExit(abort, 0);
+    expect(abort.stdout).toMatch(/^Aborted 0 recorded multipart uploads/);
   });
 
   it('bad input: one clear line, the documented exit code, nothing changed, no secret shown', async () => {

@@ -335,6 +335,58 @@ export function storeContract(harness: () => StoreHarness): void {
     });
   });
 
+  describe('multipart uploads kept across runs', () => {
+    it('records an upload and its parts, replaces, forgets, and drops the record with the done mark', async () => {
+      const h = await cataloged(['big-a', 'big-b', 'big-c'].map((k) => obj(k, 30 * 1024 ** 2)));
+      const { store } = h;
+      const ids = new Map((await store.claimPending('key', 10)).map((row) => [row.key, row.id]));
+      const upload = (key: string, uploadId: string) => ({
+        objectId: ids.get(key)!, destKey: `to/${key}`, uploadId, sourceEtag: `"e-${key}"`, size: 30 * 1024 ** 2, partSize: 8 * 1024 ** 2, partCount: 4,
+      });
+      const part = (n: number, tag = '') => ({ partNumber: n, size: n === 4 ? 6 * 1024 ** 2 : 8 * 1024 ** 2, etag: `"p${n}${tag}"`, md5: `${n}`.repeat(32) });
+      expect(await store.uploadOf(ids.get('big-a')!)).toBeUndefined();
+      expect(await store.recordedUploads()).toEqual([]);
+
+      // Parts complete in any order, and one is sent twice (a retried part): the later record wins.
+      await store.recordUpload(upload('big-b', 'u-b'));
+      await store.recordUpload(upload('big-a', 'u-a1'));
+      await Promise.all([store.recordPart(ids.get('big-a')!, part(3)), store.recordPart(ids.get('big-a')!, part(1)), store.recordPart(ids.get('big-b')!, part(1))]);
+      await Promise.all([store.recordPart(ids.get('big-a')!, part(1, 'again')), store.recordPart(ids.get('big-a')!, part(2))]);
+      const a = await store.uploadOf(ids.get('big-a')!);
+      expect(a).toStrictEqual({ ...upload('big-a', 'u-a1'), startedAt: expect.stringMatching(/Z$/), parts: [part(1, 'again'), part(2), part(3)] });
+      expect(Object.keys(a!)).toEqual(['objectId', 'destKey', 'uploadId', 'sourceEtag', 'size', 'partSize', 'partCount', 'startedAt', 'parts']);
+      expect(await store.recordedUploads()).toStrictEqual([
+        { key: 'big-a', ...upload('big-a', 'u-a1'), startedAt: expect.any(String) },
+        { key: 'big-b', ...upload('big-b', 'u-b'), startedAt: expect.any(String) },
+      ]);
+      expect((await store.summary()).openUploads).toStrictEqual({
+        count: 2,
+        bytesDone: 4 * 8 * 1024 ** 2,
+        sample: [
+          { key: 'big-a', destKey: 'to/big-a', uploadId: 'u-a1', size: 30 * 1024 ** 2, partsDone: 3, partCount: 4, bytesDone: 3 * 8 * 1024 ** 2, startedAt: expect.any(String) },
+          { key: 'big-b', destKey: 'to/big-b', uploadId: 'u-b', size: 30 * 1024 ** 2, partsDone: 1, partCount: 4, bytesDone: 8 * 1024 ** 2, startedAt: expect.any(String) },
+        ],
+      });
+
+      // A new upload for the row replaces the old record and its parts; queued right after a part, in order.
+      await Promise.all([store.recordPart(ids.get('big-a')!, part(4)), store.recordUpload(upload('big-a', 'u-a2'))]);
+      expect(await store.uploadOf(ids.get('big-a')!)).toMatchObject({ uploadId: 'u-a2', parts: [] });
+      await store.recordPart(ids.get('big-a')!, part(1));
+
+      // Forgotten: gone with its parts. Done with a completed upload: the record goes with the mark.
+      await store.forgetUpload(ids.get('big-b')!);
+      expect(await store.uploadOf(ids.get('big-b')!)).toBeUndefined();
+      await store.markDone(ids.get('big-a')!, { destKey: 'to/big-a', destEtag: '"x-4"', evidence: 'multipart-etag', completedUpload: true });
+      expect(await store.uploadOf(ids.get('big-a')!)).toBeUndefined();
+      expect(await h.statusOf()).toMatchObject({ 'big-a': 'done' });
+      // Done without one (a single PUT): a record of the row, if any, stays for abort-uploads to find.
+      await store.recordUpload(upload('big-c', 'u-c'));
+      await store.markDone(ids.get('big-c')!, { destKey: 'to/big-c', evidence: 'md5' });
+      expect((await store.recordedUploads()).map((u) => u.uploadId)).toEqual(['u-c']);
+      expect((await store.summary()).openUploads).toMatchObject({ count: 1, bytesDone: 0 });
+    });
+  });
+
   describe('verify passes', () => {
     it('records findings, sends what differs back to pending, and concludes rows the listing did not show', async () => {
       const h = await cataloged(['ok', 'etag', 'missing', 'never', 'proved', 'unproven', 'gone'].map((k) => obj(k, 3)));
@@ -418,6 +470,7 @@ export function storeContract(harness: () => StoreHarness): void {
         evidenceCounts: [],
         verifyResults: [],
         recentErrors: [],
+        openUploads: { count: 0, bytesDone: 0, sample: [] },
         lastRun: undefined,
       });
     });
