@@ -4,11 +4,12 @@ import { formatCount } from '../progress/format.js';
 import { loadEnvironment } from './environment.js';
 import { EXIT } from './exit-codes.js';
 import { resolveMigration } from './migration.js';
-import { addEndpointOptions, DEFAULT_STATE } from './options.js';
+import { addEndpointOptions, addStateOptions, stateFromFlags } from './options.js';
 import { onInterrupt, runAction } from './run-action.js';
 
 interface AbortUploadsFlags extends Record<string, string | boolean | undefined> {
-  state: string;
+  state?: string;
+  migration?: string;
   to?: string;
 }
 
@@ -23,8 +24,8 @@ and start over on the next copy), and any other open upload at one of our destin
 
 export function abortUploadsCommand(): Command {
   const command = new Command('abort-uploads')
-    .description('Abort the multipart uploads kept for resumption (and any open upload at our destination keys)')
-    .option('--state <file>', 'state file', DEFAULT_STATE)
+    .description('Abort the multipart uploads kept for resumption (and any open upload at our destination keys)');
+  addStateOptions(command, 'state file')
     .option('--to <s3-url>', 'destination (default: the one copy used)');
   addEndpointOptions(command, ['source', 'dest']);
   command.addHelpText('after', EXAMPLES);
@@ -40,7 +41,8 @@ async function abortUploadsAction(flags: AbortUploadsFlags): Promise<number> {
     import('../state/open-store.js'),
     import('../copy/abort-uploads.js'),
   ]);
-  const store = await openStateStore(flags.state, { create: false, readonly: false });
+  const state = stateFromFlags(flags, env);
+  const store = await openStateStore(state.location, { create: false, readonly: false, migration: state.migration, env });
   try {
     const migration = await resolveMigration(store, env, flags);
     await store.acquireLock('abort-uploads');

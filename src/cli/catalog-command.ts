@@ -1,4 +1,3 @@
-import fs from 'node:fs';
 import { Command } from 'commander';
 import { describeEndpoint } from '../config/endpoint-config.js';
 import { parseS3Url } from '../config/s3-url.js';
@@ -9,12 +8,13 @@ import { chooseProgressMode } from '../progress/output.js';
 import type { StateStore } from '../state/store.js';
 import { loadEnvironment } from './environment.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
-import { addEndpointOptions, addLogOptions, DEFAULT_STATE, endpointConfigFromFlags, parsePositiveInteger } from './options.js';
+import { addEndpointOptions, addLogOptions, addStateOptions, endpointConfigFromFlags, parsePositiveInteger, stateFromFlags } from './options.js';
 import { onInterrupt, runAction } from './run-action.js';
 
 interface CatalogFlags extends Record<string, string | boolean | undefined> {
   from: string;
-  state: string;
+  state?: string;
+  migration?: string;
   quiet?: boolean;
   progressInterval: string;
   logFormat: LogFormat;
@@ -25,6 +25,7 @@ const EXAMPLES = `
 Examples:
   $ s3migrate catalog --from s3://my-bucket
   $ s3migrate catalog --from s3://my-bucket/photos/ --state photos.db
+  $ PGPASSWORD=... s3migrate catalog --from s3://my-bucket --state postgres://s3migrate@db.example.com/s3migrate --migration photos
   $ SOURCE_ENDPOINT=https://s3.eu-central-1.wasabisys.com s3migrate catalog --from s3://archive
 
 Run it again at any time: an interrupted listing continues where it stopped; a finished one is
@@ -33,8 +34,8 @@ re-listed and reconciled (new and changed keys become pending, vanished keys are
 export function catalogCommand(): Command {
   const command = new Command('catalog')
     .description('List the source bucket into the state file (resumable)')
-    .requiredOption('--from <s3-url>', 'source: s3://BUCKET[/PREFIX]')
-    .option('--state <file>', 'state file (created if missing)', DEFAULT_STATE)
+    .requiredOption('--from <s3-url>', 'source: s3://BUCKET[/PREFIX]');
+  addStateOptions(command, 'state file (created if missing)')
     .option('--quiet', 'print only errors and the final summary')
     .option('--progress-interval <seconds>', 'seconds between progress lines when not on a terminal', '5');
   addEndpointOptions(command, ['source']);
@@ -50,6 +51,7 @@ async function catalog(flags: CatalogFlags): Promise<number> {
   const config = endpointConfigFromFlags('source', env, flags as Record<string, string | undefined>);
   const intervalSeconds = parsePositiveInteger(flags.progressInterval, '--progress-interval', 3600);
   const source = { endpoint: describeEndpoint(config), ...location };
+  const state = stateFromFlags(flags, env);
   // Opened before the state file: a log file that cannot be opened is invalid usage, nothing touched.
   const logTarget = openLogTarget(flags.logFormat, flags.logFile);
   // False when the JSON log goes to stderr: then nothing else goes there.
@@ -63,16 +65,16 @@ async function catalog(flags: CatalogFlags): Promise<number> {
     return exitCodeFor(error);
   };
 
-  const existed = fs.existsSync(flags.state) && fs.statSync(flags.state).size > 0;
   // Loaded here rather than at start-up, so that the other commands never pay for them.
-  const [{ bindSource, runCatalog }, { createS3Client }, { openStateStore }] = await Promise.all([
+  const [{ bindSource, runCatalog }, { createS3Client }, { openStateStore, stateFileExists, closeAndDiscardNew }] = await Promise.all([
     import('../catalog/catalog.js'),
     import('../s3/client.js'),
     import('../state/open-store.js'),
   ]);
+  const existed = stateFileExists(state.location);
   let store: StateStore;
   try {
-    store = await openStateStore(flags.state, { create: true, readonly: false });
+    store = await openStateStore(state.location, { create: true, readonly: false, migration: state.migration, env });
   } catch (error) {
     return failed(error);
   }
@@ -123,11 +125,9 @@ async function catalog(flags: CatalogFlags): Promise<number> {
       unhook();
     }
   } catch (error) {
+    // A catalog that failed before listing anything into a state it created leaves no state behind.
+    if (!listedAny) await closeAndDiscardNew(store, state.location, existed);
     await store.close();
-    // A catalog that failed before listing anything into a file it created leaves no file behind.
-    if (!existed && !listedAny) {
-      for (const suffix of ['', '-wal', '-shm']) fs.rmSync(flags.state + suffix, { force: true });
-    }
     return failed(error);
   } finally {
     await store.close();

@@ -14,9 +14,10 @@ import { EXIT, exitCodeFor } from './exit-codes.js';
 import {
   addEndpointOptions,
   addLogOptions,
-  DEFAULT_STATE,
+  addStateOptions,
   parsePositiveInteger,
   parseSizeInRange,
+  stateFromFlags,
 } from './options.js';
 import { resolveMigration } from './migration.js';
 import { onInterrupt, runAction } from './run-action.js';
@@ -27,7 +28,8 @@ export const DEFAULT_CONCURRENCY = 32;
 interface CopyFlags extends Record<string, string | boolean | undefined> {
   to: string;
   from?: string;
-  state: string;
+  state?: string;
+  migration?: string;
   sort: SortOrder;
   concurrency: string;
   partSize: string;
@@ -61,8 +63,8 @@ export function copyCommand(): Command {
   const command = new Command('copy')
     .description('Copy every cataloged object to the destination, in the order you choose (resumable)')
     .requiredOption('--to <s3-url>', 'destination: s3://BUCKET[/PREFIX]')
-    .option('--from <s3-url>', 'source; must match the catalog (optional check)')
-    .option('--state <file>', 'state file made by `s3migrate catalog`', DEFAULT_STATE)
+    .option('--from <s3-url>', 'source; must match the catalog (optional check)');
+  addStateOptions(command, 'state file made by `s3migrate catalog`')
     .addOption(new Option('--sort <order>', 'copy order').choices([...SORT_ORDERS]).default('key'))
     .option('--concurrency <n>', 'objects in flight', String(DEFAULT_CONCURRENCY))
     .option('--multipart-threshold <size>', 'objects larger than this go as multipart uploads (smaller ones are buffered)', '64MiB')
@@ -120,6 +122,7 @@ async function copy(flags: CopyFlags): Promise<number> {
       import('../state/open-store.js'),
       import('../progress/copy-log.js'),
     ]);
+  const state = stateFromFlags(flags, env);
   const log = copyLog(logTarget, { flags, intervalSeconds });
   let snapshot: (() => CopyStats) | undefined;
   const closeLog = (): void => {
@@ -135,7 +138,7 @@ async function copy(flags: CopyFlags): Promise<number> {
   };
   let store: StateStore;
   try {
-    store = await openStateStore(flags.state, { create: false, readonly: false });
+    store = await openStateStore(state.location, { create: false, readonly: false, migration: state.migration, env });
   } catch (error) {
     return failed(error);
   }
@@ -198,7 +201,9 @@ async function copy(flags: CopyFlags): Promise<number> {
       const summary = await engine.run();
       progress.close();
       if (terminal) process.stderr.write(`${summary.interrupted ? 'Stopped' : 'Finished'}: ${statsLine(summary.stats)}\n`);
-      const code = summary.interrupted ? EXIT.interrupted : reportOutcomes(summary.outcomes, flags.state, terminal);
+      const code = summary.interrupted
+        ? EXIT.interrupted
+        : reportOutcomes(summary.outcomes, changedObjectsQuery(state.location, state.migration), terminal);
       log.end({ outcome: summary.interrupted ? 'interrupted' : 'completed', exitCode: code, stats: summary.stats, outcomes: summary.outcomes });
       return code;
     } finally {
@@ -217,7 +222,7 @@ async function copy(flags: CopyFlags): Promise<number> {
  * The exit code of a finished run, from the rows of the whole state: failed or changed rows left -> 3
  * (with what to do), gone rows alone -> 0 (recorded, not an error: the source no longer has them).
  */
-function reportOutcomes(outcomes: OutcomeCounts, statePath: string, terminal: boolean): number {
+function reportOutcomes(outcomes: OutcomeCounts, changedQuery: string, terminal: boolean): number {
   const code = outcomes.failed > 0 || outcomes.changed > 0 ? EXIT.incomplete : EXIT.ok;
   // With the JSON log on stderr, run-end's state counts say this.
   if (!terminal) return code;
@@ -230,13 +235,21 @@ function reportOutcomes(outcomes: OutcomeCounts, statePath: string, terminal: bo
     process.stderr.write(
       `${outcomes.changed} objects changed at the source since the catalog and were not copied: ` +
         'run `s3migrate catalog` again (it reconciles them), then `s3migrate copy`. ' +
-        `They are listed by: sqlite3 ${statePath} 'select * from changed_objects'\n`,
+        `They are listed by: ${changedQuery}\n`,
     );
   }
   if (outcomes.failed > 0) {
     process.stderr.write(`${outcomes.failed} objects failed; see \`s3migrate status\`. Run copy again to retry them.\n`);
   }
   return code;
+}
+
+/** The command that lists the changed objects of this state, for the user to paste. */
+function changedObjectsQuery(location: string, migration: string | undefined): string {
+  if (/^postgres(ql)?:\/\//i.test(location)) {
+    return `psql '${location}' -c "select * from s3migrate.changed_objects where migration = '${migration ?? 'default'}'"`;
+  }
+  return `sqlite3 ${location} 'select * from changed_objects'`;
 }
 
 /** --max-bandwidth: a size per second, at least 1 KiB. */

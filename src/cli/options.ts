@@ -6,6 +6,37 @@ import { LOG_FORMATS } from '../progress/log-sink.js';
 
 export const DEFAULT_STATE = './state.db';
 
+/**
+ * --state and --migration, as every command takes them. --state has no commander default, so that
+ * S3MIGRATE_STATE_URL can stand in for it (see stateFromFlags).
+ */
+export function addStateOptions(command: Command, what: string): Command {
+  return command
+    .option(
+      '--state <file|url>',
+      `${what}, or postgres://USER@HOST[:PORT]/DB for a shared PostgreSQL state ` +
+        `(default: $S3MIGRATE_STATE_URL, else ${DEFAULT_STATE})`,
+    )
+    .option('--migration <name>', 'the migration inside a PostgreSQL state (default: "default")');
+}
+
+/** The state a command uses: --state, else S3MIGRATE_STATE_URL (a PostgreSQL URL), else ./state.db. */
+export function stateFromFlags(
+  flags: { state?: string | boolean; migration?: string | boolean },
+  env: Env,
+): { location: string; migration: string | undefined } {
+  const migration = typeof flags.migration === 'string' ? flags.migration : undefined;
+  if (typeof flags.state === 'string') return { location: flags.state, migration };
+  const fromEnv = env.S3MIGRATE_STATE_URL;
+  if (fromEnv !== undefined && fromEnv !== '') {
+    if (!/^postgres(ql)?:\/\//i.test(fromEnv)) {
+      throw new UsageError('S3MIGRATE_STATE_URL must be a postgres:// URL (postgres://USER@HOST[:PORT]/DB); for a file, use --state');
+    }
+    return { location: fromEnv, migration };
+  }
+  return { location: DEFAULT_STATE, migration };
+}
+
 /** Adds the per-side endpoint flags (`--source-endpoint`, `--dest-region`, ...) for the given sides. */
 export function addEndpointOptions(command: Command, sides: Side[]): Command {
   for (const side of sides) {

@@ -2,12 +2,14 @@ import { Command } from 'commander';
 import { describeLocation } from '../config/s3-url.js';
 import { formatBytes, formatCount, percent } from '../progress/format.js';
 import type { StateSummary } from '../state/types.js';
+import { loadEnvironment } from './environment.js';
 import { EXIT } from './exit-codes.js';
-import { DEFAULT_STATE } from './options.js';
+import { addStateOptions, stateFromFlags } from './options.js';
 import { runAction } from './run-action.js';
 
 interface StatusFlags {
-  state: string;
+  state?: string;
+  migration?: string;
   json?: boolean;
 }
 
@@ -15,23 +17,29 @@ const EXAMPLES = `
 Examples:
   $ s3migrate status
   $ s3migrate status --state photos.db --json | jq .percentDone
-  $ sqlite3 state.db 'select * from status_summary'`;
+  $ sqlite3 state.db 'select * from status_summary'
+  $ s3migrate status --state postgres://s3migrate@db.example.com/s3migrate --migration photos --json`;
 
 export function statusCommand(): Command {
-  return new Command('status')
-    .description('Show how far the migration is: counts and bytes per status, verification, recent errors')
-    .option('--state <file>', 'state file', DEFAULT_STATE)
+  return addStateOptions(
+    new Command('status').description('Show how far the migration is: counts and bytes per status, verification, recent errors'),
+    'state file',
+  )
     .option('--json', 'print one JSON document instead of text')
     .addHelpText('after', EXAMPLES)
     .action((flags: StatusFlags) => runAction(() => status(flags)));
 }
 
 async function status(flags: StatusFlags): Promise<number> {
-  const { openStateStore } = await import('../state/open-store.js');
-  const store = await openStateStore(flags.state, { create: false, readonly: true });
+  const env = loadEnvironment();
+  const state = stateFromFlags(flags, env);
+  const { openStateStore, isPostgresUrl } = await import('../state/open-store.js');
+  const store = await openStateStore(state.location, { create: false, readonly: true, migration: state.migration, env });
   try {
     const summary = await store.summary();
-    process.stdout.write(flags.json ? `${JSON.stringify(toJson(flags.state, summary), null, 2)}\n` : render(flags.state, summary));
+    // A PostgreSQL state is named with its migration: the URL alone does not say which one.
+    const shown = isPostgresUrl(state.location) ? store.location : state.location;
+    process.stdout.write(flags.json ? `${JSON.stringify(toJson(shown, summary), null, 2)}\n` : render(shown, summary));
     return EXIT.ok;
   } finally {
     await store.close();

@@ -7,12 +7,13 @@ import type { StateStore } from '../state/store.js';
 import type { VerifyReport } from '../verify/verify.js';
 import { loadEnvironment } from './environment.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
-import { addEndpointOptions, addLogOptions, DEFAULT_STATE } from './options.js';
+import { addEndpointOptions, addLogOptions, addStateOptions, stateFromFlags } from './options.js';
 import { resolveMigration } from './migration.js';
 import { onInterrupt, runAction } from './run-action.js';
 
 interface VerifyFlags extends Record<string, string | boolean | undefined> {
-  state: string;
+  state?: string;
+  migration?: string;
   to?: string;
   json?: boolean;
   deep?: boolean;
@@ -39,8 +40,8 @@ const REASONS: Record<string, string> = {
 
 export function verifyCommand(): Command {
   const command = new Command('verify')
-    .description('Prove the migration: compare the destination with the catalog (sizes, ETags, --deep content)')
-    .option('--state <file>', 'state file', DEFAULT_STATE)
+    .description('Prove the migration: compare the destination with the catalog (sizes, ETags, --deep content)');
+  addStateOptions(command, 'state file')
     .option('--to <s3-url>', 'destination (default: the one copy used)')
     .option('--deep', 're-read both sides and compare MD5s where ETags cannot be compared')
     .option('--json', 'print one JSON document with every problem key');
@@ -59,6 +60,7 @@ async function verify(flags: VerifyFlags): Promise<number> {
     import('../state/open-store.js'),
     import('../verify/verify.js'),
   ]);
+  const state = stateFromFlags(flags, env);
   // Opened before the state file: a log file that cannot be opened is invalid usage, nothing touched.
   const logTarget = openLogTarget(flags.logFormat, flags.logFile);
   // False when the JSON log goes to stderr: then nothing else goes there.
@@ -73,7 +75,7 @@ async function verify(flags: VerifyFlags): Promise<number> {
   };
   let store: StateStore;
   try {
-    store = await openStateStore(flags.state, { create: false, readonly: false });
+    store = await openStateStore(state.location, { create: false, readonly: false, migration: state.migration, env });
   } catch (error) {
     return failed(error);
   }

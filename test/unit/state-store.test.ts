@@ -1,11 +1,14 @@
+// The state store on a SQLite file: the StateStore contract (test/support/store-contract.ts, shared with
+// the PostgreSQL store), then what only the file has: SQLite's query plans, the file's identity and bytes.
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { FatalError } from '../../src/errors.js';
 import { SqliteStore } from '../../src/state/sqlite/sqlite-store.js';
-import { SORT_ORDERS, type ListedObject, type ObjectRow, type SortOrder } from '../../src/state/types.js';
+import { SORT_ORDERS } from '../../src/state/types.js';
 import { sha256File, tempDir } from '../support/catalog-fixtures.js';
+import { obj, storeContract, type OpenedStore } from '../support/store-contract.js';
 
 let work: string;
 const open: SqliteStore[] = [];
@@ -28,8 +31,8 @@ function newStore(): { store: SqliteStore; file: string } {
   return { store, file };
 }
 
-function raw<T>(file: string, fn: (db: Database.Database) => T): T {
-  const db = new Database(file, { readonly: true });
+function raw<T>(file: string, fn: (db: Database.Database) => T, readonly = true): T {
+  const db = new Database(file, { readonly });
   try {
     return fn(db);
   } finally {
@@ -37,74 +40,39 @@ function raw<T>(file: string, fn: (db: Database.Database) => T): T {
   }
 }
 
-const statusOf = (file: string): Record<string, string> =>
-  raw(file, (db) =>
-    Object.fromEntries(
-      (db.prepare('SELECT key, status FROM objects').all() as Array<{ key: string; status: string }>).map((r) => [r.key, r.status]),
-    ),
-  );
+/** A SQLite state as the contract sees it: the store, and the file read with plain SQL. */
+function sqliteStore(): OpenedStore {
+  const file = path.join(work, `contract-${++counter}.db`);
+  const store = SqliteStore.open(file, { create: true, readonly: false });
+  const COLUMN = /^[a-z_]+$/;
+  return {
+    store,
+    reopen: async () => SqliteStore.open(file, { create: true, readonly: false }),
+    statusOf: async () =>
+      raw(file, (db) =>
+        Object.fromEntries(
+          (db.prepare('SELECT key, status FROM objects').all() as Array<{ key: string; status: string }>).map((r) => [r.key, r.status]),
+        ),
+      ),
+    row: async (key) => raw(file, (db) => db.prepare('SELECT * FROM objects WHERE key = ?').get(key) as Record<string, unknown> | undefined),
+    meta: async (key) =>
+      raw(file, (db) => (db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)?.value),
+    setMeta: async (key, value) => {
+      raw(file, (db) => db.prepare('INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value), false);
+    },
+    setColumn: async (key, column, value) => {
+      if (!COLUMN.test(column)) throw new Error(`not a column: ${column}`);
+      raw(file, (db) => db.prepare(`UPDATE objects SET ${column} = ? WHERE key = ?`).run(value, key), false);
+    },
+    runs: async () => raw(file, (db) => db.prepare('SELECT command, outcome FROM runs ORDER BY id').all() as Array<{ command: string; outcome: string }>),
+  };
+}
 
-const obj = (key: string, size = 1, etag = `"e-${key}"`, lastModified = '2024-01-01T00:00:00.000Z'): ListedObject => ({
-  key,
-  size,
-  etag,
-  lastModified,
+describe('the StateStore contract on a SQLite file', () => {
+  storeContract(() => ({ open: async () => sqliteStore() }));
 });
 
-// S3 and SQLite both order keys by their UTF-8 bytes (not by JS UTF-16 code units).
-const byteOrder = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b));
-
-describe('claimPending: the next rows in each --sort order, claimed in batches', () => {
-  // Ties on size and on last_modified, so the key tie-breaker matters; keys whose UTF-8 and UTF-16
-  // orders differ (an emoji vs U+FF01) so the byte order is checked.
-  const keys = ['a', 'b', 'B', 'a/b', 'a b', 'é', 'z', '😀', '\uFF01', 'm+n', 'm%20', 'x/', 'y', 'k0', 'k1', 'k2', 'k3', 'k4', 'k5', 'k6'];
-  const listed: ListedObject[] = keys.map((key, i) =>
-    obj(key, [5, 0, 7, 5, 5, 1000, 0, 7, 5, 3][i % 10]!, `"${i}"`, `2024-01-0${(i % 4) + 1}T12:00:0${i % 2}.000Z`),
-  );
-  const notPending = new Set(['b', 'k3', '😀']);
-  let store: SqliteStore;
-
-  beforeAll(async () => {
-    store = SqliteStore.open(path.join(work, 'order.db'), { create: true, readonly: false });
-    const { pass } = await store.beginCatalogPass();
-    await store.ingestPage(pass, listed.slice(0, 9), listed[8]!.key);
-    await store.ingestPage(pass, listed.slice(9), listed[listed.length - 1]!.key);
-    await store.finishCatalogPass(pass);
-    const ids = new Map((await store.claimPending('key', 100)).map((row) => [row.key, row.id]));
-    await store.markDone(ids.get('b')!, { destKey: 'b', evidence: 'md5' });
-    await store.markFailed(ids.get('k3')!, 'boom');
-    // The rest back to pending but one, left in flight.
-    await store.releaseClaims([...ids].filter(([key]) => !['b', 'k3', '😀'].includes(key)).map(([, id]) => id));
-  });
-  afterAll(async () => await store.close());
-
-  const compare: Record<SortOrder, (a: ListedObject, b: ListedObject) => number> = {
-    key: (a, b) => byteOrder(a.key, b.key),
-    oldest: (a, b) => a.lastModified.localeCompare(b.lastModified) || byteOrder(a.key, b.key),
-    newest: (a, b) => b.lastModified.localeCompare(a.lastModified) || byteOrder(b.key, a.key),
-    smallest: (a, b) => a.size - b.size || byteOrder(a.key, b.key),
-    largest: (a, b) => b.size - a.size || byteOrder(b.key, a.key),
-  };
-
-  it.each(SORT_ORDERS.flatMap((order) => [1, 3, 7, 100].map((limit) => ({ order, limit }))))(
-    '$order, batches of $limit',
-    async ({ order, limit }) => {
-      const expected = listed.filter((o) => !notPending.has(o.key)).sort(compare[order]).map((o) => o.key);
-      const claimed: ObjectRow[] = [];
-      for (let batch = 0; batch < 100; batch += 1) {
-        const rows = await store.claimPending(order, limit);
-        expect(rows.length).toBeLessThanOrEqual(limit);
-        claimed.push(...rows);
-        if (rows.length < limit) break;
-      }
-      expect(claimed.map((r) => r.key)).toEqual(expected);
-      // Claimed rows are in flight with their attempt counted; released, they are pending as before.
-      expect(Object.values(statusOf(path.join(work, 'order.db'))).filter((s) => s === 'in_flight')).toHaveLength(expected.length + 1);
-      await store.releaseClaims(claimed.map((r) => r.id));
-      expect(claimed.every((r) => r.attempts === 1)).toBe(true);
-    },
-  );
-
+describe('SQLite query plans', () => {
   it('each order is served by its partial index: no sort of the pending rows per page', async () => {
     // Realistic statistics: 5,000 rows, most of them already done.
     const { store: big } = newStore();
@@ -140,85 +108,6 @@ describe('claimPending: the next rows in each --sort order, claimed in batches',
       expect(plan, sql).toMatch(/USING (COVERING )?INDEX objects_pending_by_/);
       expect(plan, sql).not.toMatch(/TEMP B-TREE/);
     }
-  });
-
-  it('returns rows with the fields the engine needs, their attempt counted', async () => {
-    const [row] = await store.claimPending('largest', 1);
-    await store.releaseClaims([row!.id]);
-    expect(row).toEqual({ id: expect.any(Number), key: 'é', size: 1000, etag: '"5"', lastModified: listed[5]!.lastModified, attempts: 1 });
-  });
-});
-
-describe('catalog passes: ingestPage and finishCatalogPass', () => {
-  it('reconciles a new pass: changed and reappearing keys pending, unseen keys gone, others keep status', async () => {
-    const { store, file } = newStore();
-    const p1 = await store.beginCatalogPass();
-    expect(p1).toEqual({ pass: 1, startAfter: '', resumed: false });
-    await store.ingestPage(1, [obj('a'), obj('b'), obj('c')], 'c');
-    await store.ingestPage(1, [obj('d'), obj('e'), obj('f')], 'f');
-    expect(await store.finishCatalogPass(1)).toEqual({ gone: 0 });
-    expect(await store.catalogComplete()).toBe(true);
-
-    const ids = new Map((await store.claimPending('key', 10)).map((r) => [r.key, r.id]));
-    for (const key of ['a', 'b', 'c', 'd']) await store.markDone(ids.get(key)!, { destKey: key, evidence: 'md5' });
-    await store.markFailed(ids.get('e')!, 'boom');
-
-    const p2 = await store.beginCatalogPass();
-    expect(p2).toEqual({ pass: 2, startAfter: '', resumed: false });
-    expect(await store.catalogComplete()).toBe(false);
-    await store.ingestPage(2, [
-      obj('a'), // unchanged: stays done
-      obj('b', 2), // size changed
-      obj('c', 1, '"other"'), // etag changed
-      obj('d', 1, '"e-d"', '2024-06-01T00:00:00.000Z'), // re-uploaded, same bytes
-      obj('e'), // unchanged failed: stays failed
-      obj('g'), // new
-    ], 'g');
-    expect(await store.finishCatalogPass(2)).toEqual({ gone: 1 }); // f
-    expect(statusOf(file)).toEqual({ a: 'done', b: 'pending', c: 'pending', d: 'pending', e: 'failed', f: 'gone', g: 'pending' });
-    raw(file, (db) => {
-      const b = db.prepare("SELECT size, attempts, error, evidence FROM objects WHERE key = 'b'").get();
-      expect(b).toEqual({ size: 2, attempts: 0, error: null, evidence: null });
-      expect(db.prepare("SELECT error FROM objects WHERE key = 'e'").pluck().get()).toBe('boom');
-    });
-
-    // A third pass: f is back, so it is pending again; a is gone now, and stays a single row.
-    await store.beginCatalogPass();
-    await store.ingestPage(3, ['b', 'c', 'd', 'e', 'f', 'g'].map((k) => (k === 'b' ? obj('b', 2) : k === 'c' ? obj('c', 1, '"other"') : k === 'd' ? obj('d', 1, '"e-d"', '2024-06-01T00:00:00.000Z') : obj(k))), 'g');
-    expect(await store.finishCatalogPass(3)).toEqual({ gone: 1 });
-    expect(statusOf(file)).toEqual({ a: 'gone', b: 'pending', c: 'pending', d: 'pending', e: 'failed', f: 'pending', g: 'pending' });
-    expect(await store.countListed()).toBe(6);
-  });
-
-  it('an interrupted pass resumes after its last page, and its first part is not marked gone', async () => {
-    const { store, file } = newStore();
-    await store.beginCatalogPass();
-    await store.ingestPage(1, [obj('a'), obj('b')], 'b');
-    await store.ingestPage(1, [obj('c'), obj('old')], 'old');
-    await store.finishCatalogPass(1);
-
-    await store.beginCatalogPass(); // pass 2
-    await store.ingestPage(2, [obj('a'), obj('b')], 'b');
-    await store.close(); // the process dies here
-
-    const reopened = SqliteStore.open(file, { create: true, readonly: false });
-    open.push(reopened);
-    expect(await reopened.catalogComplete()).toBe(false);
-    expect(await reopened.beginCatalogPass()).toEqual({ pass: 2, startAfter: 'b', resumed: true });
-    await reopened.ingestPage(2, [obj('c')], 'c');
-    expect(await reopened.finishCatalogPass(2)).toEqual({ gone: 1 });
-    expect(statusOf(file)).toEqual({ a: 'pending', b: 'pending', c: 'pending', old: 'gone' });
-    raw(file, (db) => expect(db.prepare("SELECT value FROM meta WHERE key = 'catalog_start_after'").get()).toBeUndefined());
-  });
-
-  it('a page and its resume point commit together or not at all', async () => {
-    const { store, file } = newStore();
-    const { pass } = await store.beginCatalogPass();
-    await store.ingestPage(pass, [obj('a')], 'a');
-    // The second row breaks a NOT NULL constraint: the first row must not be stored either.
-    await expect(store.ingestPage(pass, [obj('b'), { ...obj('c'), size: null as unknown as number }], 'c')).rejects.toThrow();
-    expect(Object.keys(statusOf(file))).toEqual(['a']);
-    raw(file, (db) => expect(db.prepare("SELECT value FROM meta WHERE key = 'catalog_start_after'").pluck().get()).toBe('a'));
   });
 });
 

@@ -1,0 +1,574 @@
+// The StateStore contract: what every implementation (SQLite file, PostgreSQL) must do, the same way.
+// storeContract() registers the describe blocks; a backend supplies a harness that opens fresh stores and
+// reads their rows with plain SQL (none of our code). test/unit/state-store.test.ts runs it on SQLite,
+// test/postgres-store.test.ts on PostgreSQL.
+import { spawnSync } from 'node:child_process';
+import os from 'node:os';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { StateStore } from '../../src/state/store.js';
+import { SORT_ORDERS, type ListedObject, type ObjectRow, type SortOrder } from '../../src/state/types.js';
+
+/** One store under test, and plain-SQL views of its state. */
+export interface OpenedStore {
+  store: StateStore;
+  /** The same state opened again, as the next process would (catalog: create allowed). */
+  reopen(): Promise<StateStore>;
+  /** key -> status of every row of this state. */
+  statusOf(): Promise<Record<string, string>>;
+  /** Every column of one row (snake_case, as SQL names them; sizes and counts as numbers). */
+  row(key: string): Promise<Record<string, unknown> | undefined>;
+  meta(key: string): Promise<string | undefined>;
+  setMeta(key: string, value: string): Promise<void>;
+  /** Sets one column of one row, for states the API cannot reach (rows of an older release). */
+  setColumn(key: string, column: string, value: string | number | null): Promise<void>;
+  /** The run records, oldest first. */
+  runs(): Promise<Array<{ command: string; outcome: string }>>;
+}
+
+export interface StoreHarness {
+  /** A new, empty state, as `catalog` opens it. */
+  open(): Promise<OpenedStore>;
+}
+
+export const obj = (key: string, size = 1, etag: string | undefined = `"e-${key}"`, lastModified = '2024-01-01T00:00:00.000Z'): ListedObject => ({
+  key,
+  size,
+  etag,
+  lastModified,
+});
+
+// S3 and SQLite both order keys by their UTF-8 bytes (not by JS UTF-16 code units).
+export const byteOrder = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b));
+
+/**
+ * Registers the contract's tests. `harness` is called inside hooks and tests only, so a backend may
+ * build it from a server that starts in an outer beforeAll.
+ */
+export function storeContract(harness: () => StoreHarness): void {
+  const opened: StateStore[] = [];
+  const open = async (): Promise<OpenedStore> => {
+    const h = await harness().open();
+    opened.push(h.store);
+    return {
+      ...h,
+      reopen: async () => {
+        const store = await h.reopen();
+        opened.push(store);
+        return store;
+      },
+    };
+  };
+  afterEach(async () => {
+    for (const store of opened.splice(0)) await store.close();
+  });
+
+  /** A finished one-pass catalog of `objects`, in pages of `pageSize`. */
+  const cataloged = async (objects: readonly ListedObject[], pageSize = 1_000): Promise<OpenedStore> => {
+    const h = await open();
+    const { pass } = await h.store.beginCatalogPass();
+    for (let i = 0; i < objects.length; i += pageSize) {
+      const page = objects.slice(i, i + pageSize);
+      await h.store.ingestPage(pass, page, page[page.length - 1]!.key);
+    }
+    await h.store.finishCatalogPass(pass);
+    return h;
+  };
+
+  describe('claimPending: the next rows in each --sort order, claimed in batches', () => {
+    // Ties on size and on last_modified, so the key tie-breaker matters; keys whose UTF-8 and UTF-16
+    // orders differ (an emoji vs U+FF01) so the byte order is checked.
+    const keys = ['a', 'b', 'B', 'a/b', 'a b', 'é', 'z', '😀', '\uFF01', 'm+n', 'm%20', 'x/', 'y', 'k0', 'k1', 'k2', 'k3', 'k4', 'k5', 'k6', 'a-'];
+    const listed: ListedObject[] = keys.map((key, i) =>
+      obj(key, [5, 0, 7, 5, 5, 1000, 0, 7, 5, 3][i % 10]!, `"${i}"`, `2024-01-0${(i % 4) + 1}T12:00:0${i % 2}.000Z`),
+    );
+    const notPending = new Set(['b', 'k3', '😀']);
+    let h: OpenedStore;
+    let store: StateStore;
+
+    beforeAll(async () => {
+      h = await harness().open();
+      store = h.store;
+      const { pass } = await store.beginCatalogPass();
+      await store.ingestPage(pass, listed.slice(0, 9), listed[8]!.key);
+      await store.ingestPage(pass, listed.slice(9), listed[listed.length - 1]!.key);
+      await store.finishCatalogPass(pass);
+      const ids = new Map((await store.claimPending('key', 100)).map((row) => [row.key, row.id]));
+      await store.markDone(ids.get('b')!, { destKey: 'b', evidence: 'md5' });
+      await store.markFailed(ids.get('k3')!, 'boom');
+      // The rest back to pending but one, left in flight.
+      await store.releaseClaims([...ids].filter(([key]) => !['b', 'k3', '😀'].includes(key)).map(([, id]) => id));
+    });
+    afterAll(async () => await store?.close());
+
+    const compare: Record<SortOrder, (a: ListedObject, b: ListedObject) => number> = {
+      key: (a, b) => byteOrder(a.key, b.key),
+      oldest: (a, b) => a.lastModified.localeCompare(b.lastModified) || byteOrder(a.key, b.key),
+      newest: (a, b) => b.lastModified.localeCompare(a.lastModified) || byteOrder(b.key, a.key),
+      smallest: (a, b) => a.size - b.size || byteOrder(a.key, b.key),
+      largest: (a, b) => b.size - a.size || byteOrder(b.key, a.key),
+    };
+
+    it.each(SORT_ORDERS.flatMap((order) => [1, 3, 7, 100].map((limit) => ({ order, limit }))))(
+      '$order, batches of $limit',
+      async ({ order, limit }) => {
+        const expected = listed.filter((o) => !notPending.has(o.key)).sort(compare[order]).map((o) => o.key);
+        const claimed: ObjectRow[] = [];
+        for (let batch = 0; batch < 100; batch += 1) {
+          const rows = await store.claimPending(order, limit);
+          expect(rows.length).toBeLessThanOrEqual(limit);
+          claimed.push(...rows);
+          if (rows.length < limit) break;
+        }
+        expect(claimed.map((r) => r.key)).toEqual(expected);
+        // Claimed rows are in flight with their attempt counted; released, they are pending as before.
+        expect(Object.values(await h.statusOf()).filter((s) => s === 'in_flight')).toHaveLength(expected.length + 1);
+        await store.releaseClaims(claimed.map((r) => r.id));
+        expect(claimed.every((r) => r.attempts === 1)).toBe(true);
+      },
+    );
+
+    it('returns rows with the fields the engine needs, their attempt counted', async () => {
+      const [row] = await store.claimPending('largest', 1);
+      await store.releaseClaims([row!.id]);
+      expect(row).toStrictEqual({ id: expect.any(Number), key: 'é', size: 1000, etag: '"5"', lastModified: listed[5]!.lastModified, attempts: 1 });
+      expect(Object.keys(row!)).toEqual(['id', 'key', 'size', 'etag', 'lastModified', 'attempts']);
+    });
+  });
+
+  describe('keys compare in byte order everywhere', () => {
+    // Code points whose UTF-16 and UTF-8 orders differ, case, punctuation around '/', and a page boundary.
+    const tricky = ['a', 'B', 'é', '😀', '\uFF01', 'a/b', 'a b', 'a-', 'A', 'ab', 'a%', 'a+', 'Z', '~', '\u00FF', '\u0100', '\uD7FF', '\uE000', 'a/', 'a//b'];
+    const many = [...tricky, ...Array.from({ length: 600 }, (_, i) => `p/${i}-${['é', 'E', 'e', '😀', 'z'][i % 5]}`)];
+
+    it('claims, verify problems (paged) and rowByKey see the keys as S3 lists them', async () => {
+      const h = await cataloged(many.map((key) => obj(key)), 250);
+      const expected = [...many].sort(byteOrder);
+      await h.store.prepareCopy('key');
+      const claimed: string[] = [];
+      for (;;) {
+        const rows = await h.store.claimPending('key', 97);
+        claimed.push(...rows.map((row) => row.key));
+        if (rows.length < 97) break;
+      }
+      expect(claimed).toEqual(expected);
+      // inFlightRows: key order too.
+      expect((await h.store.inFlightRows()).map((row) => row.key)).toEqual(expected);
+
+      // Nothing copied: a verify pass finds every row not copied, listed in key order, over pages of 500.
+      const pass = await h.store.beginVerifyPass();
+      await h.store.finishVerifyPass(pass);
+      const problems: string[] = [];
+      for await (const problem of h.store.verifyProblems()) problems.push(problem.key);
+      expect(problems).toEqual(expected);
+
+      // Exact matches only: 'A' is not 'a', 'a/' is not 'a'.
+      for (const key of tricky) expect((await h.store.rowByKey(key))?.key).toBe(key);
+      expect(await h.store.rowByKey('b')).toBeUndefined();
+      expect(await h.store.rowByKey('a/b/')).toBeUndefined();
+    });
+
+    it('--sort with equal sizes and dates breaks ties in byte order, both directions', async () => {
+      const h = await cataloged(tricky.map((key) => obj(key, 7, undefined, '2024-05-05T05:05:05.000Z')));
+      for (const order of SORT_ORDERS) {
+        await h.store.prepareCopy(order);
+        const rows = await h.store.claimPending(order, 1000);
+        await h.store.releaseClaims(rows.map((row) => row.id));
+        const ascending = [...tricky].sort(byteOrder);
+        expect(rows.map((row) => row.key), order).toEqual(order === 'newest' || order === 'largest' ? ascending.reverse() : ascending);
+      }
+    });
+  });
+
+  describe('catalog passes: ingestPage and finishCatalogPass', () => {
+    it('reconciles a new pass: changed and reappearing keys pending, unseen keys gone, others keep status', async () => {
+      const h = await open();
+      const { store } = h;
+      const p1 = await store.beginCatalogPass();
+      expect(p1).toEqual({ pass: 1, startAfter: '', resumed: false });
+      await store.ingestPage(1, [obj('a'), obj('b'), obj('c')], 'c');
+      await store.ingestPage(1, [obj('d'), obj('e'), obj('f')], 'f');
+      expect(await store.finishCatalogPass(1)).toEqual({ gone: 0 });
+      expect(await store.catalogComplete()).toBe(true);
+
+      const ids = new Map((await store.claimPending('key', 10)).map((r) => [r.key, r.id]));
+      for (const key of ['a', 'b', 'c', 'd']) await store.markDone(ids.get(key)!, { destKey: key, evidence: 'md5' });
+      await store.markFailed(ids.get('e')!, 'boom');
+
+      const p2 = await store.beginCatalogPass();
+      expect(p2).toEqual({ pass: 2, startAfter: '', resumed: false });
+      expect(await store.catalogComplete()).toBe(false);
+      await store.ingestPage(2, [
+        obj('a'), // unchanged: stays done
+        obj('b', 2), // size changed
+        obj('c', 1, '"other"'), // etag changed
+        obj('d', 1, '"e-d"', '2024-06-01T00:00:00.000Z'), // re-uploaded, same bytes
+        obj('e'), // unchanged failed: stays failed
+        obj('g'), // new
+      ], 'g');
+      expect(await store.finishCatalogPass(2)).toEqual({ gone: 1 }); // f
+      expect(await h.statusOf()).toEqual({ a: 'done', b: 'pending', c: 'pending', d: 'pending', e: 'failed', f: 'gone', g: 'pending' });
+      expect(await h.row('b')).toMatchObject({ size: 2, attempts: 0, error: null, evidence: null });
+      expect(await h.row('e')).toMatchObject({ error: 'boom' });
+
+      // A third pass: f is back, so it is pending again; a is gone now, and stays a single row.
+      await store.beginCatalogPass();
+      await store.ingestPage(3, ['b', 'c', 'd', 'e', 'f', 'g'].map((k) => (k === 'b' ? obj('b', 2) : k === 'c' ? obj('c', 1, '"other"') : k === 'd' ? obj('d', 1, '"e-d"', '2024-06-01T00:00:00.000Z') : obj(k))), 'g');
+      expect(await store.finishCatalogPass(3)).toEqual({ gone: 1 });
+      expect(await h.statusOf()).toEqual({ a: 'gone', b: 'pending', c: 'pending', d: 'pending', e: 'failed', f: 'pending', g: 'pending' });
+      expect(await store.countListed()).toBe(6);
+    });
+
+    it('an interrupted pass resumes after its last page, and its first part is not marked gone', async () => {
+      const h = await open();
+      const { store } = h;
+      await store.beginCatalogPass();
+      await store.ingestPage(1, [obj('a'), obj('b')], 'b');
+      await store.ingestPage(1, [obj('c'), obj('old')], 'old');
+      await store.finishCatalogPass(1);
+
+      await store.beginCatalogPass(); // pass 2
+      await store.ingestPage(2, [obj('a'), obj('b')], 'b');
+      await store.close(); // the process dies here
+
+      const reopened = await h.reopen();
+      expect(await reopened.catalogComplete()).toBe(false);
+      expect(await reopened.beginCatalogPass()).toEqual({ pass: 2, startAfter: 'b', resumed: true });
+      await reopened.ingestPage(2, [obj('c')], 'c');
+      expect(await reopened.finishCatalogPass(2)).toEqual({ gone: 1 });
+      expect(await h.statusOf()).toEqual({ a: 'pending', b: 'pending', c: 'pending', old: 'gone' });
+      expect(await h.meta('catalog_start_after')).toBeUndefined();
+    });
+
+    it('a page and its resume point commit together or not at all', async () => {
+      const h = await open();
+      const { store } = h;
+      const { pass } = await store.beginCatalogPass();
+      await store.ingestPage(pass, [obj('a')], 'a');
+      // The second row breaks a NOT NULL constraint: the first row must not be stored either.
+      await expect(store.ingestPage(pass, [obj('b'), { ...obj('c'), size: null as unknown as number }], 'c')).rejects.toThrow();
+      expect(Object.keys(await h.statusOf())).toEqual(['a']);
+      expect(await h.meta('catalog_start_after')).toBe('a');
+    });
+
+    it('keeps what the listing said: size, ETag (or none), date, storage class; a key listed twice in a page once', async () => {
+      const h = await open();
+      const { store } = h;
+      const { pass } = await store.beginCatalogPass();
+      await store.ingestPage(pass, [
+        { key: 'x', size: 5 * 1024 ** 4, etag: '"abc-3"', lastModified: '2023-02-03T04:05:06.789Z', storageClass: 'GLACIER' },
+        { key: 'no-etag', size: 0, lastModified: '2023-02-03T04:05:06.000Z' },
+        { key: 'twice', size: 1, etag: '"1"', lastModified: '2023-02-03T04:05:06.000Z' },
+        { key: 'twice', size: 2, etag: '"2"', lastModified: '2023-02-03T04:05:07.000Z' },
+      ], 'x');
+      expect(await h.row('x')).toMatchObject({
+        key: 'x', size: 5 * 1024 ** 4, etag: '"abc-3"', last_modified: '2023-02-03T04:05:06.789Z', storage_class: 'GLACIER',
+        status: 'pending', attempts: 0, catalog_pass: 1, error: null,
+      });
+      expect(await h.row('no-etag')).toMatchObject({ size: 0, etag: null, storage_class: null });
+      expect(await h.row('twice')).toMatchObject({ size: 2, etag: '"2"' });
+      expect(await store.countListed()).toBe(3);
+      // An empty page still moves the resume point.
+      await store.ingestPage(pass, [], 'y');
+      expect(await h.meta('catalog_start_after')).toBe('y');
+    });
+  });
+
+  describe('row marks', () => {
+    it('each mark sets what SQLite sets: status, error, attempts, evidence, destination', async () => {
+      const h = await cataloged(['done', 'failed', 'changed', 'gone', 'refunded', 'kept', 'retried', 'released'].map((k) => obj(k, 10)));
+      const { store } = h;
+      const ids = new Map((await store.claimPending('key', 100)).map((row) => [row.key, row.id]));
+      await store.recordRetry(ids.get('retried')!, 'SlowDown (HTTP 503)');
+      await store.recordRetry(ids.get('retried')!, 'InternalError (HTTP 500)');
+      await store.markDone(ids.get('done')!, { destKey: 'to/done', destEtag: '"d"', evidence: 'multipart-etag' });
+      await store.markFailed(ids.get('failed')!, 'AccessDenied');
+      await store.markChanged(ids.get('changed')!, 'the source ETag is now "x"');
+      await store.markGone(ids.get('gone')!);
+      await store.markPending(ids.get('refunded')!, true);
+      await store.markPending(ids.get('kept')!, false);
+      await store.releaseClaims([ids.get('released')!, ids.get('done')!]); // a done row is not released
+
+      expect(await h.statusOf()).toEqual({
+        done: 'done', failed: 'failed', changed: 'changed', gone: 'gone', refunded: 'pending', kept: 'pending', retried: 'in_flight', released: 'pending',
+      });
+      const done = await h.row('done');
+      expect(done).toMatchObject({ dest_key: 'to/done', dest_etag: '"d"', evidence: 'multipart-etag', error: null, verify_result: null, attempts: 1 });
+      expect(done!.copied_at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+      expect(done!.verified_at).toBe(done!.copied_at);
+      expect(await h.row('failed')).toMatchObject({ error: 'AccessDenied', attempts: 1 });
+      expect(await h.row('changed')).toMatchObject({ error: 'the source ETag is now "x"' });
+      expect(await h.row('gone')).toMatchObject({ error: null });
+      expect(await h.row('refunded')).toMatchObject({ attempts: 0 });
+      expect(await h.row('kept')).toMatchObject({ attempts: 1 });
+      expect(await h.row('retried')).toMatchObject({ attempts: 3, error: 'InternalError (HTTP 500)' });
+      expect(await h.row('released')).toMatchObject({ attempts: 0 });
+      expect(await store.outcomeCounts()).toEqual({ failed: 1, changed: 1, gone: 1, unproven: 0 });
+
+      // prepareCopy: failed (and unproven) rows get another chance; the others keep their status.
+      await h.setColumn('kept', 'status', 'unproven');
+      expect(await store.outcomeCounts()).toEqual({ failed: 1, changed: 1, gone: 1, unproven: 1 });
+      await store.prepareCopy('key');
+      expect(await h.statusOf()).toMatchObject({ failed: 'pending', kept: 'pending', changed: 'changed', gone: 'gone', retried: 'in_flight' });
+      expect((await store.inFlightRows()).map((row) => row.key)).toEqual(['retried']);
+    });
+
+    it('marks issued together commit together, each promise after its commit, in the order issued', async () => {
+      const h = await cataloged(Array.from({ length: 700 }, (_, i) => obj(`k${String(i).padStart(4, '0')}`)));
+      const { store } = h;
+      const rows = await store.claimPending('key', 1000);
+      expect(rows).toHaveLength(700);
+      // More marks than one batch holds, of several kinds, and two marks of one row: the later one wins.
+      const twice = rows[0]!;
+      await Promise.all([
+        ...rows.slice(1).map((row, i) =>
+          i % 3 === 0 ? store.markDone(row.id, { destKey: row.key, evidence: 'md5' }) : i % 3 === 1 ? store.markFailed(row.id, `e${i}`) : store.markGone(row.id),
+        ),
+        store.markFailed(twice.id, 'first'),
+        store.markPending(twice.id, true),
+      ]);
+      const statuses = await h.statusOf();
+      expect(statuses[twice.key]).toBe('pending');
+      expect(await h.row(twice.key)).toMatchObject({ attempts: 0, error: 'first' });
+      const counts = Object.values(statuses).reduce<Record<string, number>>((acc, s) => ({ ...acc, [s]: (acc[s] ?? 0) + 1 }), {});
+      expect(counts).toEqual({ done: 233, failed: 233, gone: 233, pending: 1 });
+      expect((await store.summary()).objectsDone).toBe(233);
+    });
+  });
+
+  describe('multipart uploads kept across runs', () => {
+    it('records an upload and its parts, replaces, forgets, and drops the record with the done mark', async () => {
+      const h = await cataloged(['big-a', 'big-b', 'big-c'].map((k) => obj(k, 30 * 1024 ** 2)));
+      const { store } = h;
+      const ids = new Map((await store.claimPending('key', 10)).map((row) => [row.key, row.id]));
+      const upload = (key: string, uploadId: string) => ({
+        objectId: ids.get(key)!, destKey: `to/${key}`, uploadId, sourceEtag: `"e-${key}"`, size: 30 * 1024 ** 2, partSize: 8 * 1024 ** 2, partCount: 4,
+      });
+      const part = (n: number, tag = '') => ({ partNumber: n, size: n === 4 ? 6 * 1024 ** 2 : 8 * 1024 ** 2, etag: `"p${n}${tag}"`, md5: `${n}`.repeat(32) });
+      expect(await store.uploadOf(ids.get('big-a')!)).toBeUndefined();
+      expect(await store.recordedUploads()).toEqual([]);
+
+      // Parts complete in any order, and one is sent twice (a retried part): the later record wins.
+      await store.recordUpload(upload('big-b', 'u-b'));
+      await store.recordUpload(upload('big-a', 'u-a1'));
+      await Promise.all([store.recordPart(ids.get('big-a')!, part(3)), store.recordPart(ids.get('big-a')!, part(1)), store.recordPart(ids.get('big-b')!, part(1))]);
+      await Promise.all([store.recordPart(ids.get('big-a')!, part(1, 'again')), store.recordPart(ids.get('big-a')!, part(2))]);
+      const a = await store.uploadOf(ids.get('big-a')!);
+      expect(a).toStrictEqual({ ...upload('big-a', 'u-a1'), startedAt: expect.stringMatching(/Z$/), parts: [part(1, 'again'), part(2), part(3)] });
+      expect(Object.keys(a!)).toEqual(['objectId', 'destKey', 'uploadId', 'sourceEtag', 'size', 'partSize', 'partCount', 'startedAt', 'parts']);
+      expect(await store.recordedUploads()).toStrictEqual([
+        { key: 'big-a', ...upload('big-a', 'u-a1'), startedAt: expect.any(String) },
+        { key: 'big-b', ...upload('big-b', 'u-b'), startedAt: expect.any(String) },
+      ]);
+      expect((await store.summary()).openUploads).toStrictEqual({
+        count: 2,
+        bytesDone: 4 * 8 * 1024 ** 2,
+        sample: [
+          { key: 'big-a', destKey: 'to/big-a', uploadId: 'u-a1', size: 30 * 1024 ** 2, partsDone: 3, partCount: 4, bytesDone: 3 * 8 * 1024 ** 2, startedAt: expect.any(String) },
+          { key: 'big-b', destKey: 'to/big-b', uploadId: 'u-b', size: 30 * 1024 ** 2, partsDone: 1, partCount: 4, bytesDone: 8 * 1024 ** 2, startedAt: expect.any(String) },
+        ],
+      });
+
+      // A new upload for the row replaces the old record and its parts; queued right after a part, in order.
+      await Promise.all([store.recordPart(ids.get('big-a')!, part(4)), store.recordUpload(upload('big-a', 'u-a2'))]);
+      expect(await store.uploadOf(ids.get('big-a')!)).toMatchObject({ uploadId: 'u-a2', parts: [] });
+      await store.recordPart(ids.get('big-a')!, part(1));
+
+      // Forgotten: gone with its parts. Done with a completed upload: the record goes with the mark.
+      await store.forgetUpload(ids.get('big-b')!);
+      expect(await store.uploadOf(ids.get('big-b')!)).toBeUndefined();
+      await store.markDone(ids.get('big-a')!, { destKey: 'to/big-a', destEtag: '"x-4"', evidence: 'multipart-etag', completedUpload: true });
+      expect(await store.uploadOf(ids.get('big-a')!)).toBeUndefined();
+      expect(await h.statusOf()).toMatchObject({ 'big-a': 'done' });
+      // Done without one (a single PUT): a record of the row, if any, stays for abort-uploads to find.
+      await store.recordUpload(upload('big-c', 'u-c'));
+      await store.markDone(ids.get('big-c')!, { destKey: 'to/big-c', evidence: 'md5' });
+      expect((await store.recordedUploads()).map((u) => u.uploadId)).toEqual(['u-c']);
+      expect((await store.summary()).openUploads).toMatchObject({ count: 1, bytesDone: 0 });
+    });
+  });
+
+  describe('verify passes', () => {
+    it('records findings, sends what differs back to pending, and concludes rows the listing did not show', async () => {
+      const h = await cataloged(['ok', 'etag', 'missing', 'never', 'proved', 'unproven', 'gone'].map((k) => obj(k, 3)));
+      const { store } = h;
+      const ids = new Map((await store.claimPending('key', 100)).map((row) => [row.key, row.id]));
+      for (const key of ['ok', 'etag', 'missing', 'proved', 'unproven']) await store.markDone(ids.get(key)!, { destKey: key, destEtag: `"${key}"`, evidence: 'md5' });
+      await store.markGone(ids.get('gone')!);
+      await store.markPending(ids.get('never')!, true);
+      for (const key of ['proved', 'unproven']) {
+        await h.setColumn(key, 'status', 'unproven');
+        await h.setColumn(key, 'evidence', null);
+      }
+
+      const pass = await store.beginVerifyPass();
+      expect(pass).toBe(1);
+      expect(await store.rowByKey('proved')).toStrictEqual({
+        id: ids.get('proved'), key: 'proved', size: 3, etag: '"e-proved"', status: 'unproven', destEtag: '"proved"', evidence: null,
+      });
+      expect(await store.rowByKey('gone')).toBeUndefined();
+      await store.recordVerifyResults(pass, [
+        { id: ids.get('ok')!, result: 'ok' },
+        { id: ids.get('etag')!, result: 'etag-mismatch' },
+        { id: ids.get('proved')!, result: 'ok', evidence: 'deep-md5', destEtag: '"new"' },
+        { id: ids.get('unproven')!, result: 'unproven' },
+      ]);
+      await store.recordVerifyResults(pass, []);
+      await store.finishVerifyPass(pass);
+
+      expect(await h.statusOf()).toEqual({
+        ok: 'done', etag: 'pending', missing: 'pending', never: 'pending', proved: 'done', unproven: 'unproven', gone: 'gone',
+      });
+      expect(await h.row('proved')).toMatchObject({ evidence: 'deep-md5', dest_etag: '"new"', verify_result: 'ok', verify_pass: 1 });
+      expect(await h.row('ok')).toMatchObject({ evidence: 'md5', dest_etag: '"ok"', verify_result: 'ok' });
+      expect(await h.row('missing')).toMatchObject({ verify_result: 'missing', verify_pass: 1 });
+      expect(await h.row('never')).toMatchObject({ verify_result: 'not-copied' });
+      expect(await h.row('gone')).toMatchObject({ verify_result: null });
+      expect(await store.verifyResultCounts()).toEqual([
+        { result: 'etag-mismatch', objects: 1 },
+        { result: 'missing', objects: 1 },
+        { result: 'not-copied', objects: 1 },
+        { result: 'ok', objects: 2 },
+        { result: 'unproven', objects: 1 },
+      ]);
+      const problems = [];
+      for await (const problem of store.verifyProblems()) problems.push(problem);
+      expect(problems).toEqual([
+        { key: 'etag', size: 3, result: 'etag-mismatch' },
+        { key: 'missing', size: 3, result: 'missing' },
+        { key: 'never', size: 3, result: 'not-copied' },
+        { key: 'unproven', size: 3, result: 'unproven' },
+      ]);
+      expect(await store.beginVerifyPass()).toBe(2);
+      // A copy marks the repaired row done again, its verify result cleared.
+      const [etag] = await store.claimPending('key', 1);
+      expect(etag!.key).toBe('etag');
+      await store.markDone(etag!.id, { destKey: 'etag', destEtag: '"etag2"', evidence: 'md5' });
+      expect(await h.row('etag')).toMatchObject({ status: 'done', verify_result: null });
+    });
+  });
+
+  describe('identity, runs and the single-writer lock', () => {
+    it('a new state is empty and says so', async () => {
+      const { store } = await open();
+      expect(await store.getSource()).toBeUndefined();
+      expect(await store.getDestination()).toBeUndefined();
+      expect(await store.catalogComplete()).toBe(false);
+      expect(await store.countListed()).toBe(0);
+      expect(await store.inFlightRows()).toEqual([]);
+      expect(await store.claimPending('key', 10)).toEqual([]);
+      expect(await store.outcomeCounts()).toEqual({ failed: 0, changed: 0, gone: 0, unproven: 0 });
+      expect(await store.summary()).toStrictEqual({
+        source: undefined,
+        catalogState: undefined,
+        catalogStartedAt: undefined,
+        catalogFinishedAt: undefined,
+        counts: [],
+        objectsTotal: 0,
+        objectsDone: 0,
+        bytesTotal: 0,
+        bytesDone: 0,
+        evidenceCounts: [],
+        verifyResults: [],
+        recentErrors: [],
+        openUploads: { count: 0, bytesDone: 0, sample: [] },
+        lastRun: undefined,
+      });
+    });
+
+    it('keeps source and destination, and the runs with their outcome', async () => {
+      const h = await open();
+      const { store } = h;
+      await store.setSource({ endpoint: 'https://s3.example.com', bucket: 'src', prefix: 'photos/' });
+      await store.setDestination({ endpoint: 'http://127.0.0.1:9000', bucket: 'dst', prefix: '' });
+      await store.setDestination({ endpoint: 'http://127.0.0.1:9000', bucket: 'dst', prefix: 'again/' });
+      expect(await store.getSource()).toEqual({ endpoint: 'https://s3.example.com', bucket: 'src', prefix: 'photos/' });
+      expect(await store.getDestination()).toEqual({ endpoint: 'http://127.0.0.1:9000', bucket: 'dst', prefix: 'again/' });
+
+      const first = await store.startRun('catalog', '{"from":"s3://src/photos/"}');
+      await store.finishRun(first, 'completed', { keysListed: 3 });
+      const second = await store.startRun('copy', '{}');
+      expect(second).toBeGreaterThan(first);
+      expect((await store.summary()).lastRun).toStrictEqual({ command: 'copy', startedAt: expect.any(String), finishedAt: undefined, outcome: 'running' });
+      await store.finishRun(second, 'failed', { objectsDone: 1, bytesDone: 10, error: 'boom' });
+      const summary = await store.summary();
+      expect(summary.lastRun).toMatchObject({ command: 'copy', outcome: 'failed', finishedAt: expect.stringMatching(/Z$/) });
+      expect(summary.source).toEqual({ endpoint: 'https://s3.example.com', bucket: 'src', prefix: 'photos/' });
+      expect(await h.runs()).toEqual([
+        { command: 'catalog', outcome: 'completed' },
+        { command: 'copy', outcome: 'failed' },
+      ]);
+    });
+
+    it('summary: counts per status, evidence, recent errors newest first', async () => {
+      const h = await cataloged(['a', 'b', 'c', 'd', 'e'].map((k, i) => obj(k, 10 ** i)));
+      const { store } = h;
+      const ids = new Map((await store.claimPending('key', 100)).map((row) => [row.key, row.id]));
+      await store.markDone(ids.get('a')!, { destKey: 'a', evidence: 'md5' });
+      await store.markDone(ids.get('b')!, { destKey: 'b', evidence: 'content-md5' });
+      await store.markFailed(ids.get('c')!, 'first error');
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      await store.markChanged(ids.get('d')!, 'second error');
+      await store.markGone(ids.get('e')!);
+      const summary = await store.summary();
+      expect(summary).toMatchObject({
+        catalogState: 'complete',
+        counts: [
+          { status: 'changed', objects: 1, bytes: 1000 },
+          { status: 'done', objects: 2, bytes: 11 },
+          { status: 'failed', objects: 1, bytes: 100 },
+          { status: 'gone', objects: 1, bytes: 10000 },
+        ],
+        objectsTotal: 4,
+        objectsDone: 2,
+        bytesTotal: 1111,
+        bytesDone: 11,
+        evidenceCounts: [
+          { evidence: 'content-md5', objects: 1 },
+          { evidence: 'md5', objects: 1 },
+        ],
+        verifyResults: [{ result: 'not-verified', objects: 4 }],
+      });
+      expect(summary.recentErrors.map((e) => [e.key, e.error, e.attempts])).toEqual([
+        ['d', 'second error', 1],
+        ['c', 'first error', 1],
+      ]);
+      expect((await store.summary(1)).recentErrors).toHaveLength(1);
+    });
+
+    it('one writer at a time: a live holder is named, a dead one on this host taken over', async () => {
+      const h = await open();
+      const { store } = h;
+      await store.acquireLock('catalog');
+      const mine = JSON.parse((await h.meta('lock'))!) as { pid: number; host: string; command: string };
+      expect(mine).toMatchObject({ pid: process.pid, host: os.hostname(), command: 'catalog' });
+      await store.releaseLock();
+      expect(await h.meta('lock')).toBeUndefined();
+
+      // A live process on this host (our parent) holds it.
+      const since = '2024-01-01T00:00:00.000Z';
+      await h.setMeta('lock', JSON.stringify({ pid: process.ppid, host: os.hostname(), command: 'copy', since }));
+      await expect(store.acquireLock('verify')).rejects.toMatchObject({ name: 'StateLockedError', kind: 'fatal' });
+      await expect(store.acquireLock('verify')).rejects.toThrow(new RegExp(`in use by \`s3migrate copy\` \\(pid ${process.ppid} on `));
+      // A process on another host: not ours to judge.
+      await h.setMeta('lock', JSON.stringify({ pid: 1, host: `${os.hostname()}-elsewhere`, command: 'copy', since }));
+      await expect(store.acquireLock('verify')).rejects.toMatchObject({ name: 'StateLockedError' });
+
+      // A dead process on this host: its lock is taken over and its run recorded as abandoned.
+      const run = await store.startRun('copy', '{}');
+      const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
+      await h.setMeta('lock', JSON.stringify({ pid: dead, host: os.hostname(), command: 'copy', since }));
+      await store.acquireLock('copy');
+      expect(JSON.parse((await h.meta('lock'))!)).toMatchObject({ pid: process.pid, command: 'copy' });
+      expect(await h.runs()).toEqual([{ command: 'copy', outcome: 'abandoned' }]);
+      expect(run).toBeGreaterThan(0);
+      // close() releases it.
+      await store.close();
+      expect(await h.meta('lock')).toBeUndefined();
+      // A lock of another process is never released by us.
+      const other = await h.reopen();
+      await h.setMeta('lock', JSON.stringify({ pid: process.ppid, host: os.hostname(), command: 'copy', since }));
+      await other.releaseLock();
+      expect(await h.meta('lock')).toBeDefined();
+    });
+  });
+}
