@@ -259,6 +259,26 @@ describe('lean path and SDK path send the same requests and read the same answer
     expect(proxy.seen[0]!.url).toBe(`/lean/mp?partNumber=1&uploadId=${encodeURIComponent(uploadId)}&x-id=UploadPart`);
     expect(proxy.seen[1]!.url).toBe(proxy.seen[0]!.url.replace('partNumber=1', 'partNumber=2'));
     expect(stableHeaders(proxy.seen[0]!.headers)).toMatchObject({ 'content-md5': md5(part), 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' });
+    // A body of 2 MiB or more: Expect: 100-continue, as the SDK sends it (undici cannot send that header).
+    if (transport === 'node-http') expect(proxy.seen[0]!.headers.expect).toBe(proxy.seen[1]!.headers.expect);
+    expect(proxy.seen[1]!.headers.expect).toBe('100-continue');
+  });
+
+  it('does not keep a written body alive once the write is answered (keep-alive sockets hold the last request)', async () => {
+    const v8 = await import('node:v8');
+    const vm = await import('node:vm');
+    v8.setFlagsFromString('--expose-gc');
+    const gc = vm.runInNewContext('gc') as () => void;
+    const { lean } = pair('lean');
+    let body: Buffer | undefined = Buffer.alloc(8 * 1024 * 1024, 1);
+    const ref = new WeakRef(body);
+    await lean.put('gc-me', body, { contentLength: body.length, contentMd5: md5(body) });
+    body = undefined;
+    for (let i = 0; i < 5 && ref.deref(); i += 1) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      gc();
+    }
+    expect(ref.deref()).toBeUndefined();
   });
 
   it('streams a PUT body of known length, unsigned like the SDK does', async () => {

@@ -103,6 +103,7 @@ interface RetryStrategy {
 }
 
 const PROBE_KEY = 's3migrate-endpoint-probe';
+const EXPECT_CONTINUE_BYTES = 2 * 1024 * 1024;
 const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 const CAPTURED = Symbol('s3migrate lean target captured');
 
@@ -398,6 +399,9 @@ export class LeanPath {
     const path = target.base + encodeKey(request.key);
     const headers: Record<string, string> = { host: target.host, ...target.userAgent, ...request.headers };
     if (request.unsignedPayload) headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
+    // As the SDK (its add-expect-continue middleware, 2 MiB): with our own agents it, too, sends the body
+    // right away rather than waiting for the 100; node:http then flushes the headers on their own.
+    if (Number(request.headers['content-length']) >= EXPECT_CONTINUE_BYTES) headers.expect = '100-continue';
     else if (request.body === undefined) headers['x-amz-content-sha256'] = EMPTY_SHA256;
     const offset = (this.client.config as unknown as { systemClockOffset?: number }).systemClockOffset ?? 0;
     const signed = await target.signer.sign(
@@ -414,7 +418,7 @@ export class LeanPath {
       { signingDate: new Date(Date.now() + offset), signingRegion: target.signingRegion, signingService: target.signingService },
     );
     if (this.undici) return this.exchangeUndici(await this.undici, target, request, path + queryString(request.query), signed.headers);
-    return this.exchange(target, request, path + queryString(request.query), signed.headers);
+    return this.exchange(target, request.method, request.body, request.signal, path + queryString(request.query), signed.headers);
   }
 
   private async exchangeUndici(
@@ -424,13 +428,15 @@ export class LeanPath {
     pathAndQuery: string,
     headers: Record<string, string>,
   ): Promise<LeanAnswer> {
+    // undici refuses an Expect header (it is not signed: SigV4 leaves it out), and sends the body at once.
+    const { expect: _expect, ...undiciHeaders } = headers;
     let answer;
     try {
       answer = await agent.request({
         origin: `${target.protocol}//${target.hostname}${target.port ? `:${target.port}` : ''}`,
         path: pathAndQuery,
         method: request.method,
-        headers,
+        headers: undiciHeaders,
         body: request.body,
         signal: request.signal,
       });
@@ -445,17 +451,30 @@ export class LeanPath {
     throw serviceError(ok ? 503 : statusCode, answer.headers as http.IncomingHttpHeaders, text);
   }
 
-  private exchange(target: Target, request: LeanRequest, pathAndQuery: string, headers: Record<string, string>): Promise<LeanAnswer> {
+  /**
+   * One HTTP exchange over node:http. The body is dropped from this function's closures once it is
+   * handed to the socket: the request's listeners outlive the call (a keep-alive socket keeps the last
+   * ClientRequest reachable), and must not keep a 64 MiB body alive with them.
+   */
+  private exchange(
+    target: Target,
+    method: 'GET' | 'PUT',
+    bodyToSend: Buffer | Readable | undefined,
+    signal: AbortSignal | undefined,
+    pathAndQuery: string,
+    headers: Record<string, string>,
+  ): Promise<LeanAnswer> {
     const { connectionTimeoutMs, socketTimeoutMs } = this.options;
     return new Promise<LeanAnswer>((resolve, reject) => {
-      const signal = request.signal;
+      let body = bodyToSend;
+      bodyToSend = undefined;
       if (signal?.aborted) return reject(abortError());
       const req = (target.protocol === 'https:' ? https : http).request({
         agent: target.protocol === 'https:' ? this.httpsAgent : this.httpAgent,
         protocol: target.protocol,
         hostname: target.hostname,
         port: target.port,
-        method: request.method,
+        method,
         path: pathAndQuery,
         headers,
       });
@@ -492,7 +511,7 @@ export class LeanPath {
       req.once('response', (res) => {
         const statusCode = res.statusCode ?? 0;
         const ok = statusCode >= 200 && statusCode < 300;
-        if (ok && request.method === 'GET') {
+        if (ok && method === 'GET') {
           settled = true;
           resolve({ statusCode, headers: res.headers, body: res });
           return;
@@ -509,7 +528,6 @@ export class LeanPath {
           (error: Error) => fail(error),
         );
       });
-      const body = request.body;
       if (body === undefined) req.end();
       else if (Buffer.isBuffer(body)) req.end(body);
       else {
@@ -519,6 +537,7 @@ export class LeanPath {
         });
         body.pipe(req);
       }
+      body = undefined;
     });
   }
 }
