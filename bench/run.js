@@ -75,7 +75,7 @@ const s3migrateTool = (dir, extraEnv, label) => async (src, dst, work, objectCou
     const dirFor = prof[1].slice('--cpu-prof-dir='.length);
     for (const file of fs.readdirSync(dirFor).filter((f) => f.endsWith('.cpuprofile'))) {
       const summary = summarise(JSON.parse(fs.readFileSync(path.join(dirFor, file), 'utf8')));
-      const table = formatSummary(summary, objectCount, copy.cpu);
+      const table = formatSummary(summary, objectCount, copy.cpu, { user: copy.user, sys: copy.sys });
       fs.writeFileSync(path.join(dirFor, `${file}.summary.md`), `${table}\n`);
       process.stderr.write(`  profile of ${label} copy (CPU ${copy.cpu.toFixed(1)} s): ${path.relative(root, path.join(dirFor, file))}\n${table.replace(/^/gm, '    ')}\n`);
     }
@@ -83,6 +83,8 @@ const s3migrateTool = (dir, extraEnv, label) => async (src, dst, work, objectCou
   return {
     wall: catalog.wall + copy.wall,
     cpu: catalog.cpu + copy.cpu,
+    user: catalog.user + copy.user,
+    sys: catalog.sys + copy.sys,
     rssMiB: Math.max(catalog.rssMiB, copy.rssMiB),
     code: catalog.code || copy.code,
     stderr: catalog.stderr + copy.stderr,
@@ -202,7 +204,7 @@ for (const id of selected.filter((w) => defs[w])) {
         runs.push(run);
         process.stderr.write(
           `  ${tool.padEnd(9)} ${result.wall.toFixed(1)} s, ${run.objectsPerSecond.toFixed(1)} obj/s, ${run.mibPerSecond.toFixed(1)} MiB/s, ` +
-            `cpu ${result.cpu.toFixed(1)} s (${run.cpuMsPerObject.toFixed(2)} ms/object), rss ${result.rssMiB.toFixed(0)} MiB, server cpu ${serverCpu.toFixed(1)} s${verified ? '' : ' NOT VERIFIED'}\n`,
+            `cpu ${result.cpu.toFixed(1)} s (${run.cpuMsPerObject.toFixed(2)} ms/object; user ${result.user.toFixed(1)} s, sys ${result.sys.toFixed(1)} s), rss ${result.rssMiB.toFixed(0)} MiB, server cpu ${serverCpu.toFixed(1)} s${verified ? '' : ' NOT VERIFIED'}\n`,
         );
         if (!verified && result.stderr) process.stderr.write(result.stderr);
       } finally {
@@ -248,8 +250,8 @@ for (const id of selected.filter((w) => defs[w])) {
   }
 }
 for (const id of Object.keys(listWalls)) {
-  const catalogWall = median(runs.filter((r) => r.workload === id && r.tool === 's3migrate').map((r) => r.catalogWall));
-  ratios.push(`${id}: catalog ${catalogWall.toFixed(2)} s vs bare ListObjectsV2 paging ${listWalls[id].toFixed(2)} s (${(catalogWall / listWalls[id]).toFixed(2)}x)`);
+  const catalogWall = median(runs.filter((r) => r.workload === id && r.tool.startsWith('s3migrate')).map((r) => r.catalogWall));
+  if (Number.isFinite(catalogWall)) ratios.push(`${id}: catalog ${catalogWall.toFixed(2)} s vs bare ListObjectsV2 paging ${listWalls[id].toFixed(2)} s (${(catalogWall / listWalls[id]).toFixed(2)}x)`);
 }
 if (ratios.length) lines.push('', ...ratios.map((r) => `- ${r}`));
 
