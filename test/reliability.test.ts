@@ -186,7 +186,7 @@ describe('20 rounds of kill -9 at seeded moments, then a final run', () => {
     await seed(sourceClient, 'kill', objects, 16);
     const state = await catalog('kill', 'kill.db');
     // Latency keeps each round's work small enough that 20 rounds do not finish the corpus by accident.
-    destProxy.setRule('PutObject', { latencyMs: 60 });
+    destProxy.setRule('PutObject', { latencyMs: 150 });
     destProxy.setRule('UploadPart', { latencyMs: 300 });
     const random = seededRandom(20240601);
     const args = ['copy', '--to', 's3://dst-kill', '--state', state, '--concurrency', '4', '--part-size', '5MiB', '--multipart-threshold', '5MiB', '--part-concurrency', '2', '--quiet'];
