@@ -16,7 +16,7 @@ export function processCpuSeconds(pid) {
   }
 }
 
-/** Runs argv under /usr/bin/time; resolves { wall, cpu, rssMiB, code, stderr }. */
+/** Runs argv under /usr/bin/time; resolves { wall, cpu, user, sys, rssMiB, code, stderr } (CPU in seconds). */
 export function timed(argv, env) {
   const out = path.join(os.tmpdir(), `s3migrate-bench-time-${process.pid}-${Date.now()}`);
   return new Promise((resolve, reject) => {
@@ -27,7 +27,7 @@ export function timed(argv, env) {
     child.on('close', (code) => {
       const [wall, user, sys, rssKiB] = fs.readFileSync(out, 'utf8').trim().split('\n').pop().split(' ').map(Number);
       fs.rmSync(out, { force: true });
-      resolve({ wall, cpu: user + sys, rssMiB: rssKiB / 1024, code, stderr: stderr.slice(-2000) });
+      resolve({ wall, cpu: user + sys, user, sys, rssMiB: rssKiB / 1024, code, stderr: stderr.slice(-2000) });
     });
   });
 }

@@ -23,6 +23,13 @@ export interface EndpointConfig {
   profile?: string;
   /** Where the credentials came from, for messages (a variable or profile name, never a value). */
   credentialSource: string;
+  /**
+   * False: every request goes through the AWS SDK's full middleware stack, GetObject, PutObject and
+   * UploadPart included (S3MIGRATE_LEAN_PATH=0). Otherwise those three take the lean path (src/s3/lean-path.ts).
+   */
+  leanPath?: boolean;
+  /** The lean path's HTTP client (S3MIGRATE_HTTP_CLIENT): node:http by default; `undici` needs that package. */
+  httpClient?: 'node-http' | 'undici';
 }
 
 /** Per-side overrides from the command line (`--source-endpoint`, ...). */
@@ -151,7 +158,16 @@ export function resolveEndpointConfig(side: Side, env: Env, flags: SideFlags = {
     nonEmpty(env.AWS_DEFAULT_REGION) ??
     (profile ? undefined : 'us-east-1');
 
-  return { side, endpoint, region, forcePathStyle, checksumMode, credentials, profile, credentialSource };
+  const leanSetting = nonEmpty(env.S3MIGRATE_LEAN_PATH);
+  const leanPath = leanSetting === undefined || parseBoolean('S3MIGRATE_LEAN_PATH', leanSetting) ? undefined : false;
+
+  const httpClientSetting = nonEmpty(env.S3MIGRATE_HTTP_CLIENT);
+  if (httpClientSetting !== undefined && httpClientSetting !== 'node-http' && httpClientSetting !== 'undici') {
+    throw new UsageError(`S3MIGRATE_HTTP_CLIENT must be node-http or undici, got "${httpClientSetting}"`);
+  }
+  const httpClient = httpClientSetting as EndpointConfig['httpClient'];
+
+  return { side, endpoint, region, forcePathStyle, checksumMode, credentials, profile, credentialSource, leanPath, httpClient };
 }
 
 /**

@@ -17,6 +17,8 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { classifyError } from './errors.js';
+import { LeanHandover, leanPathOf, type LeanPath } from './lean-path.js';
+import { leanGet, leanPut } from './lean-objects.js';
 import { copiedHeaders, type CopiedHeaders } from './object-headers.js';
 import { tagSide, type Side } from './side.js';
 
@@ -78,7 +80,7 @@ export interface PutOptions {
   signal?: AbortSignal;
 }
 
-function encryptedBy(answer: { ServerSideEncryption?: string; SSECustomerAlgorithm?: string }): boolean {
+export function encryptedBy(answer: { ServerSideEncryption?: string; SSECustomerAlgorithm?: string }): boolean {
   return (
     answer.SSECustomerAlgorithm !== undefined ||
     answer.ServerSideEncryption === 'aws:kms' ||
@@ -86,7 +88,7 @@ function encryptedBy(answer: { ServerSideEncryption?: string; SSECustomerAlgorit
   );
 }
 
-function quoted(etag: string): string {
+export function quoted(etag: string): string {
   return etag.startsWith('"') ? etag : `"${etag}"`;
 }
 
@@ -96,7 +98,7 @@ function copySourceOf(source: CopySource): string {
 }
 
 /** Total size from a Content-Range answer header (`bytes 0-99/1234`). */
-function totalOf(contentRange: string | undefined): number | undefined {
+export function totalOf(contentRange: string | undefined): number | undefined {
   const match = /\/(\d+)\s*$/.exec(contentRange ?? '');
   return match ? Number(match[1]) : undefined;
 }
@@ -119,6 +121,25 @@ export class S3Bucket {
     } catch (error) {
       throw tagSide(error, this.side);
     }
+  }
+
+  /** The client's lean path for this bucket (GetObject, PutObject, UploadPart), when it has one. */
+  private lean(): LeanPath | undefined {
+    const lean = leanPathOf(this.client);
+    return lean?.serves(this.name) ? lean : undefined;
+  }
+
+  /** `fast` on the lean path; `sdk` when there is none or it hands this call back (LeanHandover). */
+  private async leanOr<T>(fast: (lean: LeanPath) => Promise<T>, sdk: () => Promise<T>): Promise<T> {
+    const lean = this.lean();
+    if (lean) {
+      try {
+        return await fast(lean);
+      } catch (error) {
+        if (!(error instanceof LeanHandover)) throw error;
+      }
+    }
+    return sdk();
   }
 
   /** HeadBucket: resolves when the bucket answers, throws the SDK's error otherwise. */
@@ -144,25 +165,27 @@ export class S3Bucket {
   }
 
   get(key: string, options: GetOptions = {}): Promise<SourceObject> {
-    return this.call(async () => {
-      const answer = await this.client.send(
-        new GetObjectCommand({
-          Bucket: this.name,
-          Key: key,
-          IfMatch: options.ifMatch === undefined ? undefined : quoted(options.ifMatch),
-          Range: options.range ? `bytes=${options.range.start}-${options.range.end}` : undefined,
-        }),
-        { abortSignal: options.signal },
-      );
-      return {
-        body: answer.Body as Readable,
-        contentLength: answer.ContentLength,
-        objectSize: options.range ? totalOf(answer.ContentRange) : answer.ContentLength,
-        etag: answer.ETag,
-        encrypted: encryptedBy(answer),
-        headers: copiedHeaders(answer),
-      };
-    });
+    return this.call(() => this.leanOr((lean) => leanGet(lean, this.name, key, options), () => this.sdkGet(key, options)));
+  }
+
+  private async sdkGet(key: string, options: GetOptions): Promise<SourceObject> {
+    const answer = await this.client.send(
+      new GetObjectCommand({
+        Bucket: this.name,
+        Key: key,
+        IfMatch: options.ifMatch === undefined ? undefined : quoted(options.ifMatch),
+        Range: options.range ? `bytes=${options.range.start}-${options.range.end}` : undefined,
+      }),
+      { abortSignal: options.signal },
+    );
+    return {
+      body: answer.Body as Readable,
+      contentLength: answer.ContentLength,
+      objectSize: options.range ? totalOf(answer.ContentRange) : answer.ContentLength,
+      etag: answer.ETag,
+      encrypted: encryptedBy(answer),
+      headers: copiedHeaders(answer),
+    };
   }
 
   /** HeadObject of one part (partNumber): its size, the object's part count and headers. */
@@ -218,20 +241,27 @@ export class S3Bucket {
   }
 
   put(key: string, body: Buffer | Readable, options: PutOptions): Promise<WriteAnswer> {
-    return this.call(async () => {
-      const answer = await this.client.send(
-        new PutObjectCommand({
-          Bucket: this.name,
-          Key: key,
-          Body: body,
-          ContentLength: options.contentLength,
-          ContentMD5: options.contentMd5,
-          ...options.headers,
-        }),
-        { abortSignal: options.signal },
-      );
-      return { etag: answer.ETag, encrypted: encryptedBy(answer) };
-    });
+    return this.call(() =>
+      this.leanOr(
+        (lean) => leanPut(lean, this.name, key, body, { query: { 'x-id': 'PutObject' }, ...options }),
+        () => this.sdkPut(key, body, options),
+      ),
+    );
+  }
+
+  private async sdkPut(key: string, body: Buffer | Readable, options: PutOptions): Promise<WriteAnswer> {
+    const answer = await this.client.send(
+      new PutObjectCommand({
+        Bucket: this.name,
+        Key: key,
+        Body: body,
+        ContentLength: options.contentLength,
+        ContentMD5: options.contentMd5,
+        ...options.headers,
+      }),
+      { abortSignal: options.signal },
+    );
+    return { etag: answer.ETag, encrypted: encryptedBy(answer) };
   }
 
   createUpload(key: string, headers: CopiedHeaders, signal?: AbortSignal): Promise<string> {
@@ -252,7 +282,28 @@ export class S3Bucket {
     body: Buffer | Readable,
     options: { contentLength: number; contentMd5?: string; signal?: AbortSignal },
   ): Promise<WriteAnswer> {
-    return this.call(async () => {
+    return this.call(() =>
+      this.leanOr(
+        (lean) =>
+          leanPut(lean, this.name, key, body, {
+            query: { partNumber: String(partNumber), uploadId, 'x-id': 'UploadPart' },
+            contentLength: options.contentLength,
+            contentMd5: options.contentMd5,
+            signal: options.signal,
+          }),
+        () => this.sdkUploadPart(key, uploadId, partNumber, body, options),
+      ),
+    );
+  }
+
+  private async sdkUploadPart(
+    key: string,
+    uploadId: string,
+    partNumber: number,
+    body: Buffer | Readable,
+    options: { contentLength: number; contentMd5?: string; signal?: AbortSignal },
+  ): Promise<WriteAnswer> {
+    {
       const answer = await this.client.send(
         new UploadPartCommand({
           Bucket: this.name,
@@ -266,7 +317,7 @@ export class S3Bucket {
         { abortSignal: options.signal },
       );
       return { etag: answer.ETag, encrypted: encryptedBy(answer) };
-    });
+    }
   }
 
   completeUpload(

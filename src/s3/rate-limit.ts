@@ -1,5 +1,6 @@
 import { pipeline, Readable, Transform, type TransformCallback } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
+import { leanPathOf } from './lean-path.js';
 
 /**
  * A token bucket: `rate` tokens a second, at most `burst` saved up. take(n) reserves n tokens at once,
@@ -75,6 +76,7 @@ export interface RateLimits {
  * taken per HTTP attempt (the middleware sits inside the SDK's retry loop), so a multipart object's
  * part uploads and every retry count, which is what providers' request limits and bills count.
  * Bandwidth: the source's GetObject bodies are paced as they are read, a one-second burst at most.
+ * Both apply to the clients' lean paths (lean-path.ts) alike: per HTTP attempt, and per GetObject body.
  * Returns a function that lets every waiter through (for an abort).
  */
 export function applyRateLimits(source: S3Client, dest: S3Client, limits: RateLimits): () => void {
@@ -83,6 +85,8 @@ export function applyRateLimits(source: S3Client, dest: S3Client, limits: RateLi
     const requests = new TokenBucket(limits.requestsPerSecond, Math.max(1, limits.requestsPerSecond));
     buckets.push(requests);
     for (const client of [source, dest]) {
+      const lean = leanPathOf(client);
+      if (lean) lean.beforeAttempt = () => requests.take(1);
       client.middlewareStack.add(
         (next) => async (args) => {
           await requests.take(1);
@@ -95,6 +99,8 @@ export function applyRateLimits(source: S3Client, dest: S3Client, limits: RateLi
   if (limits.bytesPerSecond !== undefined) {
     const bytes = new TokenBucket(limits.bytesPerSecond, limits.bytesPerSecond);
     buckets.push(bytes);
+    const lean = leanPathOf(source);
+    if (lean) lean.wrapBody = (body) => limitStream(body, bytes);
     source.middlewareStack.add(
       (next, context) => async (args) => {
         const result = await next(args);

@@ -1,0 +1,131 @@
+import type { Readable } from 'node:stream';
+import type { GetObjectCommandOutput } from '@aws-sdk/client-s3';
+import type { GetOptions, PutOptions, SourceObject, WriteAnswer } from './bucket.js';
+import { encryptedBy, quoted, totalOf } from './bucket.js';
+import type { LeanPath } from './lean-path.js';
+import { copiedHeaders, type CopiedHeaders } from './object-headers.js';
+
+/**
+ * GetObject and PutObject/UploadPart on the lean path (lean-path.ts): the SDK's request headers from our
+ * inputs, and its output fields from the answer's headers, for exactly the fields S3Bucket uses.
+ */
+
+type Headers = Record<string, string | string[] | undefined>;
+
+function header(headers: Headers, name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value.join(', ') : value;
+}
+
+const DAYS = '(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)';
+const MONTHS = '(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)';
+// The three HTTP date forms the SDK parses (RFC 7231: IMF-fixdate, RFC 850, asctime); anything else is
+// not a date to the SDK, which then leaves Expires unset (and the header is not copied).
+const HTTP_DATE = new RegExp(
+  `^(?:${DAYS}, \\d{2} ${MONTHS} \\d{4} \\d{2}:\\d{2}:\\d{2}(?:\\.\\d+)? GMT` +
+    `|(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday), \\d{2}-${MONTHS}-\\d{2} \\d{2}:\\d{2}:\\d{2}(?:\\.\\d+)? GMT` +
+    `|${DAYS} ${MONTHS} [ \\d]\\d \\d{2}:\\d{2}:\\d{2}(?:\\.\\d+)? \\d{4})$`,
+);
+
+function httpDate(value: string | undefined): Date | undefined {
+  if (value === undefined || !HTTP_DATE.test(value)) return undefined;
+  const date = new Date(value.includes('GMT') || !/\d{4}$/.test(value) ? value : `${value} GMT`);
+  return Number.isNaN(date.getTime()) ? undefined : date;
+}
+
+/** The GetObject output fields S3Bucket reads, from an answer's headers (as the SDK deserialises them). */
+export function getOutputOf(headers: Headers): GetObjectCommandOutput {
+  const metadata: Record<string, string> = {};
+  let hasMetadata = false;
+  for (const name of Object.keys(headers)) {
+    if (name.startsWith('x-amz-meta-')) {
+      metadata[name.slice('x-amz-meta-'.length)] = header(headers, name)!;
+      hasMetadata = true;
+    }
+  }
+  const length = header(headers, 'content-length');
+  return {
+    $metadata: {},
+    ContentLength: length === undefined ? undefined : Number(length),
+    ContentRange: header(headers, 'content-range'),
+    ETag: header(headers, 'etag'),
+    ServerSideEncryption: header(headers, 'x-amz-server-side-encryption') as GetObjectCommandOutput['ServerSideEncryption'],
+    SSECustomerAlgorithm: header(headers, 'x-amz-server-side-encryption-customer-algorithm'),
+    ContentType: header(headers, 'content-type'),
+    ContentEncoding: header(headers, 'content-encoding'),
+    ContentDisposition: header(headers, 'content-disposition'),
+    ContentLanguage: header(headers, 'content-language'),
+    CacheControl: header(headers, 'cache-control'),
+    Expires: httpDate(header(headers, 'expires')),
+    Metadata: hasMetadata ? metadata : {},
+  };
+}
+
+export async function leanGet(lean: LeanPath, bucket: string, key: string, options: GetOptions): Promise<SourceObject> {
+  const headers: Record<string, string> = {};
+  if (options.ifMatch !== undefined) headers['if-match'] = quoted(options.ifMatch);
+  if (options.range) headers.range = `bytes=${options.range.start}-${options.range.end}`;
+  const answer = await lean.send({
+    method: 'GET',
+    bucket,
+    key,
+    query: { 'x-id': 'GetObject' },
+    headers,
+    unsignedPayload: false,
+    signal: options.signal,
+  });
+  const output = getOutputOf(answer.headers);
+  const body: Readable = lean.wrapBody ? lean.wrapBody(answer.body) : answer.body;
+  return {
+    body,
+    contentLength: output.ContentLength,
+    objectSize: options.range ? totalOf(output.ContentRange) : output.ContentLength,
+    etag: output.ETag,
+    encrypted: encryptedBy(output),
+    headers: copiedHeaders(output),
+  };
+}
+
+/** The headers the SDK's PutObject / CreateMultipartUpload serialiser writes for the copied fields. */
+export function putHeadersOf(copied: CopiedHeaders | undefined): Record<string, string> {
+  const headers: Record<string, string> = {};
+  if (!copied) return headers;
+  if (copied.ContentType !== undefined) headers['content-type'] = copied.ContentType;
+  if (copied.ContentEncoding !== undefined) headers['content-encoding'] = copied.ContentEncoding;
+  if (copied.ContentDisposition !== undefined) headers['content-disposition'] = copied.ContentDisposition;
+  if (copied.ContentLanguage !== undefined) headers['content-language'] = copied.ContentLanguage;
+  if (copied.CacheControl !== undefined) headers['cache-control'] = copied.CacheControl;
+  if (copied.Expires instanceof Date) headers.expires = copied.Expires.toUTCString();
+  for (const [name, value] of Object.entries(copied.Metadata ?? {})) headers[`x-amz-meta-${name.toLowerCase()}`] = value;
+  return headers;
+}
+
+export async function leanPut(
+  lean: LeanPath,
+  bucket: string,
+  key: string,
+  body: Buffer | Readable,
+  options: PutOptions & { query: Record<string, string> },
+): Promise<WriteAnswer> {
+  const headers = putHeadersOf(options.headers);
+  headers['content-length'] = String(options.contentLength);
+  if (options.contentMd5 !== undefined) headers['content-md5'] = options.contentMd5;
+  const answer = await lean.send({
+    method: 'PUT',
+    bucket,
+    key,
+    query: options.query,
+    headers,
+    body,
+    // The signed Content-MD5 covers the body; the server refuses one that does not match it.
+    unsignedPayload: options.contentMd5 !== undefined,
+    signal: options.signal,
+  });
+  return {
+    etag: header(answer.headers, 'etag'),
+    encrypted: encryptedBy({
+      ServerSideEncryption: header(answer.headers, 'x-amz-server-side-encryption'),
+      SSECustomerAlgorithm: header(answer.headers, 'x-amz-server-side-encryption-customer-algorithm'),
+    }),
+  };
+}
