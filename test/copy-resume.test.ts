@@ -9,9 +9,7 @@ import { runCli, s3rverEnv, startCli } from './support/cli.js';
 import {
   bucketHashes,
   bytes,
-  isObjectWrite,
   keyOfPath,
-  listKeys,
   MiB,
   readRows,
   seed,
@@ -26,7 +24,7 @@ import {
   teardown,
 } from './support/copy-fixtures.js';
 import { withRaw } from './support/catalog-fixtures.js';
-import { startRequestProxy, type LogEntry, type RequestProxy } from './support/request-proxy.js';
+import { startRequestProxy, type RequestProxy } from './support/request-proxy.js';
 
 let source: S3rverHandle;
 let dest: S3rverHandle;
