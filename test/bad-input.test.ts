@@ -196,16 +196,21 @@ describe('bad input: exit code, message, state file untouched', () => {
     }
   });
 
-  it('a state file in use by a running copy -> exit 1 "in use"; the running copy finishes', async () => {
+  it('a state file in use by a running copy -> catalog and verify exit 1 "in use" (copy workers hold it); the copy finishes', async () => {
     const state = freshState();
     destProxy.reset();
     destProxy.setRule('PutObject', { latencyMs: 1500 });
     try {
       const first = startCli(['copy', '--to', 's3://dst', '--state', state, '--concurrency', '1', '--quiet'], { env: env() });
       await waitFor(() => destProxy.log().some((e) => e.op === 'PutObject'), 30_000, 'the first PutObject');
-      const second = await runCli(['copy', '--to', 's3://dst', '--state', state, '--quiet'], { env: env() });
-      expect(second.code, second.stderr).toBe(1);
-      expect(second.stderr).toMatch(/in use/);
+      for (const args of [
+        ['catalog', '--from', 's3://src', '--state', state, '--quiet'],
+        ['verify', '--state', state],
+      ]) {
+        const other = await runCli(args, { env: env() });
+        expect(other.code, `${args[0]}: ${other.stderr}`).toBe(1);
+        expect(other.stderr).toMatch(/in use by 1 running copy worker/);
+      }
       expect(first.child.exitCode).toBeNull();
       destProxy.clearRules();
       const firstResult = await first.result;

@@ -241,7 +241,7 @@ describePostgres('the PostgreSQL state store', (pg) => {
       const nodes = (node: PlanNode): PlanNode[] => [node, ...(node.Plans ?? []).flatMap(nodes)];
       for (const order of SORT_ORDERS) {
         // The claim as the store sends it, with literal values (as the server plans each claim).
-        const text = claimSql(order).replace(/\$1/g, "'big'").replace(/\$2/g, '64').replace(/\$3/g, "'2024-01-01T00:00:00.000Z'");
+        const text = claimSql(order).replace(/\$1/g, "'big'").replace(/\$2/g, '64').replace(/\$3/g, "'2024-01-01T00:00:00.000Z'").replace(/\$4/g, "'worker'").replace(/\$5/g, '60000');
         const [{ 'QUERY PLAN': [plan] }] = await sql<{ 'QUERY PLAN': Array<{ Plan: PlanNode }> }>(`EXPLAIN (FORMAT JSON) ${text}`, [], db);
         const all = nodes(plan!.Plan);
         const picked = all.find((node) => node['CTE Name'] === 'picked' || node['Subplan Name'] === 'CTE picked');
@@ -443,7 +443,7 @@ describePostgres('the PostgreSQL state store', (pg) => {
         ]) {
           const error = await call().catch((e: unknown) => e);
           expect(error).toBeInstanceOf(StateStoreError);
-          expect((error as StateStoreError).code).toMatch(/^(ECONNREFUSED|57P01|ECONNRESET)$/);
+        expect((error as StateStoreError).code, String((error as Error).message)).toMatch(/^(ECONNREFUSED|57P01|ECONNRESET)$/);
           expect((error as Error).message).toMatch(/^The PostgreSQL state postgres:\/\/s3migrate@127\.0\.0\.1:\d+\/s3migrate \(migration "default"\) could not be written or read/);
         }
         await store.close(); // never throws

@@ -5,12 +5,13 @@ import type { ClassifiedError } from '../s3/errors.js';
 import { sideOf } from '../s3/side.js';
 import type { OutcomeCounts, StateStore } from '../state/store.js';
 import type { EndpointLocation, ObjectRow, SortOrder } from '../state/types.js';
+import { sleep } from './backoff.js';
 import { checkBucket } from './bucket-checks.js';
 import { copyRow, type RowDeps } from './copy-row.js';
 import type { CopyEvent, CopyStats } from './events.js';
 import { mapKey } from './key-mapping.js';
 import { MemoryBudget } from './memory-budget.js';
-import { recoverInFlight, releaseUnfitUploads } from './recovery.js';
+import { recoverExpired, releaseUnfitUploads } from './recovery.js';
 import { DEFAULT_MAX_THROTTLED_ATTEMPTS, deniedStreakAfter, doomsRun } from './retry-policy.js';
 import { Scheduler } from './scheduler.js';
 import { AdaptiveConcurrency } from './throttle.js';
@@ -45,6 +46,11 @@ export interface CopyOptions {
   onEvent?: (event: CopyEvent) => void;
   /** Base of the exponential backoff between attempts (tests shorten it). */
   retryBaseMs?: number;
+  /**
+   * How long a claimed row stays this worker's without renewal (renewed every third of it): a worker
+   * that dies or is cut off for longer loses its rows to the others. Default 60 s.
+   */
+  leaseMs?: number;
   /** Server-side copy: as asked (default auto), and whether both sides are one endpoint. */
   serverSide?: { mode: 'auto' | 'always' | 'never'; available: boolean };
 }
@@ -56,6 +62,9 @@ export interface CopySummary {
   /** Rows of the whole state that decide the exit code (failed, changed, gone, unproven). */
   outcomes: OutcomeCounts;
 }
+
+/** How long a claimed row stays a worker's without renewal. */
+export const DEFAULT_LEASE_MS = 60_000;
 
 /** What a streamed body (a single PUT, or one part in flight) holds in memory: its stream buffers. */
 const STREAMING_SHARE = 1024 * 1024;
@@ -79,6 +88,7 @@ export class CopyEngine {
   private fatal: Error | undefined;
   private deniedStreak = 0;
   private contentMd5Probe: Promise<boolean> | undefined;
+  private readonly leaseMs: number;
   private readonly started = Date.now();
   private readonly stats: Omit<CopyStats, 'concurrency' | 'elapsedMs'> = {
     objectsTotal: 0,
@@ -97,6 +107,7 @@ export class CopyEngine {
   constructor(private readonly options: CopyOptions) {
     // Every in-flight request listens on the one abort signal.
     setMaxListeners(0, this.abortController.signal);
+    this.leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
     this.throttle = new AdaptiveConcurrency(options.concurrency);
     this.memory = new MemoryBudget(options.memoryBudget);
     this.scheduler = new Scheduler(options.concurrency);
@@ -137,6 +148,7 @@ export class CopyEngine {
           this.emit({ type: 'throttled', concurrency: this.throttle.value });
         }
       },
+      leaseMarginMs: Math.min(this.leaseMs / 4, 15_000),
       onRetry: (row, attempt, error, delayMs, detail) =>
         this.emit({ type: 'object-retry', key: row.key, attempt, error, ...detail, delayMs }),
     };
@@ -181,7 +193,12 @@ export class CopyEngine {
       throw error;
     }
 
-    await store.acquireLock('copy');
+    // One worker among any others on this state; claims are leased to it and renewed while it works.
+    await store.joinAsWorker(this.leaseMs);
+    const renewal = setInterval(() => {
+      store.renewLeases().catch((error: unknown) => this.doom(error));
+    }, this.leaseMs / 3);
+    renewal.unref();
     try {
       await store.setDestination(this.options.destLocation);
       const runId = await store.startRun('copy', this.options.runArguments ?? '');
@@ -193,23 +210,14 @@ export class CopyEngine {
         throw error;
       }
     } finally {
-      await store.releaseLock().catch(() => undefined);
+      clearInterval(renewal);
     }
   }
 
   private async copyAll(runId: number): Promise<CopySummary> {
     const { store } = this.options;
     await store.prepareCopy(this.options.order);
-    const inFlight = await store.inFlightRows();
-    if (inFlight.length > 0) this.emit({ type: 'recovering', rows: inFlight.length });
-    const recovered = await recoverInFlight({
-      store,
-      dest: this.options.dest,
-      destKeyOf: (key) => this.destKeyOf(key),
-      concurrency: this.options.concurrency,
-      signal: this.abortController.signal,
-    });
-    if (recovered.rows > 0) this.emit({ type: 'recovered', done: recovered.done, pending: recovered.rows - recovered.done });
+    await this.recover();
     await releaseUnfitUploads(store, this.options.dest, this.options.multipartThreshold);
 
     const summary = await store.summary(0);
@@ -230,7 +238,7 @@ export class CopyEngine {
 
     const exhausted = await this.scheduler.run(
       (count) =>
-        store.claimPending(this.options.order, count).catch((error: unknown) => {
+        this.claim(count).catch((error: unknown) => {
           this.doom(error);
           throw error;
         }),
@@ -251,6 +259,43 @@ export class CopyEngine {
       objectsFailed: stats.objectsFailed,
     });
     return { stats, interrupted, outcomes: await store.outcomeCounts() };
+  }
+
+  /** Takes over and checks the rows of workers that are gone (crashed, killed, cut off past their lease). */
+  private async recover(): Promise<number> {
+    let announced = false;
+    const recovered = await recoverExpired(
+      {
+        store: this.options.store,
+        dest: this.options.dest,
+        destKeyOf: (key) => this.destKeyOf(key),
+        concurrency: this.options.concurrency,
+        signal: this.abortController.signal,
+      },
+      (rows) => {
+        if (!announced) this.emit({ type: 'recovering', rows });
+        announced = true;
+      },
+    );
+    if (recovered.rows > 0) this.emit({ type: 'recovered', done: recovered.done, pending: recovered.rows - recovered.done });
+    return recovered.rows;
+  }
+
+  /**
+   * The next rows for this worker. When none is pending: rows of workers that died come back (after a
+   * check at the destination); while other workers still hold live leases, this one waits, since their
+   * rows may yet come back; when nobody holds any, the work is done (an empty answer).
+   */
+  private async claim(count: number): Promise<ObjectRow[]> {
+    const { store } = this.options;
+    for (;;) {
+      const rows = await store.claimPending(this.options.order, count);
+      if (rows.length > 0 || this.stopping) return rows;
+      if ((await this.recover()) > 0) continue;
+      if ((await store.liveLeases()) === 0) return [];
+      await sleep(Math.min(this.leaseMs / 4, 2_000), this.abortController.signal);
+      if (this.stopping) return [];
+    }
   }
 
   private destKeyOf(sourceKey: string): string {
@@ -343,6 +388,9 @@ export class CopyEngine {
           break;
         case 'doomed':
           this.doom(outcome.error);
+          break;
+        case 'lost':
+          this.emit({ type: 'lease-lost', key: row.key });
           break;
       }
     } catch (error) {

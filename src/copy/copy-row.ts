@@ -3,7 +3,7 @@ import { sideOf } from '../s3/side.js';
 import type { StateStore } from '../state/store.js';
 import type { CopyResult, ObjectRow } from '../state/types.js';
 import { sleep } from './backoff.js';
-import { StateStoreError } from '../state/store.js';
+import { LeaseLostError, StateStoreError } from '../state/store.js';
 import type { ErrorSide } from './events.js';
 import { NoEvidenceError, SourceChangedError, TransferStoppedError } from './integrity.js';
 import { afterFailure, type AttemptCounts, type RetryLimits } from './retry-policy.js';
@@ -20,6 +20,8 @@ export interface RowDeps {
   /** True when this error would fail every remaining object the same way (the run stops). */
   dooms: (error: ClassifiedError) => boolean;
   onThrottled: () => void;
+  /** Lease time that must remain before a multipart upload is completed. */
+  leaseMarginMs: number;
   onRetry: (row: ObjectRow, attempt: number, error: string, delayMs: number, detail: FailureDetail) => void;
 }
 
@@ -42,7 +44,9 @@ export type RowOutcome =
   /** Aborted (second Ctrl+C): back to pending, the attempt refunded. */
   | { kind: 'left-pending' }
   /** An error that dooms the run: the row went back to pending; the caller stops the run with `error`. */
-  | { kind: 'doomed'; error: unknown };
+  | { kind: 'doomed'; error: unknown }
+  /** This worker's lease on the row was lost to another worker: nothing more was written for it. */
+  | { kind: 'lost' };
 
 /** "source: NoSuchKey (HTTP 404)", naming the side an error came from. */
 function describe(error: unknown, classified: ClassifiedError): string {
@@ -55,6 +59,16 @@ function describe(error: unknown, classified: ClassifiedError): string {
  * it propagates and stops the run (it is never blamed on S3, and no row is marked by it).
  */
 export async function copyRow(deps: RowDeps, row: ObjectRow): Promise<RowOutcome> {
+  try {
+    return await copyHeldRow(deps, row);
+  } catch (error) {
+    // Fenced out: the row is another worker's now (this one was paused or cut off past its lease).
+    if (error instanceof LeaseLostError) return { kind: 'lost' };
+    throw error;
+  }
+}
+
+async function copyHeldRow(deps: RowDeps, row: ObjectRow): Promise<RowOutcome> {
   const { store } = deps;
   const destKey = deps.destKeyOf(row.key);
   // A multipart copy keeps its upload and parts in the state: a later attempt or run resumes it.
@@ -63,6 +77,10 @@ export async function copyRow(deps: RowDeps, row: ObjectRow): Promise<RowOutcome
     started: (upload) => store.recordUpload({ ...upload, objectId: row.id }),
     partDone: (part) => store.recordPart(row.id, part),
     forget: () => store.forgetUpload(row.id),
+    // Before completing an upload: still this worker's, with time to spare (else another may take it over).
+    assertHeld: async () => {
+      if (!(await store.holdsLease(row.id, deps.leaseMarginMs))) throw new LeaseLostError(row.id);
+    },
   };
   let counts: AttemptCounts = { counted: 0, throttled: 0 };
   let attempts = 0;
@@ -84,8 +102,9 @@ export async function copyRow(deps: RowDeps, row: ObjectRow): Promise<RowOutcome
       return { kind: 'done', result, attempts };
     }
 
-    // The state itself failed (recording a part): the run stops, and it is not blamed on S3.
-    if (failure instanceof StateStoreError) throw failure;
+    // The state itself failed (recording a part): the run stops, and it is not blamed on S3. A lost
+    // lease ends this row's turn here.
+    if (failure instanceof StateStoreError || failure instanceof LeaseLostError) throw failure;
     // Stopped: aborted, or (first Ctrl+C) a multipart copy between parts, its upload kept for the next run.
     if (deps.signal.aborted || failure instanceof TransferStoppedError) {
       await store.markPending(row.id, true);

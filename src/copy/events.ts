@@ -54,6 +54,8 @@ export type CopyEvent =
   | { type: 'object-gone'; key: string; size: number }
   /** A row this run does not copy (e.g. an archive storage class); no emitter yet. */
   | { type: 'object-skipped'; key: string; size: number; reason: string }
+  /** This worker's lease on the row expired and another worker took it: nothing more is written for it here. */
+  | { type: 'lease-lost'; key: string }
   /** The destination refused to copy from the source itself: the run streams from now on. */
   | { type: 'server-side-refused'; reason: string }
   /** A recorded multipart upload could not be resumed and starts over (`key` is the destination key). */

@@ -119,6 +119,8 @@ async function copyParts(settings: TransferSettings, job: TransferJob, layout: P
     if (stopped && current.parts.size < layout.length) throw new TransferStoppedError();
 
     const parts = layout.map((part) => current.parts.get(part.number)!);
+    // Fencing: a worker whose lease ran out (paused, cut off) must not complete an upload it lost.
+    await job.journal?.assertHeld?.();
     let answer;
     try {
       answer = await settings.dest.completeUpload(

@@ -1,6 +1,6 @@
 import pLimit from 'p-limit';
 import type { S3Bucket } from '../s3/bucket.js';
-import type { StateStore } from '../state/store.js';
+import { LeaseLostError, type StateStore } from '../state/store.js';
 import type { ObjectRow } from '../state/types.js';
 import { multipartEtag } from '../s3/etag.js';
 import { judgeRecovery } from './evidence.js';
@@ -15,15 +15,27 @@ export interface RecoveryOptions {
 }
 
 /**
- * Rows a crashed run left in flight. Each is done only on the evidence rule (judgeRecovery: the
- * destination object carries the source's own ETag, same size, unencrypted); anything else, a stale or
- * unrelated object of the same size included, goes back to pending and is copied again. Then the
- * multipart uploads a killed run could not abort are aborted, so no orphaned parts keep costing money.
+ * Rows left in flight by a worker that is gone (a crash, kill -9, an expired lease): taken over, a batch
+ * at a time, and each marked done only on the evidence rule (judgeRecovery: the destination object
+ * carries the source's own ETag, or the multipart ETag of the parts its recorded upload sent, same size,
+ * unencrypted); anything else, a stale or unrelated object of the same size included, goes back to
+ * pending and is copied again. Then the multipart uploads a killed run could not abort are aborted, so
+ * no orphaned parts keep costing money (a recorded one is kept: the copy resumes it).
  */
-export async function recoverInFlight(options: RecoveryOptions): Promise<{ rows: number; done: number }> {
+export async function recoverExpired(options: RecoveryOptions, onRows?: (rows: number) => void): Promise<{ rows: number; done: number }> {
+  let rows = 0;
+  let done = 0;
+  for (;;) {
+    const batch = await options.store.takeExpired(Math.max(options.concurrency, 64));
+    if (batch.length === 0) return { rows, done };
+    onRows?.(batch.length);
+    rows += batch.length;
+    done += await recoverRows(options, batch);
+  }
+}
+
+async function recoverRows(options: RecoveryOptions, rows: ObjectRow[]): Promise<number> {
   const { store, dest } = options;
-  const rows = await store.inFlightRows();
-  if (rows.length === 0) return { rows: 0, done: 0 };
   let done = 0;
   const limit = pLimit(options.concurrency);
   await Promise.all(
@@ -43,23 +55,28 @@ export async function recoverInFlight(options: RecoveryOptions): Promise<{ rows:
             ? multipartEtag(recorded.parts.map((part) => Buffer.from(part.md5, 'hex')))
             : undefined;
         const judgement = judgeRecovery(row, head, uploadedEtag);
-        if (judgement.verdict === 'proven') {
-          await store.markDone(row.id, {
-            destKey,
-            destEtag: judgement.destEtag,
-            evidence: judgement.evidence,
-            completedUpload: recorded !== undefined,
-          });
-          done += 1;
-        } else {
-          // Pending again; its recorded upload (if any) is resumed by the copy.
-          await store.markPending(row.id, true);
+        try {
+          if (judgement.verdict === 'proven') {
+            await store.markDone(row.id, {
+              destKey,
+              destEtag: judgement.destEtag,
+              evidence: judgement.evidence,
+              completedUpload: recorded !== undefined,
+            });
+            done += 1;
+          } else {
+            // Pending again; its recorded upload (if any) is resumed by the copy.
+            await store.markPending(row.id, true);
+          }
+        } catch (error) {
+          if (error instanceof LeaseLostError) return; // another worker took it meanwhile: its now
+          throw error;
         }
         await abortOrphanUploads(dest, row, destKey, recorded?.uploadId);
       }),
     ),
   );
-  return { rows: rows.length, done };
+  return done;
 }
 
 /**
@@ -87,8 +104,14 @@ export async function releaseUnfitUploads(store: StateStore, dest: S3Bucket, mul
   let released = 0;
   for (const upload of await store.recordedUploads()) {
     if (upload.size > multipartThreshold) continue;
+    try {
+      // Forgotten first: an upload another worker is resuming right now stays (LeaseLostError).
+      await store.forgetUpload(upload.objectId);
+    } catch (error) {
+      if (error instanceof LeaseLostError) continue;
+      throw error;
+    }
     await dest.abortUpload(upload.destKey, upload.uploadId).catch(() => undefined);
-    await store.forgetUpload(upload.objectId);
     released += 1;
   }
   return released;

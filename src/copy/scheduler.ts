@@ -41,22 +41,24 @@ export class Scheduler<Row> {
     let exhausted = false;
     try {
       while (!this.stopped) {
-        // Claims go a few rows at a time (a quarter of the window): few transactions, and few rows
-        // claimed ahead of their turn (a crash leaves them in flight, for recovery to check).
+        while (!this.stopped && this.active >= this.maxInFlight) {
+          await new Promise<void>((resolve) => this.waiters.push(resolve));
+        }
+        if (this.stopped) break;
+        // Claims go a few rows at a time (up to a quarter of the window, never more than the free slots):
+        // few transactions, and few rows claimed ahead of their turn (other workers could take them; a
+        // crash leaves them in flight, for recovery to check).
         if (queue.length === 0) {
-          if (exhausted) break;
-          const batch = Math.max(1, Math.min(64, Math.ceil(this.maxInFlight / 4)));
+          const free = this.maxInFlight - this.active;
+          const batch = Math.max(1, Math.min(64, free, Math.ceil(this.maxInFlight / 4)));
           const rows = await claim(batch);
           if (rows.length === 0) {
             exhausted = true;
             break;
           }
           queue.push(...rows);
+          if (this.stopped) break;
         }
-        while (!this.stopped && this.active >= this.maxInFlight) {
-          await new Promise<void>((resolve) => this.waiters.push(resolve));
-        }
-        if (this.stopped) break;
         const row = queue.shift()!;
         this.active += 1;
         const task = work(row).finally(() => {

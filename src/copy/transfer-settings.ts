@@ -45,6 +45,8 @@ export interface UploadJournal {
   started(upload: Omit<RecordedUpload, 'objectId' | 'parts' | 'startedAt'>): Promise<void>;
   partDone(part: RecordedPart): Promise<void>;
   forget(): Promise<void>;
+  /** Throws LeaseLostError unless this worker still holds the row (checked before CompleteMultipartUpload). */
+  assertHeld?(): Promise<void>;
 }
 
 /** One object to copy: the catalog's view of it and where it goes. */

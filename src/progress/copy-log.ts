@@ -162,6 +162,9 @@ function jsonCopyLog(lines: JsonLines, options: CopyLogOptions): CopyLog {
         case 'server-side-refused':
           write('server-side-refused', { reason: event.reason });
           break;
+        case 'lease-lost':
+          write('lease-lost', { key: event.key });
+          break;
         case 'throttled':
           write('throttled', { concurrency: event.concurrency });
           break;
@@ -280,6 +283,9 @@ function textCopyLog(lines: TextLines, options: CopyLogOptions): CopyLog {
           break;
         case 'server-side-refused':
           lines.write(`The destination refused server-side copies (${event.reason}); streaming every object instead`);
+          break;
+        case 'lease-lost':
+          lines.write(`${showKey(event.key)}: its lease ran out and another worker took it over`);
           break;
         case 'throttled':
           lines.write(`The service asks to slow down: ${event.concurrency} objects in flight now`);

@@ -1,4 +1,4 @@
-import { FatalError } from '../errors.js';
+import { FatalError, S3MigrateError } from '../errors.js';
 import type {
   CatalogProgress,
   CopyResult,
@@ -29,6 +29,19 @@ export class StateStoreError extends FatalError {
         `and run the same command again: it carries on from the last committed change.`,
     );
     this.name = 'StateStoreError';
+  }
+}
+
+/**
+ * This worker no longer holds a row's lease (it expired while the worker was paused or cut off, and
+ * another worker took the row): the write was refused and nothing of it took effect. Not a failure of
+ * the state: the row is someone else's now.
+ */
+export class LeaseLostError extends Error {
+  readonly code = 'LeaseLost';
+  constructor(readonly rowId: number) {
+    super(`the lease on row ${rowId} was lost to another worker`);
+    this.name = 'LeaseLost';
   }
 }
 
@@ -75,15 +88,34 @@ export interface StateStore {
   catalogComplete(): Promise<boolean>;
   countListed(): Promise<number>;
 
-  // copy
+  // copy workers: claims with leases
+  /**
+   * Joins the copy as one worker (several may share the state): refused while a command that needs the
+   * state alone (catalog, verify, abort-uploads) holds it. Every claim of this store is leased to the
+   * returned worker id for `leaseMs`, renewed by renewLeases(); every row mark and upload record is
+   * fenced: it applies only while this worker still holds the row's lease (LeaseLostError otherwise).
+   */
+  joinAsWorker(leaseMs: number): Promise<string>;
+  /** Extends the leases of every row this worker holds; returns how many it still holds. */
+  renewLeases(): Promise<number>;
+  /** True while this worker holds the row's lease with at least `marginMs` left. */
+  holdsLease(id: number, marginMs: number): Promise<boolean>;
+  /** In-flight rows leased to other workers whose leases have not expired. */
+  liveLeases(): Promise<number>;
   /** Readies the rows for a copy run: the index of this order, failed and unproven rows back to pending. */
   prepareCopy(order: SortOrder): Promise<void>;
-  /** Rows a crashed run left in flight; the engine checks them at the destination before anything else. */
+  /** Every row in flight, whoever holds it, in key order. */
   inFlightRows(): Promise<ObjectRow[]>;
   /**
+   * Takes over up to `limit` in-flight rows whose lease expired (their worker died or was cut off), or that
+   * have none (a crashed run of an earlier version): leased to this worker, for a destination check before
+   * anything else (see src/copy/recovery.ts).
+   */
+  takeExpired(limit: number): Promise<ObjectRow[]>;
+  /**
    * Claims the next `limit` pending rows in the chosen order: marks them in flight (their attempt counted)
-   * in one transaction and returns them in that order. Claimed rows are no longer pending, so the next
-   * claim continues after them.
+   * and leased to this worker in one transaction, and returns them in that order. Claimed rows are no
+   * longer pending, so the next claim continues after them; several workers never claim the same row.
    */
   claimPending(order: SortOrder, limit: number): Promise<ObjectRow[]>;
   /** Claimed rows that never started (a stop): back to pending, their attempt not counted. */
@@ -126,3 +158,16 @@ export interface StateStore {
   // status
   summary(recentErrorLimit?: number): Promise<StateSummary>;
 }
+
+/** Copy workers hold leases on the state: a command that needs it alone must wait. */
+export class StateBusyError extends S3MigrateError {
+  constructor(location: string, command: string, workers: number) {
+    super(
+      'fatal',
+      `${location} is in use by ${workers} running copy worker${workers === 1 ? '' : 's'}; \`s3migrate ${command}\` needs ` +
+        'the state alone. Wait for the copy to finish or stop it (Ctrl+C), then run this again.',
+    );
+    this.name = 'StateLockedError';
+  }
+}
+

@@ -1,7 +1,8 @@
 /** One queued unit: a row mark of some kind, turned into SQL by the store when its batch commits. */
 export interface QueuedUnit<U> {
   unit: U;
-  resolve: () => void;
+  /** With false when the unit applied nothing (a fenced write whose lease was lost). */
+  resolve: (applied: boolean) => void;
   reject: (error: unknown) => void;
 }
 
@@ -18,23 +19,26 @@ export class AsyncGroupCommit<U> {
   private draining: Promise<void> | undefined;
 
   constructor(
-    /** Commits the units of one batch in one transaction (or throws, having committed none). */
-    private readonly commit: (units: readonly U[]) => Promise<void>,
+    /**
+     * Commits the units of one batch in one transaction (or throws, having committed none); tells, per
+     * unit, whether it applied.
+     */
+    private readonly commit: (units: readonly U[]) => Promise<boolean[]>,
     private readonly maxDelayMs = 2,
     private readonly maxBatch = 256,
   ) {}
 
-  run(unit: U): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
+  run(unit: U): Promise<boolean> {
+    return new Promise<boolean>((resolve, reject) => {
       this.queue.push({ unit, resolve, reject });
       if (this.queue.length >= this.maxBatch) this.kick();
       else this.timer ??= setTimeout(() => this.kick(), this.maxDelayMs);
     });
   }
 
-  /** Several units that resolve together (each still commits with its batch). */
-  runAll(units: readonly U[]): Promise<void> {
-    return Promise.all(units.map((unit) => this.run(unit))).then(() => undefined);
+  /** Several units that resolve together (each still commits with its batch), with whether each applied. */
+  runAll(units: readonly U[]): Promise<boolean[]> {
+    return Promise.all(units.map((unit) => this.run(unit)));
   }
 
   /** Commits everything queued now and waits for it (errors go to the units' promises). */
@@ -57,13 +61,14 @@ export class AsyncGroupCommit<U> {
   private async drain(): Promise<void> {
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0, this.maxBatch);
+      let applied: boolean[];
       try {
-        await this.commit(batch.map((queued) => queued.unit));
+        applied = await this.commit(batch.map((queued) => queued.unit));
       } catch (error) {
         for (const queued of batch) queued.reject(error);
         continue;
       }
-      for (const queued of batch) queued.resolve();
+      batch.forEach((queued, i) => queued.resolve(applied[i] !== false));
     }
   }
 }

@@ -1,7 +1,8 @@
 import os from 'node:os';
 import pg from 'pg';
 import { FatalError, S3MigrateError, UsageError } from '../../errors.js';
-import { StateStoreError, type OutcomeCounts, type StateStore } from '../store.js';
+import { LeaseLostError, StateBusyError, StateStoreError, type OutcomeCounts, type StateStore } from '../store.js';
+import { deadLocalWorker, newWorkerId, processAlive } from '../worker-ids.js';
 import type {
   CatalogProgress,
   CopyResult,
@@ -56,7 +57,8 @@ export function claimSql(order: SortOrder): string {
       ORDER BY ${ORDER_BY[order]} LIMIT $2
       FOR UPDATE SKIP LOCKED
     ), claimed AS (
-      UPDATE s3migrate.objects o SET status = 'in_flight', attempts = o.attempts + 1, started_at = $3, updated_at = $3
+      UPDATE s3migrate.objects o SET status = 'in_flight', attempts = o.attempts + 1, started_at = $3, updated_at = $3,
+        lease_owner = $4, lease_expires_at = CASE WHEN $4::text IS NULL THEN NULL ELSE (extract(epoch from clock_timestamp()) * 1000)::bigint + $5 END
       WHERE o.migration = $1 AND o.id = ANY (ARRAY(SELECT id FROM picked)) AND o.status = 'pending'
       RETURNING o.id, o.key, o.size, o.etag, o.last_modified, o.attempts
     )
@@ -82,14 +84,6 @@ interface LockOwner {
   since: string;
 }
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** int8 as a JS number (sizes, counts, ids), everything else as `pg` parses it; per pool, not global. */
 const INT8_OID = 20;
@@ -134,21 +128,28 @@ type Mark = ObjectMark | UploadMark;
 const MARKS: Record<ObjectMark['kind'], { columns: Array<[string, string]>; set: string; where?: string }> = {
   release: {
     columns: [['stamp', 'text']],
-    set: "status = 'pending', attempts = GREATEST(o.attempts - 1, 0), updated_at = v.stamp",
+    set: "status = 'pending', attempts = GREATEST(o.attempts - 1, 0), updated_at = v.stamp, lease_owner = NULL, lease_expires_at = NULL",
     where: "AND o.status = 'in_flight'",
   },
   done: {
     columns: [['dest_key', 'text'], ['dest_etag', 'text'], ['evidence', 'text'], ['copy_method', 'text'], ['stamp', 'text']],
     set:
       "status = 'done', error = NULL, copied_at = v.stamp, dest_key = v.dest_key, dest_etag = v.dest_etag, " +
-      'evidence = v.evidence, copy_method = v.copy_method, verified_at = v.stamp, verify_result = NULL, updated_at = v.stamp',
+      'evidence = v.evidence, copy_method = v.copy_method, verified_at = v.stamp, verify_result = NULL, updated_at = v.stamp, ' +
+      'lease_owner = NULL, lease_expires_at = NULL',
   },
-  failed: { columns: [['error', 'text'], ['stamp', 'text']], set: "status = 'failed', error = v.error, updated_at = v.stamp" },
-  changed: { columns: [['error', 'text'], ['stamp', 'text']], set: "status = 'changed', error = v.error, updated_at = v.stamp" },
-  gone: { columns: [['stamp', 'text']], set: "status = 'gone', error = NULL, updated_at = v.stamp" },
+  failed: {
+    columns: [['error', 'text'], ['stamp', 'text']],
+    set: "status = 'failed', error = v.error, updated_at = v.stamp, lease_owner = NULL, lease_expires_at = NULL",
+  },
+  changed: {
+    columns: [['error', 'text'], ['stamp', 'text']],
+    set: "status = 'changed', error = v.error, updated_at = v.stamp, lease_owner = NULL, lease_expires_at = NULL",
+  },
+  gone: { columns: [['stamp', 'text']], set: "status = 'gone', error = NULL, updated_at = v.stamp, lease_owner = NULL, lease_expires_at = NULL" },
   pending: {
     columns: [['refund', 'int'], ['stamp', 'text']],
-    set: "status = 'pending', attempts = GREATEST(o.attempts - v.refund, 0), updated_at = v.stamp",
+    set: "status = 'pending', attempts = GREATEST(o.attempts - v.refund, 0), updated_at = v.stamp, lease_owner = NULL, lease_expires_at = NULL",
   },
   retry: { columns: [['error', 'text'], ['stamp', 'text']], set: 'error = v.error, attempts = o.attempts + 1, updated_at = v.stamp' },
 };
@@ -168,15 +169,33 @@ function markValues(mark: ObjectMark): unknown[] {
   }
 }
 
+/** Milliseconds since 1970 by the database's clock: leases of a fleet follow one clock. */
+const NOW_MS = '(extract(epoch from clock_timestamp()) * 1000)::bigint';
+
+/**
+ * The fence of a row write, with the worker id as parameter $N: as a worker, only rows in flight under
+ * its own lease; outside a copy (NULL: no worker joined), any row.
+ */
+const fenceOf = (n: number, alias = 'o'): string =>
+  `AND ($${n}::text IS NULL OR (${alias}.status = 'in_flight' AND ${alias}.lease_owner = $${n}))`;
+
 const MARK_SQL = Object.fromEntries(
   Object.entries(MARKS).map(([kind, { columns, set, where }]) => [
     kind,
     `UPDATE s3migrate.objects o SET ${set}
      FROM unnest($2::bigint[], ${columns.map(([, type], i) => `$${i + 3}::${type}[]`).join(', ')})
        AS v(id, ${columns.map(([name]) => name).join(', ')})
-     WHERE o.migration = $1 AND o.id = v.id ${where ?? ''}`,
+     WHERE o.migration = $1 AND o.id = v.id ${where ?? ''} ${fenceOf(columns.length + 3)}
+     RETURNING o.id`,
   ]),
 ) as Record<ObjectMark['kind'], string>;
+
+/** The rows of `ids` (param $2) this worker ($3) may write an upload record for: it holds them (or no worker). */
+const HELD_IDS = `SELECT o.id FROM s3migrate.objects o WHERE o.migration = $1 AND o.id = ANY ($2::bigint[]) ${fenceOf(3)}`;
+/** The rows of `ids` whose upload record may go: not held by another worker's live lease. */
+const FORGETTABLE_IDS = `SELECT o.id FROM s3migrate.objects o WHERE o.migration = $1 AND o.id = ANY ($2::bigint[])
+  AND NOT (o.status = 'in_flight' AND o.lease_owner IS NOT NULL AND o.lease_owner IS DISTINCT FROM $3::text
+           AND o.lease_expires_at > ${NOW_MS})`;
 
 const FORGET_PARTS = 'DELETE FROM s3migrate.parts WHERE migration = $1 AND object_id = ANY ($2::bigint[])';
 const FORGET_UPLOADS = 'DELETE FROM s3migrate.uploads WHERE migration = $1 AND object_id = ANY ($2::bigint[])';
@@ -190,62 +209,79 @@ const UPSERT_PARTS = `INSERT INTO s3migrate.parts (object_id, migration, part_nu
   FROM unnest($2::bigint[], $3::int[], $4::bigint[], $5::text[], $6::text[]) AS v(id, part_number, size, etag, md5)
   ON CONFLICT (object_id, part_number) DO UPDATE SET size = EXCLUDED.size, etag = EXCLUDED.etag, md5 = EXCLUDED.md5`;
 
-interface Statement {
-  sql: string;
-  values: unknown[];
-}
-
-/** The statements that apply one group of marks of one kind (no two of which touch the same row). */
-function markStatements(migration: string, group: readonly Mark[]): Statement[] {
-  const ids = group.map((mark) => mark.id);
+/**
+ * Applies one group of marks of one kind (no two of which touch the same row) on `client`, fenced by the
+ * worker id; returns the ids of the rows it applied to.
+ */
+async function applyGroup(
+  query: (sql: string, values: unknown[]) => Promise<pg.QueryResult>,
+  migration: string,
+  owner: string | null,
+  group: readonly Mark[],
+): Promise<Set<number>> {
   const first = group[0]!;
+  const idsOf = async (sql: string, ids: number[]): Promise<number[]> =>
+    (await query(sql, [migration, ids, owner])).rows.map((row) => Number((row as { id: number }).id));
   switch (first.kind) {
     case 'upload': {
-      const uploads = group as Array<Extract<Mark, { kind: 'upload' }>>;
-      return [
-        { sql: FORGET_PARTS, values: [migration, ids] },
-        { sql: FORGET_UPLOADS, values: [migration, ids] },
-        {
-          sql: INSERT_UPLOADS,
-          values: [
-            migration,
-            ids,
-            uploads.map((u) => u.destKey),
-            uploads.map((u) => u.uploadId),
-            uploads.map((u) => u.sourceEtag),
-            uploads.map((u) => u.size),
-            uploads.map((u) => u.partSize),
-            uploads.map((u) => u.partCount),
-            uploads.map((u) => u.stamp),
-          ],
-        },
-      ];
+      const held = new Set(await idsOf(HELD_IDS, group.map((mark) => mark.id)));
+      const uploads = (group as Array<Extract<Mark, { kind: 'upload' }>>).filter((upload) => held.has(upload.id));
+      if (uploads.length === 0) return held;
+      const ids = uploads.map((upload) => upload.id);
+      await query(FORGET_PARTS, [migration, ids]);
+      await query(FORGET_UPLOADS, [migration, ids]);
+      await query(INSERT_UPLOADS, [
+        migration,
+        ids,
+        uploads.map((u) => u.destKey),
+        uploads.map((u) => u.uploadId),
+        uploads.map((u) => u.sourceEtag),
+        uploads.map((u) => u.size),
+        uploads.map((u) => u.partSize),
+        uploads.map((u) => u.partCount),
+        uploads.map((u) => u.stamp),
+      ]);
+      return held;
     }
     case 'part': {
-      const parts = group as Array<Extract<Mark, { kind: 'part' }>>;
-      return [
-        {
-          sql: UPSERT_PARTS,
-          values: [migration, ids, parts.map((p) => p.partNumber), parts.map((p) => p.size), parts.map((p) => p.etag), parts.map((p) => p.md5)],
-        },
-      ];
+      const held = new Set(await idsOf(HELD_IDS, group.map((mark) => mark.id)));
+      const parts = (group as Array<Extract<Mark, { kind: 'part' }>>).filter((part) => held.has(part.id));
+      if (parts.length > 0) {
+        await query(UPSERT_PARTS, [
+          migration,
+          parts.map((p) => p.id),
+          parts.map((p) => p.partNumber),
+          parts.map((p) => p.size),
+          parts.map((p) => p.etag),
+          parts.map((p) => p.md5),
+        ]);
+      }
+      return held;
     }
-    case 'forget':
-      return [
-        { sql: FORGET_PARTS, values: [migration, ids] },
-        { sql: FORGET_UPLOADS, values: [migration, ids] },
-      ];
+    case 'forget': {
+      const ids = await idsOf(FORGETTABLE_IDS, group.map((mark) => mark.id));
+      if (ids.length > 0) {
+        await query(FORGET_PARTS, [migration, ids]);
+        await query(FORGET_UPLOADS, [migration, ids]);
+      }
+      return new Set(ids);
+    }
     default: {
       const marks = group as ObjectMark[];
       const kind = first.kind;
       const columns = MARKS[kind].columns.map((_, i) => marks.map((mark) => markValues(mark)[i]));
-      const statements = [{ sql: MARK_SQL[kind], values: [migration, ids, ...columns] }];
-      // A completed upload's record goes in the same transaction as the done mark.
-      const completed = marks.filter((mark) => mark.kind === 'done' && mark.completedUpload).map((mark) => mark.id);
+      const applied = new Set(
+        (await query(MARK_SQL[kind], [migration, marks.map((mark) => mark.id), ...columns, owner])).rows.map((row) =>
+          Number((row as { id: number }).id),
+        ),
+      );
+      // A completed upload's record goes in the same transaction as the done mark (where it applied).
+      const completed = marks.filter((mark) => mark.kind === 'done' && mark.completedUpload && applied.has(mark.id)).map((mark) => mark.id);
       if (completed.length > 0) {
-        statements.push({ sql: FORGET_PARTS, values: [migration, completed] }, { sql: FORGET_UPLOADS, values: [migration, completed] });
+        await query(FORGET_PARTS, [migration, completed]);
+        await query(FORGET_UPLOADS, [migration, completed]);
       }
-      return statements;
+      return applied;
     }
   }
 }
@@ -304,6 +340,8 @@ export class PgStateStoreError extends StateStoreError {
  */
 export class PgStore implements StateStore {
   private lockHeld = false;
+  /** Set by joinAsWorker: this process's worker id and lease length. */
+  private worker: { id: string; leaseMs: number } | undefined;
   private closed = false;
   private readonly marks: AsyncGroupCommit<Mark>;
 
@@ -373,8 +411,11 @@ export class PgStore implements StateStore {
 
   private stateError(error: unknown): unknown {
     if (error instanceof S3MigrateError) return error;
-    const code = (error as { code?: string }).code;
-    return new PgStateStoreError(this.location, (error as Error).message ?? String(error), typeof code === 'string' ? code : undefined);
+    let code = (error as { code?: string }).code;
+    const message = (error as Error).message ?? String(error);
+    // pg reports a connection the server dropped while it sat in the pool without a code of its own.
+    if (typeof code !== 'string' && /Connection terminated/i.test(message)) code = 'ECONNRESET';
+    return new PgStateStoreError(this.location, message, typeof code === 'string' ? code : undefined);
   }
 
   /** Runs one unit of work; a database failure becomes a StateStoreError, our own errors pass through. */
@@ -454,37 +495,42 @@ export class PgStore implements StateStore {
     await this.query('DELETE FROM s3migrate.meta WHERE migration = $1 AND key = $2', [this.migration, key], on);
   }
 
-  /** A row mark, committed with the others queued within a few milliseconds. */
+  /**
+   * Row marks, committed with the others queued within a few milliseconds. As a worker, a mark of a row
+   * whose lease this worker lost applies nothing: LeaseLostError (unless `lenient`).
+   */
   private async mark(...marks: Mark[]): Promise<void> {
+    await this.markAll(marks, false);
+  }
+
+  private async markAll(marks: readonly Mark[], lenient: boolean): Promise<void> {
+    let applied: boolean[];
     try {
-      await this.marks.runAll(marks);
+      applied = await this.marks.runAll(marks);
     } catch (error) {
       throw this.stateError(error);
     }
+    const lost = marks.find((_, i) => !applied[i]);
+    if (lost && !lenient) throw new LeaseLostError(lost.id);
   }
 
-  /** One batch of marks: one set-based UPDATE per kind (and round), all in one transaction. */
-  private async commitMarks(units: readonly Mark[]): Promise<void> {
-    const statements = groupsOf(
+  /** One batch of marks: one set-based statement per kind (and round), all in one transaction. */
+  private async commitMarks(units: readonly Mark[]): Promise<boolean[]> {
+    const groups = groupsOf(
       units,
       (mark) => mark.kind,
       (mark) => (mark.kind === 'part' ? mark.partNumber : undefined),
-    ).flatMap((group) => markStatements(this.migration, group));
-    if (statements.length === 1) {
-      // One statement is atomic by itself: no BEGIN/COMMIT round trips (retried like a transaction).
-      for (let attempt = 1; ; attempt += 1) {
-        try {
-          await this.query(statements[0]!.sql, statements[0]!.values);
-          return;
-        } catch (error) {
-          const code = (error as { code?: string }).code;
-          if (!(code && RETRYABLE.has(code) && attempt < 5)) throw error;
-        }
-      }
-    }
+    );
+    const owner = this.worker?.id ?? null;
+    const applied = new Map<Mark, boolean>();
     await this.transaction(async (client) => {
-      for (const statement of statements) await this.query(statement.sql, statement.values, client);
+      applied.clear();
+      for (const group of groups) {
+        const ids = await applyGroup((sql, values) => this.query(sql, values, client), this.migration, owner, group);
+        for (const mark of group) applied.set(mark, ids.has(mark.id));
+      }
     });
+    return units.map((unit) => applied.get(unit) ?? false);
   }
 
   /**
@@ -572,6 +618,15 @@ export class PgStore implements StateStore {
           // The holder died (kill -9, reboot): its run never finished.
           await this.query("UPDATE s3migrate.runs SET outcome = 'abandoned' WHERE migration = $1 AND outcome = 'running'", [this.migration], client);
         }
+        // Copy workers at work hold leases: this command needs the migration alone.
+        await this.expireDeadLocalWorkers();
+        const leased = await this.query<{ rows: number; workers: number }>(
+          `SELECT COUNT(*)::int AS rows, COUNT(DISTINCT lease_owner)::int AS workers FROM s3migrate.objects
+           WHERE migration = $1 AND status = 'in_flight' AND lease_expires_at > ${NOW_MS}`,
+          [this.migration],
+          client,
+        );
+        if (leased.rows[0]!.rows > 0) throw new StateBusyError(this.location, command, leased.rows[0]!.workers);
         const owner: LockOwner = { pid: process.pid, host, command, since: now() };
         await this.setMeta('lock', JSON.stringify(owner), client);
       }),
@@ -804,20 +859,118 @@ export class PgStore implements StateStore {
     });
   }
 
+  // ---- copy workers: claims with leases ----------------------------------------------------
+
+  async joinAsWorker(leaseMs: number): Promise<string> {
+    const id = newWorkerId();
+    await this.guard(async () => {
+      const held = await this.getMeta('lock');
+      if (held) {
+        const owner = JSON.parse(held) as LockOwner;
+        const gone = owner.host === os.hostname() && !processAlive(owner.pid);
+        if (!gone) throw new PgStateLockedError(this.location, this.migration, owner);
+      }
+    });
+    this.worker = { id, leaseMs };
+    return id;
+  }
+
+  async renewLeases(): Promise<number> {
+    const worker = this.requireWorker();
+    return this.guard(async () => {
+      const result = await this.query(
+        `UPDATE s3migrate.objects SET lease_expires_at = ${NOW_MS} + $3
+         WHERE migration = $1 AND status = 'in_flight' AND lease_owner = $2`,
+        [this.migration, worker.id, worker.leaseMs],
+      );
+      return result.rowCount ?? 0;
+    });
+  }
+
+  async holdsLease(id: number, marginMs: number): Promise<boolean> {
+    const worker = this.requireWorker();
+    return this.guard(async () => {
+      await this.marks.flush();
+      const result = await this.query(
+        `SELECT 1 FROM s3migrate.objects WHERE migration = $1 AND id = $2 AND status = 'in_flight'
+           AND lease_owner = $3 AND lease_expires_at > ${NOW_MS} + $4`,
+        [this.migration, id, worker.id, marginMs],
+      );
+      return (result.rowCount ?? 0) > 0;
+    });
+  }
+
+  async liveLeases(): Promise<number> {
+    return this.guard(async () => {
+      await this.expireDeadLocalWorkers();
+      const result = await this.query<{ n: number }>(
+        `SELECT COUNT(*)::int AS n FROM s3migrate.objects WHERE migration = $1 AND status = 'in_flight'
+           AND lease_expires_at > ${NOW_MS} AND lease_owner IS DISTINCT FROM $2`,
+        [this.migration, this.worker?.id ?? null],
+      );
+      return result.rows[0]!.n;
+    });
+  }
+
+  async takeExpired(limit: number): Promise<ObjectRow[]> {
+    const worker = this.requireWorker();
+    return this.guard(async () => {
+      await this.expireDeadLocalWorkers();
+      const result = await this.query<ObjectRow>(
+        `WITH picked AS (
+           SELECT id FROM s3migrate.objects
+           WHERE migration = $1 AND status = 'in_flight' AND (lease_expires_at IS NULL OR lease_expires_at <= ${NOW_MS})
+           ORDER BY key LIMIT $2 FOR UPDATE SKIP LOCKED
+         ), taken AS (
+           UPDATE s3migrate.objects o SET lease_owner = $3, lease_expires_at = ${NOW_MS} + $4
+           WHERE o.migration = $1 AND o.id = ANY (ARRAY(SELECT id FROM picked))
+           RETURNING o.id, o.key, o.size, o.etag, o.last_modified, o.attempts
+         )
+         SELECT ${ROW_COLUMNS} FROM taken ORDER BY key`,
+        [this.migration, limit, worker.id, worker.leaseMs],
+      );
+      return result.rows.map(objectRow);
+    });
+  }
+
+  /**
+   * Leases held by workers of this host whose process is gone (kill -9, a crash) expire at once; workers
+   * elsewhere keep theirs until they run out (this host cannot tell whether they live).
+   */
+  private async expireDeadLocalWorkers(): Promise<void> {
+    const owners = await this.query<{ owner: string }>(
+      `SELECT DISTINCT lease_owner AS owner FROM s3migrate.objects
+       WHERE migration = $1 AND status = 'in_flight' AND lease_owner IS NOT NULL AND lease_expires_at > ${NOW_MS}`,
+      [this.migration],
+    );
+    const dead = owners.rows.map((row) => row.owner).filter(deadLocalWorker);
+    if (dead.length === 0) return;
+    await this.query(
+      `UPDATE s3migrate.objects SET lease_expires_at = 0 WHERE migration = $1 AND status = 'in_flight' AND lease_owner = ANY ($2::text[])`,
+      [this.migration, dead],
+    );
+  }
+
+  private requireWorker(): { id: string; leaseMs: number } {
+    if (!this.worker) throw new Error('joinAsWorker() first');
+    return this.worker;
+  }
+
   /**
    * Claims the next `limit` pending rows in the chosen order in one statement. FOR UPDATE SKIP LOCKED: rows
    * another worker's claim is taking right now are skipped, so no two claims ever return the same row.
    */
   async claimPending(order: SortOrder, limit: number): Promise<ObjectRow[]> {
     return this.guard(async () => {
-      const result = await this.query<ObjectRow>(claimSql(order), [this.migration, limit, now()]);
+      const result = await this.query<ObjectRow>(claimSql(order), [this.migration, limit, now(), this.worker?.id ?? null, this.worker?.leaseMs ?? 0]);
       return result.rows.map(objectRow);
     });
   }
 
   async releaseClaims(ids: readonly number[]): Promise<void> {
     const stamp = now();
-    await this.mark(...ids.map((id): Mark => ({ kind: 'release', id, stamp })));
+    // Rows lost to another worker meanwhile are simply not released: they are that worker's.
+    await this.markAll(ids.map((id): Mark => ({ kind: 'release', id, stamp })), true);
   }
 
   async markDone(id: number, result: CopyResult): Promise<void> {

@@ -64,6 +64,9 @@ export const MIGRATIONS: readonly string[] = [
     evidence        TEXT COLLATE "C",
     -- how a done row's bytes went: stream (through s3migrate) or server-side (copied by the destination)
     copy_method     TEXT COLLATE "C",
+    -- the copy worker holding an in-flight row, and until when (ms since 1970, by the database's clock)
+    lease_owner     TEXT COLLATE "C",
+    lease_expires_at BIGINT,
     verified_at     TEXT COLLATE "C",
     -- what the last \`verify\` found: ok | missing | size-mismatch | etag-mismatch | content-mismatch | not-copied
     verify_result   TEXT COLLATE "C",

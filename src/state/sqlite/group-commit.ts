@@ -1,8 +1,9 @@
 import type Database from 'better-sqlite3';
 
 interface Pending {
-  work: () => void;
-  resolve: () => void;
+  /** Returns false when it applied nothing it was meant to (a fenced write whose lease was lost). */
+  work: () => boolean | void;
+  resolve: (applied: boolean) => void;
   reject: (error: unknown) => void;
 }
 
@@ -22,8 +23,9 @@ export class GroupCommit {
     private readonly maxBatch = 128,
   ) {}
 
-  run(work: () => void): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
+  /** Resolves with false when the unit applied nothing (its work returned false), once its batch committed. */
+  run(work: () => boolean | void): Promise<boolean> {
+    return new Promise<boolean>((resolve, reject) => {
       this.queue.push({ work, resolve, reject });
       if (this.queue.length >= this.maxBatch) this.flush();
       else this.timer ??= setTimeout(() => this.flush(), this.maxDelayMs);
@@ -37,14 +39,13 @@ export class GroupCommit {
     const batch = this.queue;
     this.queue = [];
     if (batch.length === 0) return;
+    let applied: boolean[];
     try {
-      this.db.transaction(() => {
-        for (const unit of batch) unit.work();
-      })();
+      applied = this.db.transaction(() => batch.map((unit) => unit.work() !== false))();
     } catch (error) {
       for (const unit of batch) unit.reject(error);
       return;
     }
-    for (const unit of batch) unit.resolve();
+    batch.forEach((unit, i) => unit.resolve(applied[i]!));
   }
 }

@@ -92,6 +92,10 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE objects RENAME COLUMN verify_method TO evidence;
   -- How a done row's bytes went: stream (through s3migrate) or server-side (copied by the destination).
   ALTER TABLE objects ADD COLUMN copy_method TEXT;
+  -- The copy worker holding an in-flight row, and until when (ms since 1970): an expired lease returns
+  -- the row to the pool after a check at the destination; a worker writes only rows it holds.
+  ALTER TABLE objects ADD COLUMN lease_owner TEXT;
+  ALTER TABLE objects ADD COLUMN lease_expires_at INTEGER;
   UPDATE objects SET status = 'unproven', verify_result = NULL
     WHERE status = 'done' AND (evidence IS NULL OR evidence NOT IN ('md5', 'multipart-etag'));
   CREATE INDEX objects_changed ON objects(key) WHERE status = 'changed';

@@ -1,7 +1,8 @@
 import os from 'node:os';
 import type Database from 'better-sqlite3';
 import { S3MigrateError } from '../../errors.js';
-import { StateStoreError, type OutcomeCounts, type StateStore } from '../store.js';
+import { LeaseLostError, StateBusyError, StateStoreError, type OutcomeCounts, type StateStore } from '../store.js';
+import { deadLocalWorker, newWorkerId, processAlive } from '../worker-ids.js';
 import type {
   CatalogProgress,
   CopyResult,
@@ -44,14 +45,7 @@ interface LockOwner {
   since: string;
 }
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+
 
 /**
  * The state store on one SQLite file (better-sqlite3, synchronous underneath). Every method is one short
@@ -59,6 +53,8 @@ function processAlive(pid: number): boolean {
  */
 export class SqliteStore implements StateStore {
   private lockHeld = false;
+  /** Set by joinAsWorker: this process's worker id and lease length. */
+  private worker: { id: string; leaseMs: number } | undefined;
   private readonly statements = new Map<string, Database.Statement>();
   /** Row marks, grouped into one transaction per few milliseconds. */
   private readonly marks: GroupCommit;
@@ -94,13 +90,30 @@ export class SqliteStore implements StateStore {
     return new StateStoreError(this.location, (error as Error).message, typeof code === 'string' ? code : undefined);
   }
 
-  /** A row mark, committed with the others queued within a few milliseconds (see GroupCommit). */
-  private async mark(work: () => void): Promise<void> {
+  /**
+   * A row mark, committed with the others queued within a few milliseconds (see GroupCommit). `work`
+   * returns false when its fenced write applied nothing: this worker lost the row's lease.
+   */
+  private async mark(id: number, work: () => boolean | void): Promise<void> {
+    let applied: boolean;
     try {
-      await this.marks.run(work);
+      applied = await this.marks.run(work);
     } catch (error) {
       throw this.stateError(error);
     }
+    if (!applied) throw new LeaseLostError(id);
+  }
+
+  /**
+   * The fence of a row mark: as a worker, only rows in flight under this worker's lease; outside a copy
+   * (no worker joined), any row.
+   */
+  private get fence(): string {
+    return this.worker ? "AND status = 'in_flight' AND lease_owner = @owner" : '';
+  }
+
+  private fenced(statement: Database.Statement, params: Record<string, unknown>): boolean {
+    return statement.run({ ...params, owner: this.worker?.id ?? null }).changes > 0;
   }
 
   private stmt(sql: string): Database.Statement {
@@ -199,6 +212,12 @@ export class SqliteStore implements StateStore {
             // The holder died (kill -9, reboot): its run never finished.
             this.stmt("UPDATE runs SET outcome = 'abandoned' WHERE outcome = 'running'").run();
           }
+          // Copy workers at work hold leases: this command needs the state alone.
+          this.expireDeadLocalWorkers();
+          const leased = this.stmt(
+            "SELECT COUNT(*) AS rows, COUNT(DISTINCT lease_owner) AS workers FROM objects WHERE status = 'in_flight' AND lease_expires_at > ?",
+          ).get(Date.now()) as { rows: number; workers: number };
+          if (leased.rows > 0) throw new StateBusyError(this.location, command, leased.workers);
           const owner: LockOwner = { pid: process.pid, host, command, since: now() };
           this.setMeta('lock', JSON.stringify(owner));
         })
@@ -345,6 +364,82 @@ export class SqliteStore implements StateStore {
 
   // ---- copy ------------------------------------------------------------------------------
 
+  // ---- copy workers: claims with leases ----------------------------------------------------
+
+  async joinAsWorker(leaseMs: number): Promise<string> {
+    const id = newWorkerId();
+    this.guard(() =>
+      this.db
+        .transaction(() => {
+          const held = this.getMeta('lock');
+          if (held) {
+            const owner = JSON.parse(held) as LockOwner;
+            const gone = owner.host === os.hostname() && !processAlive(owner.pid);
+            if (!gone) throw new StateLockedError(this.location, owner);
+          }
+        })
+        .immediate(),
+    );
+    this.worker = { id, leaseMs };
+    return id;
+  }
+
+  async renewLeases(): Promise<number> {
+    const worker = this.requireWorker();
+    return this.guard(
+      () =>
+        this.stmt("UPDATE objects SET lease_expires_at = ? WHERE status = 'in_flight' AND lease_owner = ?").run(
+          Date.now() + worker.leaseMs,
+          worker.id,
+        ).changes,
+    );
+  }
+
+  async holdsLease(id: number, marginMs: number): Promise<boolean> {
+    const worker = this.requireWorker();
+    return this.guard(() => {
+      this.marks.flush();
+      const row = this.stmt(
+        "SELECT 1 FROM objects WHERE id = ? AND status = 'in_flight' AND lease_owner = ? AND lease_expires_at > ?",
+      ).get(id, worker.id, Date.now() + marginMs);
+      return row !== undefined;
+    });
+  }
+
+  async liveLeases(): Promise<number> {
+    return this.guard(
+      () =>
+        this.db.transaction(() => {
+          this.expireDeadLocalWorkers();
+          return (
+          this.stmt(
+            "SELECT COUNT(*) AS n FROM objects WHERE status = 'in_flight' AND lease_expires_at > ? AND lease_owner IS NOT ?",
+          ).get(Date.now(), this.worker?.id ?? null) as { n: number }
+          ).n;
+        })(),
+    );
+  }
+
+  /**
+   * Leases held by workers of this host whose process is gone (kill -9, a crash) expire at once: nothing
+   * needs to wait out the lease of a worker that cannot come back. Workers elsewhere (a shared PostgreSQL
+   * state) keep theirs until it runs out.
+   */
+  private expireDeadLocalWorkers(): void {
+    const owners = this.stmt(
+      "SELECT DISTINCT lease_owner AS owner FROM objects WHERE status = 'in_flight' AND lease_expires_at > ? AND lease_owner IS NOT NULL",
+    ).all(Date.now()) as Array<{ owner: string }>;
+    const expire = this.stmt("UPDATE objects SET lease_expires_at = 0 WHERE status = 'in_flight' AND lease_owner = ?");
+    for (const { owner } of owners) {
+      if (deadLocalWorker(owner)) expire.run(owner);
+    }
+  }
+
+  private requireWorker(): { id: string; leaseMs: number } {
+    if (!this.worker) throw new Error('joinAsWorker() first');
+    return this.worker;
+  }
+
   async prepareCopy(order: SortOrder): Promise<void> {
     this.guard(() => {
       // Builds the index that serves this --sort order, if no earlier copy did (one sort over the catalog).
@@ -362,6 +457,25 @@ export class SqliteStore implements StateStore {
     );
   }
 
+  async takeExpired(limit: number): Promise<ObjectRow[]> {
+    const worker = this.requireWorker();
+    return this.guard(() =>
+      this.db
+        .transaction(() => {
+          this.expireDeadLocalWorkers();
+          const stamp = Date.now();
+          const rows = this.stmt(
+            `SELECT ${ROW_COLUMNS} FROM objects
+             WHERE status = 'in_flight' AND (lease_expires_at IS NULL OR lease_expires_at <= ?) ORDER BY key LIMIT ?`,
+          ).all(stamp, limit) as ObjectRow[];
+          const take = this.stmt('UPDATE objects SET lease_owner = ?, lease_expires_at = ? WHERE id = ?');
+          for (const row of rows) take.run(worker.id, stamp + worker.leaseMs, row.id);
+          return rows;
+        })
+        .immediate(),
+    );
+  }
+
   async claimPending(order: SortOrder, limit: number): Promise<ObjectRow[]> {
     return this.guard(() =>
       this.db
@@ -370,11 +484,13 @@ export class SqliteStore implements StateStore {
             `SELECT ${ROW_COLUMNS} FROM objects WHERE status = 'pending' ORDER BY ${ORDER_BY[order]} LIMIT ?`,
           ).all(limit) as ObjectRow[];
           const claim = this.stmt(
-            "UPDATE objects SET status = 'in_flight', attempts = attempts + 1, started_at = ?, updated_at = ? WHERE id = ?",
+            `UPDATE objects SET status = 'in_flight', attempts = attempts + 1, started_at = ?, updated_at = ?,
+               lease_owner = ?, lease_expires_at = ? WHERE id = ?`,
           );
           const stamp = now();
+          const expires = this.worker ? Date.now() + this.worker.leaseMs : null;
           for (const row of rows) {
-            claim.run(stamp, stamp, row.id);
+            claim.run(stamp, stamp, this.worker?.id ?? null, expires, row.id);
             row.attempts += 1;
           }
           return rows;
@@ -386,56 +502,84 @@ export class SqliteStore implements StateStore {
   async releaseClaims(ids: readonly number[]): Promise<void> {
     const stamp = now();
     const release = this.stmt(
-      "UPDATE objects SET status = 'pending', attempts = MAX(attempts - 1, 0), updated_at = ? WHERE id = ? AND status = 'in_flight'",
+      `UPDATE objects SET status = 'pending', attempts = MAX(attempts - 1, 0), updated_at = @stamp,
+         lease_owner = NULL, lease_expires_at = NULL WHERE id = @id AND status = 'in_flight' ${this.worker ? 'AND lease_owner = @owner' : ''}`,
     );
-    await this.mark(() => {
-      for (const id of ids) release.run(stamp, id);
+    // Rows lost to another worker meanwhile are simply not released: they are that worker's.
+    await this.marks.run(() => {
+      for (const id of ids) this.fenced(release, { stamp, id });
+    }).catch((error: unknown) => {
+      throw this.stateError(error);
     });
   }
 
   async markDone(id: number, result: CopyResult): Promise<void> {
     const stamp = now();
     const statement = this.stmt(
-      `UPDATE objects SET status = 'done', error = NULL, copied_at = ?, dest_key = ?, dest_etag = ?,
-         evidence = ?, copy_method = ?, verified_at = ?, verify_result = NULL, updated_at = ? WHERE id = ?`,
+      `UPDATE objects SET status = 'done', error = NULL, copied_at = @stamp, dest_key = @destKey, dest_etag = @destEtag,
+         evidence = @evidence, copy_method = @method, verified_at = @stamp, verify_result = NULL, updated_at = @stamp,
+         lease_owner = NULL, lease_expires_at = NULL
+       WHERE id = @id ${this.fence}`,
     );
-    await this.mark(() => {
-      statement.run(stamp, result.destKey, result.destEtag ?? null, result.evidence, result.method ?? 'stream', stamp, stamp, id);
+    await this.mark(id, () => {
+      const params = { stamp, destKey: result.destKey, destEtag: result.destEtag ?? null, evidence: result.evidence, method: result.method ?? 'stream', id };
+      if (!this.fenced(statement, params)) return false;
       // The completed upload's record goes in the same transaction as the done mark.
       if (result.completedUpload) this.deleteUpload(id);
+      return true;
     });
   }
 
   async markFailed(id: number, error: string): Promise<void> {
-    const statement = this.stmt("UPDATE objects SET status = 'failed', error = ?, updated_at = ? WHERE id = ?");
+    const statement = this.stmt(
+      `UPDATE objects SET status = 'failed', error = @error, updated_at = @stamp, lease_owner = NULL, lease_expires_at = NULL
+       WHERE id = @id ${this.fence}`,
+    );
     const stamp = now();
-    await this.mark(() => statement.run(error, stamp, id));
+    await this.mark(id, () => this.fenced(statement, { error, stamp, id }));
   }
 
   async markChanged(id: number, reason: string): Promise<void> {
-    const statement = this.stmt("UPDATE objects SET status = 'changed', error = ?, updated_at = ? WHERE id = ?");
+    const statement = this.stmt(
+      `UPDATE objects SET status = 'changed', error = @error, updated_at = @stamp, lease_owner = NULL, lease_expires_at = NULL
+       WHERE id = @id ${this.fence}`,
+    );
     const stamp = now();
-    await this.mark(() => statement.run(reason, stamp, id));
+    await this.mark(id, () => this.fenced(statement, { error: reason, stamp, id }));
   }
 
   async markGone(id: number): Promise<void> {
-    const statement = this.stmt("UPDATE objects SET status = 'gone', error = NULL, updated_at = ? WHERE id = ?");
+    const statement = this.stmt(
+      `UPDATE objects SET status = 'gone', error = NULL, updated_at = @stamp, lease_owner = NULL, lease_expires_at = NULL
+       WHERE id = @id ${this.fence}`,
+    );
     const stamp = now();
-    await this.mark(() => statement.run(stamp, id));
+    await this.mark(id, () => this.fenced(statement, { stamp, id }));
   }
 
   async markPending(id: number, refundAttempt: boolean): Promise<void> {
     const statement = this.stmt(
-      `UPDATE objects SET status = 'pending', attempts = MAX(attempts - ?, 0), updated_at = ? WHERE id = ?`,
+      `UPDATE objects SET status = 'pending', attempts = MAX(attempts - @refund, 0), updated_at = @stamp,
+         lease_owner = NULL, lease_expires_at = NULL
+       WHERE id = @id ${this.fence}`,
     );
     const stamp = now();
-    await this.mark(() => statement.run(refundAttempt ? 1 : 0, stamp, id));
+    await this.mark(id, () => this.fenced(statement, { refund: refundAttempt ? 1 : 0, stamp, id }));
   }
 
   async recordRetry(id: number, error: string): Promise<void> {
-    const statement = this.stmt('UPDATE objects SET error = ?, attempts = attempts + 1, updated_at = ? WHERE id = ?');
+    const statement = this.stmt(`UPDATE objects SET error = @error, attempts = attempts + 1, updated_at = @stamp WHERE id = @id ${this.fence}`);
     const stamp = now();
-    await this.mark(() => statement.run(error, stamp, id));
+    await this.mark(id, () => this.fenced(statement, { error, stamp, id }));
+  }
+
+  /** True when this worker may write a row's upload record: it holds the row (or no worker is joined). */
+  private holdsRow(id: number): boolean {
+    if (!this.worker) return true;
+    return (
+      this.stmt("SELECT 1 FROM objects WHERE id = ? AND status = 'in_flight' AND lease_owner = ?").get(id, this.worker.id) !==
+      undefined
+    );
   }
 
   // ---- multipart uploads kept across runs ------------------------------------------------
@@ -446,9 +590,11 @@ export class SqliteStore implements StateStore {
        VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     const stamp = now();
-    await this.mark(() => {
+    await this.mark(upload.objectId, () => {
+      if (!this.holdsRow(upload.objectId)) return false;
       this.deleteUpload(upload.objectId);
       insert.run(upload.objectId, upload.destKey, upload.uploadId, upload.sourceEtag, upload.size, upload.partSize, upload.partCount, stamp);
+      return true;
     });
   }
 
@@ -457,7 +603,11 @@ export class SqliteStore implements StateStore {
       `INSERT INTO parts (object_id, part_number, size, etag, md5) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT (object_id, part_number) DO UPDATE SET size = excluded.size, etag = excluded.etag, md5 = excluded.md5`,
     );
-    await this.mark(() => insert.run(objectId, part.partNumber, part.size, part.etag, part.md5));
+    await this.mark(objectId, () => {
+      if (!this.holdsRow(objectId)) return false;
+      insert.run(objectId, part.partNumber, part.size, part.etag, part.md5);
+      return true;
+    });
   }
 
   async uploadOf(objectId: number): Promise<RecordedUpload | undefined> {
@@ -475,7 +625,15 @@ export class SqliteStore implements StateStore {
   }
 
   async forgetUpload(objectId: number): Promise<void> {
-    await this.mark(() => this.deleteUpload(objectId));
+    // A row another worker holds keeps its upload; rows nobody holds (a stop, abort-uploads) may lose theirs.
+    const heldByOther = this.stmt(
+      "SELECT 1 FROM objects WHERE id = ? AND status = 'in_flight' AND lease_owner IS NOT NULL AND lease_owner IS NOT ? AND lease_expires_at > ?",
+    );
+    await this.mark(objectId, () => {
+      if (heldByOther.get(objectId, this.worker?.id ?? null, Date.now()) !== undefined) return false;
+      this.deleteUpload(objectId);
+      return true;
+    });
   }
 
   async recordedUploads(): Promise<Array<Omit<RecordedUpload, 'parts'> & { key: string }>> {
