@@ -22,6 +22,7 @@ import {
   partsFor,
   sizeGroupsFromRows,
 } from '../../src/plan/request-model.js';
+import { formatMoney, renderPlan } from '../../src/progress/plan-text.js';
 
 const KIB = 1024;
 const MIB = 1024 * KIB;
@@ -467,5 +468,38 @@ describe('price files', () => {
   ])('refuses %s, naming the field', (_, text, message) => {
     expect(() => parsePriceFile(text, 'prices.json')).toThrow(UsageError);
     expect(() => parsePriceFile(text, 'prices.json')).toThrow(message);
+  });
+});
+
+describe('renderPlan', () => {
+  it('prints objects, requests, time, cost, warnings and notes', () => {
+    const objects: SizeGroup[] = [...EXAMPLE, { size: 10 * MIB, count: 2, storageClass: 'GLACIER' }];
+    const text = renderPlan(plan('aws', 'r2', {}, objects));
+    expect(text).toContain('To copy: 1,002 objects, 1.17 GiB');
+    expect(text).toMatch(/one PUT\s+1,000 objects\s+1000\.0 MiB\s+\(up to 64\.0 MiB each\)/);
+    expect(text).toMatch(/multipart\s+2 objects\s+200\.0 MiB\s+\(26 parts of 8\.00 MiB or more\)/);
+    expect(text).toMatch(/archived\s+2 objects\s+20\.0 MiB\s+\(GLACIER: restore them first; not counted below\)/);
+    expect(text).toContain('source       GetObject 1,026');
+    expect(text).toContain('destination  PutObject 1,000, CreateMultipartUpload 2, UploadPart 26, CompleteMultipartUpload 2');
+    expect(text).toContain('Estimated time: 12s (bandwidth-bound at 100.0 MiB/s; test)');
+    expect(text).toContain('Estimated cost: $0.1105');
+    expect(text).toMatch(/source\s+\$0\.1059\s+AWS S3 \(us-east-1\): egress \$0\.1055, requests \$0\.00041/);
+    expect(text).toMatch(/destination\s+\$0\.004635\s+Cloudflare R2: requests \$0\.004635/);
+    expect(text).toContain('Warning: 2 archived objects (GLACIER)');
+    expect(text).toContain('Note: Estimate from list prices as of 2026-12-01: check before relying');
+  });
+
+  it('formats money readably at every scale', () => {
+    expect(formatMoney(0, 'USD')).toBe('$0.00');
+    expect(formatMoney(1234.567, 'USD')).toBe('$1,234.57');
+    expect(formatMoney(0.5, 'USD')).toBe('$0.50');
+    expect(formatMoney(0.0042, 'USD')).toBe('$0.0042');
+    expect(formatMoney(0.000001, 'USD')).toBe('$0.000001');
+    expect(formatMoney(12.5, 'EUR')).toBe('12.50 EUR');
+  });
+
+  it('the plan is JSON as it is', () => {
+    const result = plan('gcs', 'aws', { catalogKeys: 1234 });
+    expect(JSON.parse(JSON.stringify(result))).toEqual(result);
   });
 });
