@@ -1,3 +1,4 @@
+import Database from 'better-sqlite3';
 import picomatch from 'picomatch';
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/errors.js';
@@ -653,6 +654,77 @@ describe('the SQL description agrees with matches', () => {
       }
     }
     expect(differences).toEqual([]);
+  });
+});
+
+describe('on SQLite (in memory), as the state store will run it', () => {
+  it('key ranges on the BINARY index, a regexp() function and text bounds select what matches selects', () => {
+    const db = new Database(':memory:');
+    try {
+      const cache = new Map<string, RegExp>();
+      db.function('regexp', { deterministic: true }, (pattern, key) => {
+        let regex = cache.get(pattern as string);
+        if (!regex) cache.set(pattern as string, (regex = new RegExp(pattern as string, REGEX_FLAGS)));
+        return regex.test(key as string) ? 1 : 0;
+      });
+      db.exec('CREATE TABLE objects (key TEXT NOT NULL UNIQUE, size INTEGER NOT NULL, last_modified TEXT NOT NULL)');
+      const insert = db.prepare('INSERT INTO objects VALUES (?, ?, ?)');
+      const rows: FilterCandidate[] = [];
+      for (const prefix of PREFIXES) {
+        generatedKeys(150, 9).forEach((key, i) => {
+          const row = { key: prefix + key, size: (i * 997) % 5000, lastModified: new Date(Date.UTC(2024, 0, 1 + (i % 40), i % 24)).toISOString() };
+          if (rows.some((r) => r.key === row.key)) return;
+          rows.push(row);
+          insert.run(row.key, row.size, row.lastModified);
+        });
+      }
+      const select = (filter: ObjectFilter): string[] => {
+        const params: unknown[] = [];
+        const where: string[] = [];
+        where.push(
+          `(${filter.keyRanges
+            .map((range) => {
+              params.push(range.low);
+              if (range.high === undefined) return 'key >= ?';
+              params.push(range.high);
+              return '(key >= ? AND key < ?)';
+            })
+            .join(' OR ')})`,
+        );
+        if (filter.include.length > 0) {
+          where.push(`(${filter.include.map((p) => (params.push(p.regex), 'key REGEXP ?')).join(' OR ')})`);
+        }
+        for (const p of filter.exclude) where.push((params.push(p.regex), 'NOT (key REGEXP ?)'));
+        if (filter.minSize !== undefined) where.push((params.push(filter.minSize), 'size >= ?'));
+        if (filter.maxSize !== undefined) where.push((params.push(filter.maxSize), 'size <= ?'));
+        if (filter.modifiedAfter !== undefined) where.push((params.push(filter.modifiedAfter), 'last_modified >= ?'));
+        if (filter.modifiedBefore !== undefined) where.push((params.push(filter.modifiedBefore), 'last_modified < ?'));
+        const sql = `SELECT key FROM objects WHERE ${where.join(' AND ')} ORDER BY key`;
+        return (db.prepare(sql).all(...params) as Array<{ key: string }>).map((row) => row.key);
+      };
+      let selected = 0;
+      for (const prefix of PREFIXES) {
+        for (const glob of PATTERNS) {
+          for (const flags of [
+            { include: glob },
+            { include: [glob, '{a,b}/**'], exclude: '**/*.tmp', minSize: '100', maxSize: '4000' },
+            { exclude: glob, modifiedAfter: '2024-01-05T06:00:00+02:00', modifiedBefore: '2024-02-01' },
+          ]) {
+            const filter = parseFilter(flags, prefix)!;
+            const expected = rows
+              .filter((row) => matches(filter, row))
+              .map((row) => row.key)
+              .sort(byteCompare);
+            const actual = select(filter);
+            expect(actual, `${JSON.stringify(flags)} under ${JSON.stringify(prefix)}`).toEqual(expected);
+            selected += actual.length;
+          }
+        }
+      }
+      expect(selected).toBeGreaterThan(1000);
+    } finally {
+      db.close();
+    }
   });
 });
 
