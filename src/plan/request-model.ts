@@ -24,6 +24,11 @@ export interface RequestRules {
   sourceGetsPerSinglePut: number;
   /** Source GetObject (ranged) per part of a multipart object. */
   sourceGetsPerPart: number;
+  /**
+   * Source GetObject per multipart object, on top of the per-part ones: 0 with ranged reads per part;
+   * { sourceGetsPerPart: 0, sourceGetsPerMultipart: 1 } describes one streamed GetObject per object.
+   */
+  sourceGetsPerMultipart: number;
   /** Source HeadObject per object. */
   sourceHeadsPerObject: number;
   /** Destination PutObject per object at or below the multipart threshold. */
@@ -42,6 +47,7 @@ export const REQUEST_RULES: Readonly<RequestRules> = Object.freeze({
   listPageSize: 1000,
   sourceGetsPerSinglePut: 1,
   sourceGetsPerPart: 1,
+  sourceGetsPerMultipart: 0,
   sourceHeadsPerObject: 0,
   destPutsPerSinglePut: 1,
   destCreatesPerMultipart: 1,
@@ -187,7 +193,7 @@ export function addGroup(estimate: TransferEstimate, group: SizeGroup, shape: Tr
     estimate.multipart.objects += count;
     estimate.multipart.bytes += bytes;
     estimate.multipart.parts += parts;
-    estimate.source.get += parts * rules.sourceGetsPerPart;
+    estimate.source.get += parts * rules.sourceGetsPerPart + count * rules.sourceGetsPerMultipart;
     estimate.dest.createMultipartUpload += count * rules.destCreatesPerMultipart;
     estimate.dest.uploadPart += parts * rules.destUploadsPerPart;
     estimate.dest.completeMultipartUpload += count * rules.destCompletesPerMultipart;

@@ -125,6 +125,13 @@ describe('request model', () => {
     expect([0, 1, 1000, 1001, 2_500_000].map((keys) => listRequests(keys))).toEqual([1, 1, 1, 2, 2500]);
     expect(listRequests(1001, { rules: { listPageSize: 500 } })).toBe(3);
   });
+
+  it('can describe one streamed GetObject per multipart object instead of one per part', () => {
+    const streamed = { ...SHAPE, rules: { sourceGetsPerPart: 0, sourceGetsPerMultipart: 1 } };
+    const estimate = estimateTransfer([{ size: 1, count: 3 }, { size: 100 * MIB, count: 2 }], streamed);
+    expect(estimate.source.get).toBe(3 + 2);
+    expect(estimate.dest.uploadPart).toBe(26);
+  });
 });
 
 /** 1,000 objects of 1 MiB (aggregated) and 2 of 100 MiB (13 parts each): 1,200 MiB = 1.171875 GB. */
