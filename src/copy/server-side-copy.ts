@@ -21,7 +21,8 @@ export const MAX_COPY_OBJECT = 5 * 1024 ** 3;
  * cannot be proven this way (an ETag that is neither form, a single part over 5 GiB) throw
  * NoEvidenceError before anything is written, and are streamed instead.
  *
- * Tags: CopyObject copies them (TaggingDirective COPY; REPLACE with none for --tags none); a part-wise
+ * Tags: CopyObject copies them (TaggingDirective COPY; for --tags none, REPLACE with none, and then
+ * DeleteObjectTagging, since Ceph RGW 16 ignores the directive and copies them anyway); a part-wise
  * copy creates its upload with the tags GetObjectTagging reads (where the HEAD reports some) and sets
  * them again once complete, as the streamed multipart copy does. Storage class: the one asked, or with
  * `keep` the source's (HeadObject), else the destination's default.
@@ -52,6 +53,7 @@ export async function copyServerSide(settings: TransferSettings, job: TransferJo
     const expected = normalizeEtag(job.etag)!;
     const sent = isMultipartEtag(expected) ? { size: job.size, multipartEtag: expected } : { size: job.size, md5: expected };
     const result = await confirmWrite(settings, job.destKey, sent, answer, signal);
+    if (settings.fidelity?.tags === 'none') await settings.dest.deleteTags(job.destKey, signal);
     return { ...result, method: 'server-side' };
   } catch (error) {
     throw await sourceFailure(settings, job, error, signal);

@@ -6,6 +6,7 @@ import {
   CopyObjectCommand,
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
+  DeleteObjectTaggingCommand,
   GetObjectCommand,
   GetObjectTaggingCommand,
   HeadBucketCommand,
@@ -451,6 +452,13 @@ export class S3Bucket {
     return this.call(async () => {
       const answer = await this.client.send(new GetObjectTaggingCommand({ Bucket: this.name, Key: key }), { abortSignal: signal });
       return answer.TagSet ?? [];
+    });
+  }
+
+  /** DeleteObjectTagging: the object keeps no tags. */
+  deleteTags(key: string, signal?: AbortSignal): Promise<void> {
+    return this.call(async () => {
+      await this.client.send(new DeleteObjectTaggingCommand({ Bucket: this.name, Key: key }), { abortSignal: signal });
     });
   }
 
