@@ -69,7 +69,14 @@ interface Case {
   message: RegExp;
   /** The state file's sha256 (and the absence of a -wal) must not change; when false, no row's status may. */
   untouched: boolean;
+  /** A value that must not appear in the output (a secret the message is about). */
+  hidden?: string;
 }
+
+/** Not SSE-C keys: not base64, and the base64 of 16 bytes. */
+const NOT_BASE64_KEY = 'sse-c key: not base64!';
+const SHORT_KEY = Buffer.from('0123456789abcdef').toString('base64');
+const GOOD_KEY = Buffer.alloc(32, 7).toString('base64');
 
 const COPY = ['copy', '--to', 's3://dst', '--state', 'STATE', '--quiet'];
 
@@ -159,6 +166,45 @@ const cases: Case[] = [
   { name: '--max-bandwidth fast', args: [...COPY, '--max-bandwidth', 'fast'], code: 2, message: /--max-bandwidth expects a size/, untouched: true },
   { name: '--max-requests-per-second 0', args: [...COPY, '--max-requests-per-second', '0'], code: 2, message: /--max-requests-per-second expects a whole number/, untouched: true },
   { name: 'SOURCE_ENDPOINT that is not a URL', args: COPY, env: () => env({ SOURCE_ENDPOINT: 'localhost-9000' }), code: 2, message: /SOURCE_ENDPOINT must be a URL/, untouched: true },
+  {
+    name: 'DEST_SSE_C_KEY that is not base64',
+    args: COPY,
+    env: () => env({ DEST_SSE_C_KEY: NOT_BASE64_KEY }),
+    code: 2,
+    message: /DEST_SSE_C_KEY must be a base64-encoded 32-byte key .*not base64/,
+    untouched: true,
+    hidden: NOT_BASE64_KEY,
+  },
+  {
+    name: 'SOURCE_SSE_C_KEY of 16 bytes',
+    args: COPY,
+    env: () => env({ SOURCE_SSE_C_KEY: SHORT_KEY }),
+    code: 2,
+    message: /SOURCE_SSE_C_KEY must be a base64-encoded 32-byte key .*decodes to 16 bytes/,
+    untouched: true,
+    hidden: SHORT_KEY,
+  },
+  {
+    name: 'DEST_SSE_C_KEY with --dest-sse',
+    args: [...COPY, '--dest-sse', 'AES256'],
+    env: () => env({ DEST_SSE_C_KEY: GOOD_KEY }),
+    code: 2,
+    message: /DEST_SSE_C_KEY and --dest-sse are both set/,
+    untouched: true,
+    hidden: GOOD_KEY,
+  },
+  { name: '--dest-sse des', args: [...COPY, '--dest-sse', 'des'], code: 2, message: /argument 'des' is invalid/, untouched: true },
+  { name: '--dest-sse-kms-key-id without aws:kms', args: [...COPY, '--dest-sse-kms-key-id', 'alias/x'], code: 2, message: /--dest-sse-kms-key-id needs --dest-sse aws:kms/, untouched: true },
+  { name: '--tags sometimes', args: [...COPY, '--tags', 'sometimes'], code: 2, message: /argument 'sometimes' is invalid/, untouched: true },
+  { name: '--storage-class with a space', args: [...COPY, '--storage-class', 'COLD STORE'], code: 2, message: /--storage-class expects a class name/, untouched: true },
+  {
+    // s3rver answers InvalidStorageClass: the run stops at the first PUT; it recorded itself, no row changed.
+    name: 'a storage class the destination refuses',
+    args: [...COPY, '--storage-class', 'COLD'],
+    code: 1,
+    message: /The destination bucket "dst" refused the storage class "COLD" \(--storage-class; InvalidStorageClass \(HTTP 400\)/,
+    untouched: false,
+  },
 ];
 
 describe('bad input: exit code, message, state file untouched', () => {
@@ -172,6 +218,7 @@ describe('bad input: exit code, message, state file untouched', () => {
     expect(result.code, result.stderr).toBe(c.code);
     expect(result.stderr).toMatch(c.message);
     expect(result.stderr).not.toMatch(/unexpected error|\n\s+at /); // one readable line, no stack
+    if (c.hidden !== undefined) expect(result.stdout + result.stderr).not.toContain(c.hidden);
     if (c.untouched) {
       expect(fs.existsSync(state)).toBe(existed);
       if (existed) expect(sha256File(state), 'state file changed').toBe(before);
@@ -232,7 +279,19 @@ describe('secrets never leave', () => {
     SOURCE_AWS_SESSION_TOKEN: 'srcToken-Hn52pQ7yTb',
     DEST_AWS_SECRET_ACCESS_KEY: 'dstSecret-Ru39mB6cJd',
     DEST_AWS_SESSION_TOKEN: 'dstToken-Wf74sG1kNe',
+    SOURCE_SSE_C_KEY: Buffer.from('srcSseC-Kq93tW5mLp-32-bytes-key!').toString('base64'),
+    DEST_SSE_C_KEY: Buffer.from('dstSseC-Yv28nE4hRs-32-bytes-key!').toString('base64'),
   };
+  // The SSE-C keys' bytes too (as hex and raw), in case anything decoded them.
+  const KEY_FORMS: Record<string, string | Buffer> = Object.fromEntries(
+    (['SOURCE_SSE_C_KEY', 'DEST_SSE_C_KEY'] as const).flatMap((name): Array<[string, string | Buffer]> => {
+      const raw = Buffer.from(SECRETS[name], 'base64');
+      return [
+        [`${name} (raw)`, raw],
+        [`${name} (hex)`, raw.toString('hex')],
+      ];
+    }),
+  );
 
   it('not in stdout, stderr, any file of the working directory, the state file or its -wal: catalog, copy, status, verify, an error', async () => {
     const dir = work.file('secrets');
@@ -275,7 +334,7 @@ describe('secrets never leave', () => {
       ...files.map((file): [string, Buffer] => [file, fs.readFileSync(file)]),
     ];
     for (const [where, blob] of blobs) {
-      for (const [name, secret] of Object.entries(SECRETS)) {
+      for (const [name, secret] of Object.entries({ ...SECRETS, ...KEY_FORMS })) {
         expect(blob.includes(secret), `${name} found in ${where}`).toBe(false);
       }
     }

@@ -16,7 +16,7 @@ import { CreateMultipartUploadCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startS3rver, type S3rverHandle } from '../scripts/servers/s3rver.js';
 import type { EndpointConfig } from '../src/config/endpoint-config.js';
-import { S3Bucket, type SourceObject } from '../src/s3/bucket.js';
+import { S3Bucket, type BucketOptions, type SourceObject } from '../src/s3/bucket.js';
 import { createS3Client } from '../src/s3/client.js';
 import { classifyError } from '../src/s3/errors.js';
 import { attachLeanPath, encodeKey, leanPathOf } from '../src/s3/lean-path.js';
@@ -36,9 +36,15 @@ interface Seen {
 }
 type Fault = { status: number; code: string } | 'reset' | 'hang';
 
-/** A proxy in front of s3rver: records every request, and answers the next ones with `faults`. */
-async function startProxy(target: number): Promise<{ port: number; seen: Seen[]; faults: Fault[]; close: () => Promise<void> }> {
+/**
+ * A proxy in front of s3rver: records every request, and answers the next ones with `faults`; adds
+ * `answerHeaders` to every answer passed on (headers s3rver does not send, e.g. x-amz-tagging-count).
+ */
+async function startProxy(
+  target: number,
+): Promise<{ port: number; seen: Seen[]; faults: Fault[]; answerHeaders: Record<string, string>; close: () => Promise<void> }> {
   const seen: Seen[] = [];
+  const answerHeaders: Record<string, string> = {};
   const faults: Fault[] = [];
   const agent = new http.Agent({ keepAlive: true });
   const server = http.createServer((req, res) => {
@@ -60,7 +66,7 @@ async function startProxy(target: number): Promise<{ port: number; seen: Seen[];
       return;
     }
     const upstream = http.request({ host: '127.0.0.1', port: target, method: req.method, path: req.url, headers: req.headers, agent }, (answer) => {
-      res.writeHead(answer.statusCode!, answer.headers);
+      res.writeHead(answer.statusCode!, { ...answer.headers, ...answerHeaders });
       answer.pipe(res);
     });
     upstream.on('error', () => res.destroy());
@@ -71,6 +77,7 @@ async function startProxy(target: number): Promise<{ port: number; seen: Seen[];
     port: (server.address() as AddressInfo).port,
     seen,
     faults,
+    answerHeaders,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
@@ -173,6 +180,7 @@ afterAll(async () => {
 beforeEach(() => {
   proxy.seen.length = 0;
   proxy.faults.length = 0;
+  for (const name of Object.keys(proxy.answerHeaders)) delete proxy.answerHeaders[name];
 });
 
 for (const httpClient of TRANSPORTS) describe(`lean path over ${httpClient}`, () => {
@@ -279,6 +287,75 @@ describe('lean path and SDK path send the same requests and read the same answer
       gc();
     }
     expect(ref.deref()).toBeUndefined();
+  });
+
+  it('writes tags, storage class, encryption and SSE-C as the SDK does, and reads tag count, class and redirect the same', async () => {
+    const { lean: leanBucket, sdk: sdkBucket } = pair('lean');
+    const sseCustomerKey = Buffer.alloc(32, 9).toString('base64');
+    const sides: BucketOptions[] = [
+      { sseCustomerKey },
+      { encryption: { algorithm: 'aws:kms', kmsKeyId: 'alias/archive key' } },
+      { encryption: { algorithm: 'AES256' } },
+    ];
+    const write = { tags: [{ Key: 'a b', Value: 'c&d=é+' }, { Key: 'empty', Value: '' }], storageClass: 'STANDARD_IA' };
+    const headers = { ...HEADERS, WebsiteRedirectLocation: '/moved/here.html' };
+    for (const options of sides) {
+      const label = JSON.stringify(options);
+      const lean = new S3Bucket(leanBucket.client, 'lean', 'dest', options);
+      const sdk = new S3Bucket(sdkBucket.client, 'sdk', 'dest', options);
+      const body = Buffer.from(`fidelity ${label} `.repeat(40));
+      proxy.seen.length = 0;
+      expect(await lean.put('fidelity', body, { contentLength: body.length, contentMd5: md5(body), headers, write })).toEqual(
+        await sdk.put('fidelity', body, { contentLength: body.length, contentMd5: md5(body), headers, write }),
+      );
+      const [leanPut, sdkPut] = proxy.seen;
+      expect(stableHeaders(leanPut!.headers), label).toEqual(stableHeaders(sdkPut!.headers));
+      expect(signedHeadersOf(leanPut!.headers.authorization), label).toEqual(signedHeadersOf(sdkPut!.headers.authorization));
+      expect(leanPut!.headers, label).toMatchObject({
+        'x-amz-tagging': 'a%20b=c%26d%3D%C3%A9%2B&empty=',
+        'x-amz-storage-class': 'STANDARD_IA',
+        'x-amz-website-redirect-location': '/moved/here.html',
+      });
+      if (options.sseCustomerKey) {
+        expect(leanPut!.headers, label).toMatchObject({
+          'x-amz-server-side-encryption-customer-algorithm': 'AES256',
+          'x-amz-server-side-encryption-customer-key': sseCustomerKey,
+          'x-amz-server-side-encryption-customer-key-md5': createHash('md5').update(Buffer.alloc(32, 9)).digest('base64'),
+        });
+      } else {
+        expect(leanPut!.headers['x-amz-server-side-encryption'], label).toBe(options.encryption!.algorithm);
+      }
+
+      // s3rver keeps the class and the redirect; it has no tag count, which the proxy adds here.
+      proxy.seen.length = 0;
+      proxy.answerHeaders['x-amz-tagging-count'] = '2';
+      const gotLean = await lean.get('fidelity');
+      const gotSdk = await sdk.get('fidelity');
+      expect(shape(gotLean), label).toEqual(shape(gotSdk));
+      expect({ tagCount: gotLean.tagCount, storageClass: gotLean.storageClass, redirect: gotLean.headers.WebsiteRedirectLocation }, label).toEqual({
+        tagCount: 2,
+        storageClass: 'STANDARD_IA',
+        redirect: '/moved/here.html',
+      });
+      await bytesOf(gotLean.body);
+      await bytesOf(gotSdk.body);
+      const [leanGet, sdkGet] = proxy.seen;
+      expect(stableHeaders(leanGet!.headers), label).toEqual(stableHeaders(sdkGet!.headers));
+      delete proxy.answerHeaders['x-amz-tagging-count'];
+
+      // UploadPart carries the SSE-C key alone (an upload's encryption is set when it is created).
+      // (s3rver refuses a redirect location on CreateMultipartUpload.)
+      const uploadId = await lean.createUpload('fidelity-mp', HEADERS, write);
+      const part = Buffer.alloc(1000, 5);
+      proxy.seen.length = 0;
+      await lean.uploadPart('fidelity-mp', uploadId, 1, part, { contentLength: part.length, contentMd5: md5(part) });
+      await sdk.uploadPart('fidelity-mp', uploadId, 2, part, { contentLength: part.length, contentMd5: md5(part) });
+      // The SDK also labels a part's Buffer body application/octet-stream (unsigned, and meaningless for a part).
+      const { 'content-type': _type, ...sdkPart } = stableHeaders(proxy.seen[1]!.headers);
+      expect(stableHeaders(proxy.seen[0]!.headers), label).toEqual(sdkPart);
+      expect(proxy.seen[0]!.headers['x-amz-storage-class'], label).toBeUndefined();
+      expect(proxy.seen[0]!.headers['x-amz-server-side-encryption-customer-key'], label).toBe(options.sseCustomerKey);
+    }
   });
 
   it('streams a PUT body of known length, unsigned like the SDK does', async () => {

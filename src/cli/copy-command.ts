@@ -5,6 +5,8 @@ import { MAX_PART_SIZE, MIN_PART_SIZE } from '../copy/part-size.js';
 import { parseSize } from '../config/size.js';
 import { UsageError } from '../errors.js';
 import type { CopyStats } from '../copy/events.js';
+import type { TagsMode } from '../copy/transfer-settings.js';
+import type { WriteEncryption } from '../s3/bucket.js';
 import { openLogTarget, type LogFormat } from '../progress/log-sink.js';
 import { chooseProgressMode } from '../progress/output.js';
 import type { OutcomeCounts, StateStore } from '../state/store.js';
@@ -39,6 +41,10 @@ interface CopyFlags extends Record<string, string | boolean | undefined> {
   maxAttempts: string;
   maxBandwidth?: string;
   serverSide: 'auto' | 'always' | 'never';
+  tags: TagsMode;
+  storageClass?: string;
+  destSse?: 'AES256' | 'aws:kms';
+  destSseKmsKeyId?: string;
   maxRequestsPerSecond?: string;
   quiet?: boolean;
   progressInterval: string;
@@ -52,6 +58,12 @@ Examples:
   $ s3migrate copy --to s3://new-bucket/archive/ --sort newest --concurrency 64
   $ DEST_ENDPOINT=https://ACCOUNT.r2.cloudflarestorage.com s3migrate copy --to s3://dst --state photos.db
   $ s3migrate copy --to s3://new-bucket --log-format json --log-file copy.ndjson   # one JSON line per event
+  $ s3migrate copy --to s3://new-bucket --storage-class STANDARD_IA --dest-sse aws:kms --dest-sse-kms-key-id alias/archive
+  $ SOURCE_SSE_C_KEY=... DEST_SSE_C_KEY=... s3migrate copy --to s3://new-bucket   # SSE-C keys (base64 of 32 bytes), each side its own
+
+Tags travel by default (asked only for objects whose source reports some); storage class and
+encryption are the destination's defaults unless asked. See the README's "Object fidelity" for what
+travels and what cannot (ACLs across accounts, object lock, versions).
 
 Ctrl+C once: in-flight objects (and the parts in flight of large ones) finish, then it stops (exit
 130). Twice: it stops at once; in-flight objects stay pending. Three times: it exits at once. Multipart
@@ -77,6 +89,14 @@ export function copyCommand(): Command {
         .choices(['auto', 'always', 'never'])
         .default('auto'),
     )
+    .addOption(
+      new Option('--tags <mode>', 'object tags: copy (asked only where the source reports some), always (asked for every object), none')
+        .choices(['copy', 'always', 'none'])
+        .default('copy'),
+    )
+    .option('--storage-class <class>', "storage class of every object written, or keep (the source object's own) (default: the destination's default)")
+    .addOption(new Option('--dest-sse <algorithm>', 'encrypt what is written: AES256 (SSE-S3) or aws:kms (SSE-KMS)').choices(['AES256', 'aws:kms']))
+    .option('--dest-sse-kms-key-id <id>', 'the KMS key of --dest-sse aws:kms (default: the destination account\'s AWS managed key)')
     .option('--max-bandwidth <size>', 'bytes per second read from the source, across the run (e.g. 50MiB)')
     .option('--max-requests-per-second <n>', 'HTTP requests per second, both sides together, retries included')
     .option('--quiet', 'print only failures and the final summary')
@@ -107,6 +127,8 @@ async function copy(flags: CopyFlags): Promise<number> {
         ? undefined
         : parsePositiveInteger(flags.maxRequestsPerSecond, '--max-requests-per-second', 1_000_000),
   };
+  const storageClass = flags.storageClass === undefined ? undefined : parseStorageClass(flags.storageClass);
+  const encryption = destEncryption(flags);
   // Opened before the state file: a log file that cannot be opened is invalid usage, nothing touched.
   const logTarget = openLogTarget(flags.logFormat, flags.logFile);
   // False when the JSON log goes to stderr: then nothing else goes there.
@@ -144,12 +166,28 @@ async function copy(flags: CopyFlags): Promise<number> {
   }
   try {
     const { source, dest, sourceConfig, destConfig } = await resolveMigration(store, env, flags);
+    if (destConfig.sseCustomerKey !== undefined && encryption !== undefined) {
+      throw new UsageError('DEST_SSE_C_KEY and --dest-sse are both set: an object is encrypted either with your key (SSE-C) or by the server. Keep one.');
+    }
     const sameEndpoint = describeEndpoint(sourceConfig) === describeEndpoint(destConfig);
     if (flags.serverSide === 'always' && !sameEndpoint) {
       throw new UsageError(
         `--server-side always needs both sides on one endpoint; the source is ${describeEndpoint(sourceConfig)}, ` +
           `the destination ${describeEndpoint(destConfig)}. Use --server-side auto (or never) to stream.`,
       );
+    }
+    // A server-side copy is proven by the copy's ETag equal to the source's: never so with an SSE-C
+    // source (its ETags are not MD5s) or a destination whose ETags are not (SSE-C, SSE-KMS).
+    const unprovable =
+      sourceConfig.sseCustomerKey !== undefined
+        ? 'SOURCE_SSE_C_KEY (SSE-C objects have ETags that are not MD5s)'
+        : destConfig.sseCustomerKey !== undefined
+          ? 'DEST_SSE_C_KEY (SSE-C objects have ETags that are not MD5s)'
+          : encryption?.algorithm === 'aws:kms'
+            ? '--dest-sse aws:kms (SSE-KMS objects have ETags that are not MD5s)'
+            : undefined;
+    if (flags.serverSide === 'always' && unprovable !== undefined) {
+      throw new UsageError(`--server-side always cannot prove its copies with ${unprovable}. Use --server-side auto (or never) to stream.`);
     }
     const catalogComplete = await store.catalogComplete();
     if (!catalogComplete && terminal) {
@@ -166,8 +204,8 @@ async function copy(flags: CopyFlags): Promise<number> {
     const releaseLimits = applyRateLimits(sourceClient, destClient, limits);
     const engine = new CopyEngine({
       store,
-      source: new S3Bucket(sourceClient, source.bucket, 'source'),
-      dest: new S3Bucket(destClient, dest.bucket, 'dest'),
+      source: new S3Bucket(sourceClient, source.bucket, 'source', { sseCustomerKey: sourceConfig.sseCustomerKey }),
+      dest: new S3Bucket(destClient, dest.bucket, 'dest', { sseCustomerKey: destConfig.sseCustomerKey, encryption }),
       sourceLocation: source,
       destLocation: dest,
       order: flags.sort,
@@ -179,8 +217,20 @@ async function copy(flags: CopyFlags): Promise<number> {
       partConcurrency,
       maxAttempts,
       credentialSources: { source: sourceConfig.credentialSource, dest: destConfig.credentialSource },
-      serverSide: { mode: flags.serverSide, available: sameEndpoint },
-      runArguments: JSON.stringify({ to: flags.to, sort: flags.sort, concurrency, partSize, partConcurrency, ...limits }),
+      serverSide: { mode: flags.serverSide, available: sameEndpoint && unprovable === undefined },
+      fidelity: { tags: flags.tags, storageClass, probePrefix: dest.prefix },
+      // No secrets: the SSE-C keys come from the environment only and are never recorded.
+      runArguments: JSON.stringify({
+        to: flags.to,
+        sort: flags.sort,
+        concurrency,
+        partSize,
+        partConcurrency,
+        ...limits,
+        tags: flags.tags,
+        storageClass,
+        destSse: flags.destSse,
+      }),
       onEvent: (event) => {
         progress.onEvent(event);
         log.onEvent(event);
@@ -250,6 +300,29 @@ function changedObjectsQuery(location: string, migration: string | undefined): s
     return `psql '${location}' -c "select * from s3migrate.changed_objects where migration = '${migration ?? 'default'}'"`;
   }
   return `sqlite3 ${location} 'select * from changed_objects'`;
+}
+
+/**
+ * --storage-class: `keep`, or a class name sent as given (only the destination knows its classes: one it
+ * refuses stops the run at the first write). Letters, digits, `_` and `-`, as S3's and other providers' names.
+ */
+function parseStorageClass(text: string): string {
+  const value = text.trim();
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(value)) {
+    throw new UsageError(`--storage-class expects a class name such as STANDARD_IA (letters, digits, _ and -), or keep; got "${text}"`);
+  }
+  return value;
+}
+
+/** --dest-sse and --dest-sse-kms-key-id. */
+function destEncryption(flags: CopyFlags): WriteEncryption | undefined {
+  if (flags.destSseKmsKeyId !== undefined && flags.destSse !== 'aws:kms') {
+    throw new UsageError('--dest-sse-kms-key-id needs --dest-sse aws:kms');
+  }
+  if (flags.destSse === undefined) return undefined;
+  const kmsKeyId = flags.destSseKmsKeyId?.trim();
+  if (kmsKeyId === '') throw new UsageError('--dest-sse-kms-key-id is empty');
+  return kmsKeyId === undefined ? { algorithm: flags.destSse } : { algorithm: flags.destSse, kmsKeyId };
 }
 
 /** --max-bandwidth: a size per second, at least 1 KiB. */

@@ -98,6 +98,7 @@ async function verify(flags: VerifyFlags): Promise<number> {
         destLocation: migration.dest,
         deep: Boolean(flags.deep),
         credentialSources: { source: migration.sourceConfig.credentialSource, dest: migration.destConfig.credentialSource },
+        sseCustomerKeys: { source: migration.sourceConfig.sseCustomerKey, dest: migration.destConfig.sseCustomerKey },
         signal: controller.signal,
       });
     } finally {

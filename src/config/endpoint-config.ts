@@ -30,6 +30,11 @@ export interface EndpointConfig {
   leanPath?: boolean;
   /** The lean path's HTTP client (S3MIGRATE_HTTP_CLIENT): node:http by default; `undici` needs that package. */
   httpClient?: 'node-http' | 'undici';
+  /**
+   * This side's SSE-C key (SOURCE_SSE_C_KEY / DEST_SSE_C_KEY), base64 of exactly 32 bytes: sent with every
+   * request that reads, writes or heads an object of this side. A secret: never printed nor stored.
+   */
+  sseCustomerKey?: string;
 }
 
 /** Per-side overrides from the command line (`--source-endpoint`, ...). */
@@ -71,6 +76,24 @@ export function parseChecksumMode(name: string, value: string): ChecksumMode {
   const normalized = value.toLowerCase().replace(/_/g, '-');
   if (normalized === 'when-required' || normalized === 'when-supported') return normalized;
   throw new UsageError(`${name} must be when-required or when-supported, got "${value}"`);
+}
+
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/**
+ * An SSE-C key from `name`: the base64 of exactly 32 bytes (AES-256), returned in canonical base64. The
+ * message of a bad value names the variable and says what is wrong, never the value itself.
+ */
+export function parseSseCustomerKey(name: string, value: string): string {
+  const text = value.trim();
+  if (!BASE64.test(text)) {
+    throw new UsageError(`${name} must be a base64-encoded 32-byte key (e.g. \`openssl rand -base64 32\`); its value is not base64 (not shown)`);
+  }
+  const key = Buffer.from(text, 'base64');
+  if (key.length !== 32) {
+    throw new UsageError(`${name} must be a base64-encoded 32-byte key (e.g. \`openssl rand -base64 32\`); its value decodes to ${key.length} bytes (not shown)`);
+  }
+  return key.toString('base64');
 }
 
 /** Reads a key pair from `<prefix>AWS_*`; both or neither must be set. */
@@ -167,7 +190,23 @@ export function resolveEndpointConfig(side: Side, env: Env, flags: SideFlags = {
   }
   const httpClient = httpClientSetting as EndpointConfig['httpClient'];
 
-  return { side, endpoint, region, forcePathStyle, checksumMode, credentials, profile, credentialSource, leanPath, httpClient };
+  // No fallback to an unprefixed variable: an SSE-C key belongs to the objects of one side.
+  const sseSetting = nonEmpty(env[`${p}_SSE_C_KEY`]);
+  const sseCustomerKey = sseSetting === undefined ? undefined : parseSseCustomerKey(`${p}_SSE_C_KEY`, sseSetting);
+
+  return {
+    side,
+    endpoint,
+    region,
+    forcePathStyle,
+    checksumMode,
+    credentials,
+    profile,
+    credentialSource,
+    leanPath,
+    httpClient,
+    ...(sseCustomerKey === undefined ? {} : { sseCustomerKey }),
+  };
 }
 
 /**

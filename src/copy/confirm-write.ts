@@ -6,7 +6,8 @@ import type { TransferSettings } from './transfer-settings.js';
 /**
  * Turns the destination's answer into a done result, or throws. When the answer itself proves nothing
  * (no ETag, as Ceph RGW's CompleteMultipartUpload; or an encrypted one), HeadObject is asked; an
- * encrypted destination is evidence only where the server is proven to check Content-MD5.
+ * encrypted destination is evidence only where the server is proven to check Content-MD5 (on every part,
+ * for a multipart upload: `sent.contentMd5Sent`).
  */
 export async function confirmWrite(
   settings: TransferSettings,
@@ -15,7 +16,9 @@ export async function confirmWrite(
   answer: { etag?: string; encrypted: boolean },
   signal: AbortSignal,
 ): Promise<CopyResult> {
-  let judgement = judgeWrite(sent, answer);
+  // An encrypted answer to a write that carried Content-MD5 is judged by the server's proven check at
+  // once: a HeadObject would tell nothing more.
+  let judgement = judgeWrite(sent, answer, answer.encrypted && sent.contentMd5Sent ? await settings.contentMd5Checked() : false);
   let encrypted = answer.encrypted;
   if (judgement.verdict === 'unknown') {
     const head = await settings.dest.head(destKey, signal);

@@ -16,7 +16,8 @@ import { DEFAULT_MAX_THROTTLED_ATTEMPTS, deniedStreakAfter, doomsRun } from './r
 import { Scheduler } from './scheduler.js';
 import { AdaptiveConcurrency } from './throttle.js';
 import { BUFFERED_PUT_LIMIT } from './transfer-object.js';
-import type { TransferSettings } from './transfer-settings.js';
+import { partSizeFor } from './part-size.js';
+import type { Fidelity, TransferSettings } from './transfer-settings.js';
 
 export interface CopyOptions {
   store: StateStore;
@@ -53,6 +54,8 @@ export interface CopyOptions {
   leaseMs?: number;
   /** Server-side copy: as asked (default auto), and whether both sides are one endpoint. */
   serverSide?: { mode: 'auto' | 'always' | 'never'; available: boolean };
+  /** Tags and storage class (--tags, --storage-class); default: tags where the source reports them. */
+  fidelity?: Fidelity;
 }
 
 export interface CopySummary {
@@ -119,7 +122,8 @@ export class CopyEngine {
       partSize: options.partSize,
       partConcurrency: options.partConcurrency,
       destChecksumMode: options.destChecksumMode,
-      singlePuts: { buffered: false },
+      // A destination that encrypts with SSE-C or SSE-KMS gives ETags that are not MD5s: hash every write first.
+      singlePuts: { buffered: options.dest.writesOpaqueEtags },
       contentMd5Checked: () => this.destChecksContentMd5(),
       onBytes: (bytes) => {
         this.stats.bytesTransferred += bytes;
@@ -129,6 +133,7 @@ export class CopyEngine {
       serverSide: { ...(options.serverSide ?? { mode: 'never', available: false }) },
       onServerSideRefused: (reason) => this.emit({ type: 'server-side-refused', reason }),
       onUploadRestart: (destKey, reason) => this.emit({ type: 'upload-restarted', key: destKey, reason }),
+      fidelity: options.fidelity,
     };
     this.rowDeps = {
       store: options.store,
@@ -407,6 +412,8 @@ export class CopyEngine {
     if (size <= this.options.multipartThreshold) {
       return this.transfer.singlePuts.buffered || size <= BUFFERED_PUT_LIMIT ? size : STREAMING_SHARE;
     }
-    return this.options.partConcurrency * STREAMING_SHARE;
+    // Buffered parts (see singlePuts) hold a whole part each.
+    const part = this.transfer.singlePuts.buffered ? partSizeFor(size, this.options.partSize) : STREAMING_SHARE;
+    return this.options.partConcurrency * part;
   }
 }

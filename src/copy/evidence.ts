@@ -23,7 +23,7 @@ export interface SentBytes {
   multipartEtag?: string;
   /** Every part's ETag equalled the MD5 of its bytes (multipart uploads). */
   partsProven?: boolean;
-  /** The write carried Content-MD5 of `md5`. */
+  /** The write carried Content-MD5 of `md5` (a multipart upload: every part carried its own). */
   contentMd5Sent?: boolean;
 }
 

@@ -1,5 +1,6 @@
 import { pipeline } from 'node:stream/promises';
-import type { SourceObject } from '../s3/bucket.js';
+import type { Tag } from '@aws-sdk/client-s3';
+import type { SourceObject, WriteAnswer } from '../s3/bucket.js';
 import { classifyError, isRetryable } from '../s3/errors.js';
 import { isPlainMd5, multipartEtag, normalizeEtag, sameEtag } from '../s3/etag.js';
 import { sideOf, tagSide } from '../s3/side.js';
@@ -8,6 +9,7 @@ import { backoffDelay, sleep } from './backoff.js';
 import { checksumHint, confirmWrite } from './confirm-write.js';
 import { judgePart } from './evidence.js';
 import { HashingStream, IntegrityError, SourceChangedError, TransferStoppedError } from './integrity.js';
+import { objectWrite, refusingStorageClass, sourceTags, type SourceReport } from './object-write.js';
 import { partLayout, partSizeFor, type PartRange } from './part-size.js';
 import { openSource } from './source-read.js';
 import type { TransferJob, TransferSettings } from './transfer-settings.js';
@@ -21,6 +23,24 @@ interface Upload {
   parts: Map<number, RecordedPart>;
   /** The source's own MD5 (a plain, unencrypted source ETag), once a part read has told. */
   sourceMd5?: string;
+  /** What the first part read of this attempt said of the object (tag count, storage class). */
+  report?: SourceReport;
+  /** The tags the upload was created with (null: none); undefined for an upload resumed from an earlier attempt. */
+  tags?: readonly Tag[] | null;
+  /** A part of this attempt went without Content-MD5 (streamed): its destination answer was an MD5 ETag. */
+  streamedParts?: boolean;
+}
+
+/**
+ * A part streamed without Content-MD5 got an encrypted answer (the bucket encrypts by default): its ETag
+ * proves nothing, so it is not recorded; writes are buffered from now on and the part goes again with
+ * Content-MD5. So every recorded part of an encrypted upload was sent with its Content-MD5.
+ */
+class OpaquePartError extends Error {
+  constructor() {
+    super('an encrypted destination answered a part sent without Content-MD5');
+    this.name = 'OpaquePart';
+  }
 }
 
 const isNoSuchUpload = (error: unknown): boolean => classifyError(error).code === 'NoSuchUpload';
@@ -31,7 +51,13 @@ const isNoSuchUpload = (error: unknown): boolean => classifyError(error).code ==
  * from two versions) and streamed, hashed on the way, into its UploadPart with a known Content-Length.
  * `partConcurrency` parts are in flight; memory is their stream buffers, not whole parts. Each part's
  * ETag is checked against its MD5 and recorded in the job's journal as it completes, and the completed
- * object's ETag is checked against the multipart ETag of the parts.
+ * object's ETag is checked against the multipart ETag of the parts. Where the destination's ETags are
+ * not MD5s (SSE-C, SSE-KMS: `settings.singlePuts.buffered`), each part is read whole and hashed first and
+ * goes with its Content-MD5, so that a server proven to check it gives `content-md5` evidence.
+ *
+ * Tags and storage class go with CreateMultipartUpload; tags are set again once the upload is complete
+ * (PutObjectTagging), since Ceph RGW 16 ignores them on CreateMultipartUpload, and a resumed upload may
+ * have been created by an earlier attempt.
  *
  * Resumption: an upload recorded by an earlier attempt or run, for the same source version and layout,
  * is continued: only the parts not recorded (or not listed by the destination, where it lists parts) are
@@ -76,8 +102,12 @@ async function copyParts(settings: TransferSettings, job: TransferJob, layout: P
     if (!upload) {
       // Part 1 is opened first: it checks the source and brings the headers the upload is created with.
       first = await openPart(settings, job, layout[0]!, own);
-      const uploadId = await settings.dest.createUpload(job.destKey, first.headers, own);
-      upload = { uploadId, parts: new Map(), sourceMd5: sourceMd5Of(first) };
+      const opened = first;
+      const write = await objectWrite(settings, job, opened, own);
+      const uploadId = await refusingStorageClass(settings, write.storageClass, () =>
+        settings.dest.createUpload(job.destKey, opened.headers, write, own),
+      );
+      upload = { uploadId, parts: new Map(), sourceMd5: sourceMd5Of(first), report: first, tags: write.tags ?? null };
       await job.journal?.started({
         destKey: job.destKey,
         uploadId,
@@ -143,10 +173,14 @@ async function copyParts(settings: TransferSettings, job: TransferJob, layout: P
         md5: current.sourceMd5 ?? (isPlainMd5(job.etag) ? normalizeEtag(job.etag) : undefined),
         multipartEtag: multipartEtag(parts.map((part) => Buffer.from(part.md5, 'hex'))),
         partsProven: parts.every((part) => normalizeEtag(part.etag) === part.md5),
+        // Every part of an encrypted upload went with its Content-MD5 (see OpaquePartError).
+        contentMd5Sent: !current.streamedParts,
       },
       answer,
       own,
     );
+    const tags = current.tags !== undefined ? current.tags : await sourceTags(settings, job, current.report, own);
+    if (tags) await settings.dest.putTags(job.destKey, tags, own);
     return { ...result, completedUpload: true };
   } catch (error) {
     controller.abort();
@@ -242,10 +276,20 @@ async function sendPart(
       const got = opened ?? (await openPart(settings, job, part, signal));
       opened = undefined;
       upload.sourceMd5 ??= sourceMd5Of(got);
-      return await uploadPart(settings, job, upload.uploadId, part, got, signal);
+      upload.report ??= got;
+      if (settings.singlePuts.buffered) return await uploadBufferedPart(settings, job, upload.uploadId, part, got, signal);
+      const sent = await uploadPart(settings, job, upload.uploadId, part, got, signal);
+      upload.streamedParts = true;
+      return sent;
     } catch (error) {
       opened?.body.destroy();
       opened = undefined;
+      if (error instanceof OpaquePartError) {
+        // Not an attempt of its own: the same part again, buffered with its Content-MD5.
+        settings.singlePuts.buffered = true;
+        attempt -= 1;
+        continue;
+      }
       if (signal.aborted || error instanceof SourceChangedError || isNoSuchUpload(error)) throw error;
       if (!isRetryable(classifyError(error).kind) || attempt >= PART_ATTEMPTS) throw error;
       await sleep(backoffDelay(attempt, { baseMs: settings.retryBaseMs, capMs: 5_000 }), signal);
@@ -288,14 +332,8 @@ async function uploadPart(
     });
     await reading;
     if (sourceError !== undefined) throw sourceError;
-    const md5 = hasher.md5!;
-    const judgement = judgePart(md5, answer);
-    if (judgement.verdict === 'mismatch') {
-      throw new IntegrityError('IntegrityMismatch', `part ${part.number}: ${judgement.reason}${checksumHint(settings)}`);
-    }
-    const etag = normalizeEtag(answer.etag);
-    if (etag === undefined) throw new IntegrityError('IntegrityMismatch', `part ${part.number}: UploadPart answered without an ETag`);
-    return { partNumber: part.number, size: part.length, etag, md5 };
+    if (answer.encrypted) throw new OpaquePartError();
+    return judgedPart(settings, part, hasher.md5!, answer);
   } catch (error) {
     // Only a source failure that came first counts as the cause: destroying the source below makes an
     // error of its own, which must not hide the destination's (NoSuchUpload, say).
@@ -306,5 +344,67 @@ async function uploadPart(
     throw early ?? error;
   } finally {
     signal.removeEventListener('abort', cancelWrite);
+  }
+}
+
+/** A part's destination answer against the MD5 of its bytes: recorded, or an IntegrityError. */
+function judgedPart(settings: TransferSettings, part: PartRange, md5: string, answer: WriteAnswer): RecordedPart {
+  const judgement = judgePart(md5, answer);
+  if (judgement.verdict === 'mismatch') {
+    throw new IntegrityError('IntegrityMismatch', `part ${part.number}: ${judgement.reason}${checksumHint(settings)}`);
+  }
+  const etag = normalizeEtag(answer.etag);
+  if (etag === undefined) throw new IntegrityError('IntegrityMismatch', `part ${part.number}: UploadPart answered without an ETag`);
+  return { partNumber: part.number, size: part.length, etag, md5 };
+}
+
+/**
+ * One part read whole into a buffer (its exact length checked), hashed, then sent with its Content-MD5:
+ * for destinations whose ETags are not MD5s, where the server's own check of the digest is the evidence.
+ */
+async function uploadBufferedPart(
+  settings: TransferSettings,
+  job: TransferJob,
+  uploadId: string,
+  part: PartRange,
+  got: SourceObject,
+  signal: AbortSignal,
+): Promise<RecordedPart> {
+  if (got.contentLength !== undefined && got.contentLength !== part.length) {
+    got.body.destroy();
+    throw tagSide(
+      new IntegrityError('TruncatedBody', `part ${part.number}: the source sent ${got.contentLength} bytes, expected ${part.length}`),
+      'source',
+    );
+  }
+  const hasher = new HashingStream({ expectedSize: part.length, wholeMd5: true, onBytes: settings.onBytes });
+  const onAbort = (): void => {
+    got.body.destroy(Object.assign(new Error('transfer aborted'), { name: 'AbortError' }));
+  };
+  signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    const bytes = Buffer.allocUnsafe(part.length);
+    let filled = 0;
+    const reading = pipeline(got.body, hasher);
+    reading.catch(() => undefined); // settled below; the loop may throw its error first
+    try {
+      for await (const chunk of hasher) filled += (chunk as Buffer).copy(bytes, filled);
+      await reading;
+    } catch (error) {
+      throw tagSide(error, 'source');
+    }
+    const md5 = hasher.md5!;
+    const answer = await settings.dest.uploadPart(job.destKey, uploadId, part.number, bytes, {
+      contentLength: part.length,
+      contentMd5: Buffer.from(md5, 'hex').toString('base64'),
+      signal,
+    });
+    return judgedPart(settings, part, md5, answer);
+  } catch (error) {
+    got.body.destroy();
+    hasher.destroy();
+    throw error;
+  } finally {
+    signal.removeEventListener('abort', onAbort);
   }
 }

@@ -74,9 +74,10 @@ export function deniedStreakAfter(error: ClassifiedError, streak: number): numbe
 
 /**
  * True when an error would fail every remaining object the same way: a missing bucket, bad credentials,
- * or a streak of AccessDenied before anything was copied (a denied key among readable ones is not).
+ * a storage class the destination does not offer (--storage-class), or a streak of AccessDenied before
+ * anything was copied (a denied key among readable ones is not).
  */
 export function doomsRun(error: ClassifiedError, deniedStreak: number, objectsCopied: number): boolean {
-  if (error.kind === 'no-such-bucket' || BAD_CREDENTIAL_CODES.has(error.code)) return true;
+  if (error.kind === 'no-such-bucket' || BAD_CREDENTIAL_CODES.has(error.code) || error.code === 'InvalidStorageClass') return true;
   return error.kind === 'auth' && deniedStreak >= DENIED_STREAK_LIMIT && objectsCopied === 0;
 }

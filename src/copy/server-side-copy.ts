@@ -4,6 +4,7 @@ import { isMultipartEtag, isPlainMd5, multipartEtag, normalizeEtag } from '../s3
 import type { CopyResult } from '../state/types.js';
 import { confirmWrite } from './confirm-write.js';
 import { IntegrityError, NoEvidenceError, SourceChangedError } from './integrity.js';
+import { objectWrite, refusingStorageClass, storageClassFor, type SourceReport } from './object-write.js';
 import { MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE } from './part-size.js';
 import type { TransferJob, TransferSettings } from './transfer-settings.js';
 
@@ -19,9 +20,20 @@ export const MAX_COPY_OBJECT = 5 * 1024 ** 3;
  * the server does not tell part sizes, CopyObject whose copy must carry that multipart ETag. Sources that
  * cannot be proven this way (an ETag that is neither form, a single part over 5 GiB) throw
  * NoEvidenceError before anything is written, and are streamed instead.
+ *
+ * Tags: CopyObject copies them (TaggingDirective COPY; for --tags none, REPLACE with none, and then
+ * DeleteObjectTagging, since Ceph RGW 16 ignores the directive and copies them anyway); a part-wise
+ * copy creates its upload with the tags GetObjectTagging reads (where the HEAD reports some) and sets
+ * them again once complete, as the streamed multipart copy does. Storage class: the one asked, or with
+ * `keep` the source's (HeadObject), else the destination's default.
  */
 export async function copyServerSide(settings: TransferSettings, job: TransferJob, signal: AbortSignal): Promise<CopyResult> {
-  const source: CopySource = { bucket: settings.source.name, key: job.sourceKey, ifMatch: normalizeEtag(job.etag) };
+  const source: CopySource = {
+    bucket: settings.source.name,
+    key: job.sourceKey,
+    ifMatch: normalizeEtag(job.etag),
+    sseCustomerKey: settings.source.sseCustomerKey,
+  };
   try {
     if (isMultipartEtag(job.etag)) {
       const layout = await sourceLayout(settings, job, signal);
@@ -34,10 +46,14 @@ export async function copyServerSide(settings: TransferSettings, job: TransferJo
     if (job.size > MAX_COPY_OBJECT) {
       throw new NoEvidenceError('no server-side copy of this object could be proven (over 5 GiB, and its part layout is unknown)');
     }
-    const answer = await settings.dest.copyFrom(source, job.destKey, signal);
+    const storageClass = storageClassFor(settings, settings.fidelity?.storageClass === 'keep' ? await sourceHead(settings, job, signal) : undefined);
+    const answer = await refusingStorageClass(settings, storageClass, () =>
+      settings.dest.copyFrom(source, job.destKey, { storageClass, copyTags: settings.fidelity?.tags !== 'none', signal }),
+    );
     const expected = normalizeEtag(job.etag)!;
     const sent = isMultipartEtag(expected) ? { size: job.size, multipartEtag: expected } : { size: job.size, md5: expected };
     const result = await confirmWrite(settings, job.destKey, sent, answer, signal);
+    if (settings.fidelity?.tags === 'none') await settings.dest.deleteTags(job.destKey, signal);
     return { ...result, method: 'server-side' };
   } catch (error) {
     throw await sourceFailure(settings, job, error, signal);
@@ -58,9 +74,17 @@ async function sourceFailure(settings: TransferSettings, job: TransferJob, error
   return new NoEvidenceError('the destination could not find the source key to copy it (it decodes copy sources differently)');
 }
 
+/** The source object's storage class (--storage-class keep): a HeadObject, since CopyObject reads nothing back. */
+async function sourceHead(settings: TransferSettings, job: TransferJob, signal: AbortSignal): Promise<SourceReport> {
+  const head = await settings.source.head(job.sourceKey, signal);
+  return { storageClass: head?.storageClass };
+}
+
 interface SourceLayout {
   sizes: number[];
   headers: PartHead['headers'];
+  /** What the first part's HEAD said of the object (tag count, storage class). */
+  report: SourceReport;
 }
 
 /**
@@ -86,21 +110,30 @@ async function sourceLayout(settings: TransferSettings, job: TransferJob, signal
     total === job.size &&
     sizes.length <= MAX_PARTS &&
     sizes.every((size, i) => size <= MAX_PART_SIZE && (i === sizes.length - 1 || size >= MIN_PART_SIZE));
-  return valid ? { sizes, headers: first.headers } : undefined;
+  return valid ? { sizes, headers: first.headers, report: first } : undefined;
 }
 
 async function copyParts(
   settings: TransferSettings,
   job: TransferJob,
   source: CopySource,
-  { sizes, headers }: SourceLayout,
+  { sizes, headers, report }: SourceLayout,
   signal: AbortSignal,
 ): Promise<CopyResult> {
   const controller = new AbortController();
   const cancel = (): void => controller.abort();
   signal.addEventListener('abort', cancel, { once: true });
   const own = controller.signal;
-  const uploadId = await settings.dest.createUpload(job.destKey, headers, own);
+  let uploadId: string;
+  let write;
+  try {
+    write = await objectWrite(settings, job, report, own);
+    const created = write;
+    uploadId = await refusingStorageClass(settings, created.storageClass, () => settings.dest.createUpload(job.destKey, headers, created, own));
+  } catch (error) {
+    signal.removeEventListener('abort', cancel);
+    throw error;
+  }
   let completed = false;
   try {
     const etags: string[] = new Array(sizes.length);
@@ -140,7 +173,10 @@ async function copyParts(
       own,
     );
     completed = true;
-    return await confirmWrite(settings, job.destKey, { size: job.size, multipartEtag: expected }, answer, own);
+    const result = await confirmWrite(settings, job.destKey, { size: job.size, multipartEtag: expected }, answer, own);
+    // Ceph RGW 16 ignores tags on CreateMultipartUpload: set them on the completed object.
+    if (write.tags) await settings.dest.putTags(job.destKey, write.tags, own);
+    return result;
   } catch (error) {
     controller.abort();
     if (!completed) await settings.dest.abortUpload(job.destKey, uploadId).catch(() => undefined);

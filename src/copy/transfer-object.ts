@@ -6,6 +6,7 @@ import { confirmWrite } from './confirm-write.js';
 import { classifyError } from '../s3/errors.js';
 import { HashingStream, IntegrityError, NoEvidenceError } from './integrity.js';
 import { copyMultipart } from './multipart-copy.js';
+import { objectWrite, refusingStorageClass } from './object-write.js';
 import { copyServerSide } from './server-side-copy.js';
 import { openSource } from './source-read.js';
 import type { TransferJob, TransferSettings } from './transfer-settings.js';
@@ -58,7 +59,8 @@ export const BUFFERED_PUT_LIMIT = 1024 * 1024;
  * not their MD5; the source's own MD5 goes out as Content-MD5 (servers that check it refuse damaged
  * bytes), and the destination's ETag is compared with it. Where the destination's ETags prove nothing
  * (SSE-KMS, SSE-C), every single PUT is buffered and hashed first so it carries a Content-MD5 the
- * destination is proven to check.
+ * destination is proven to check. Tags and storage class go with the PUT (object-write.ts): tags are
+ * asked for only when the source's answer reports some.
  */
 async function copySinglePut(settings: TransferSettings, job: TransferJob, signal: AbortSignal): Promise<CopyResult> {
   if (settings.singlePuts.buffered || job.size <= BUFFERED_PUT_LIMIT) return putBuffered(settings, job, signal);
@@ -77,6 +79,13 @@ async function copySinglePut(settings: TransferSettings, job: TransferJob, signa
 
 async function putStreamed(settings: TransferSettings, job: TransferJob, signal: AbortSignal): Promise<CopyResult> {
   const got = await openSource(settings, job, { signal });
+  let write;
+  try {
+    write = await objectWrite(settings, job, got, signal);
+  } catch (error) {
+    got.body.destroy();
+    throw error;
+  }
   // The source's own MD5, when its ETag is one (a single-part, unencrypted upload).
   const sourceMd5 = isPlainMd5(got.etag) && !got.encrypted ? normalizeEtag(got.etag) : undefined;
   // Counts the bytes (exactly the object's size must pass; the last ones are held back until they did),
@@ -84,21 +93,24 @@ async function putStreamed(settings: TransferSettings, job: TransferJob, signal:
   const checker = new HashingStream({ expectedSize: job.size, wholeMd5: sourceMd5 === undefined, onBytes: settings.onBytes });
   // The PUT gets its own signal: a failed source read must cancel it, or the streamed PUT would wait for
   // the rest of its Content-Length until the socket times out.
-  const write = new AbortController();
-  const cancelWrite = (): void => write.abort();
+  const cancel = new AbortController();
+  const cancelWrite = (): void => cancel.abort();
   signal.addEventListener('abort', cancelWrite, { once: true });
   let sourceError: unknown;
   const reading = pipeline(got.body, checker).catch((error: unknown) => {
     sourceError = tagSide(error, 'source');
-    write.abort();
+    cancel.abort();
   });
   try {
-    const answer = await settings.dest.put(job.destKey, checker, {
-      contentLength: job.size,
-      contentMd5: sourceMd5 === undefined ? undefined : Buffer.from(sourceMd5, 'hex').toString('base64'),
-      headers: got.headers,
-      signal: write.signal,
-    });
+    const answer = await refusingStorageClass(settings, write.storageClass, () =>
+      settings.dest.put(job.destKey, checker, {
+        contentLength: job.size,
+        contentMd5: sourceMd5 === undefined ? undefined : Buffer.from(sourceMd5, 'hex').toString('base64'),
+        headers: got.headers,
+        write,
+        signal: cancel.signal,
+      }),
+    );
     await reading;
     if (sourceError !== undefined) throw sourceError;
     const md5 = sourceMd5 ?? checker.md5!;
@@ -135,6 +147,7 @@ async function putBuffered(settings: TransferSettings, job: TransferJob, signal:
   };
   signal.addEventListener('abort', onAbort, { once: true });
   try {
+    const write = await objectWrite(settings, job, got, signal);
     const bytes = Buffer.allocUnsafe(job.size);
     let filled = 0;
     const reading = pipeline(got.body, hasher);
@@ -147,12 +160,15 @@ async function putBuffered(settings: TransferSettings, job: TransferJob, signal:
       throw tagSide(error, 'source');
     }
     const md5 = hasher.md5 ?? sourceMd5!;
-    const answer = await settings.dest.put(job.destKey, bytes, {
-      contentLength: job.size,
-      contentMd5: Buffer.from(md5, 'hex').toString('base64'),
-      headers: got.headers,
-      signal,
-    });
+    const answer = await refusingStorageClass(settings, write.storageClass, () =>
+      settings.dest.put(job.destKey, bytes, {
+        contentLength: job.size,
+        contentMd5: Buffer.from(md5, 'hex').toString('base64'),
+        headers: got.headers,
+        write,
+        signal,
+      }),
+    );
     return await confirmWrite(settings, job.destKey, { size: job.size, md5, contentMd5Sent: true }, answer, signal);
   } catch (error) {
     got.body.destroy();

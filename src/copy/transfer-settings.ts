@@ -13,12 +13,19 @@ export interface TransferSettings {
   /** The destination's checksum mode, to name it when a mismatch looks like the aws-chunked trap. */
   destChecksumMode?: 'when-required' | 'when-supported';
   /**
-   * How single PUTs go: streamed, or buffered (hashed first, so the PUT carries a Content-MD5): switched
-   * to buffered for the rest of the run when the destination's ETags prove nothing (encrypted answers).
+   * How writes go: streamed, or buffered (each single PUT, and each multipart part, read whole and hashed
+   * first, so that it carries a Content-MD5). Buffered from the start when the destination is known to
+   * encrypt with SSE-C or SSE-KMS (its ETags are not MD5s: see S3Bucket.writesOpaqueEtags); switched to
+   * buffered for the rest of the run when an encrypted answer shows it (a bucket's default encryption).
    */
   singlePuts: { buffered: boolean };
-  /** Whether the destination refuses a bad Content-MD5 (probed once, only when an encrypted answer needs it). */
+  /**
+   * Whether the destination refuses a bad Content-MD5 on PutObject and UploadPart (probed once, only when
+   * an encrypted answer needs it).
+   */
   contentMd5Checked: () => Promise<boolean>;
+  /** Tags and storage class (absent: tags copied where the source reports them, the destination's default class). */
+  fidelity?: Fidelity;
   /** Bytes read from the source, as they flow (for throughput). */
   onBytes?: (bytes: number) => void;
   /** Base of the backoff between attempts of one part. */
@@ -34,6 +41,25 @@ export interface TransferSettings {
   draining: () => boolean;
   /** A recorded upload could not be resumed and starts over (gone, or made for another version). */
   onUploadRestart?: (destKey: string, reason: string) => void;
+}
+
+/** --tags: copy (asked only where the source reports tags), always (asked for every object), none. */
+export type TagsMode = 'copy' | 'always' | 'none';
+
+/** What travels with an object besides its bytes, headers and user metadata (README: Object fidelity). */
+export interface Fidelity {
+  /**
+   * copy: GetObjectTagging only for objects whose GET (or HEAD) reports tags (x-amz-tagging-count), so
+   * untagged objects cost no request; always: for every object (servers that do not report the count);
+   * none: no tags written.
+   */
+  tags: TagsMode;
+  /** The class of every object written; `keep`: the source object's own; absent: the destination's default. */
+  storageClass?: string;
+  /** Where a probe write may go (the destination prefix), to tell a refused storage class from other refusals. */
+  probePrefix: string;
+  /** Probes made, by storage class (one per class and run). */
+  storageClassProbes?: Map<string, Promise<boolean | undefined>>;
 }
 
 /**

@@ -6,19 +6,24 @@ import {
   CopyObjectCommand,
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
+  DeleteObjectTaggingCommand,
   GetObjectCommand,
+  GetObjectTaggingCommand,
   HeadBucketCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
   ListPartsCommand,
   PutObjectCommand,
+  PutObjectTaggingCommand,
   UploadPartCommand,
   UploadPartCopyCommand,
   type S3Client,
+  type StorageClass,
+  type Tag,
 } from '@aws-sdk/client-s3';
 import { classifyError } from './errors.js';
 import { LeanHandover, leanPathOf, type LeanPath } from './lean-path.js';
-import { leanGet, leanPut } from './lean-objects.js';
+import { leanGet, leanPut, writeHeadersOf } from './lean-objects.js';
 import { copiedHeaders, type CopiedHeaders } from './object-headers.js';
 import { tagSide, type Side } from './side.js';
 
@@ -28,6 +33,7 @@ export interface ObjectHead {
   etag?: string;
   /** SSE-KMS or SSE-C: the ETag is not an MD5 of the content. */
   encrypted: boolean;
+  storageClass?: string;
 }
 
 /** A GetObject answer: the body to stream and what the source says about the object. */
@@ -40,6 +46,10 @@ export interface SourceObject {
   etag?: string;
   encrypted: boolean;
   headers: CopiedHeaders;
+  /** x-amz-storage-class: absent for STANDARD on AWS (Ceph RGW names it when it was set explicitly). */
+  storageClass?: string;
+  /** x-amz-tagging-count: the number of tags, where the server reports it (absent: none, or not reported). */
+  tagCount?: number;
 }
 
 /** An object on another bucket of the same endpoint, read by the server itself (server-side copy). */
@@ -48,6 +58,8 @@ export interface CopySource {
   key: string;
   /** Only this version: a server answers 412 when the object's ETag differs. */
   ifMatch?: string;
+  /** The source's SSE-C key (base64), for the server to read an SSE-C object. */
+  sseCustomerKey?: string;
 }
 
 /** What a HeadObject of one part tells (partNumber): the part's size and how many parts the object has. */
@@ -56,6 +68,8 @@ export interface PartHead {
   partsCount?: number;
   etag?: string;
   headers: CopiedHeaders;
+  storageClass?: string;
+  tagCount?: number;
 }
 
 /** What the destination answered to a write (PutObject or CompleteMultipartUpload). */
@@ -77,7 +91,35 @@ export interface PutOptions {
   /** Base64 MD5 of the body: servers that check it refuse damaged bytes (BadDigest). */
   contentMd5?: string;
   headers?: CopiedHeaders;
+  /** Tags and storage class of the object written. */
+  write?: ObjectWrite;
   signal?: AbortSignal;
+}
+
+/** What a write of one object carries besides its bytes and headers. */
+export interface ObjectWrite {
+  tags?: readonly Tag[];
+  /** Sent as given: only the server knows its classes (a refused one: InvalidStorageClass, or RGW's InvalidArgument). */
+  storageClass?: string;
+}
+
+/** Server-side encryption of every object written to a bucket: SSE-S3 (AES256) or SSE-KMS. */
+export interface WriteEncryption {
+  algorithm: 'AES256' | 'aws:kms';
+  kmsKeyId?: string;
+}
+
+/** How one side's objects are read and written: its SSE-C key, and the encryption of what is written. */
+export interface BucketOptions {
+  /** SSE-C key (base64 of 32 bytes): sent on every request that reads, writes or heads an object. */
+  sseCustomerKey?: string;
+  /** Asked for every object written here (PutObject, CreateMultipartUpload, CopyObject). */
+  encryption?: WriteEncryption;
+}
+
+/** The x-amz-tagging value of a tag set: a URL-encoded query string (`a=1&b=two%20words`). */
+export function taggingOf(tags: readonly Tag[]): string {
+  return tags.map((tag) => `${encodeURIComponent(tag.Key ?? '')}=${encodeURIComponent(tag.Value ?? '')}`).join('&');
 }
 
 export function encryptedBy(answer: { ServerSideEncryption?: string; SSECustomerAlgorithm?: string }): boolean {
@@ -90,6 +132,13 @@ export function encryptedBy(answer: { ServerSideEncryption?: string; SSECustomer
 
 export function quoted(etag: string): string {
   return etag.startsWith('"') ? etag : `"${etag}"`;
+}
+
+/** The x-amz-copy-source-server-side-encryption-customer-* fields of an SSE-C source. */
+function copySourceSse(source: CopySource): { CopySourceSSECustomerAlgorithm?: string; CopySourceSSECustomerKey?: string } {
+  return source.sseCustomerKey === undefined
+    ? {}
+    : { CopySourceSSECustomerAlgorithm: 'AES256', CopySourceSSECustomerKey: source.sseCustomerKey };
 }
 
 /** `bucket/key` for x-amz-copy-source, the key URL-encoded (its slashes kept). */
@@ -113,7 +162,56 @@ export class S3Bucket {
     readonly client: S3Client,
     readonly name: string,
     readonly side: Side,
+    readonly options: BucketOptions = {},
   ) {}
+
+  /** This side's SSE-C key (base64), to name it as a copy source. */
+  get sseCustomerKey(): string | undefined {
+    return this.options.sseCustomerKey;
+  }
+
+  /**
+   * True when what is written here is encrypted so that its ETags are not MD5s of the content (SSE-C,
+   * SSE-KMS): writes then need a Content-MD5 the server is proven to check (see evidence.ts).
+   */
+  get writesOpaqueEtags(): boolean {
+    return this.options.sseCustomerKey !== undefined || this.options.encryption?.algorithm === 'aws:kms';
+  }
+
+  /** SSECustomerAlgorithm + SSECustomerKey for the SDK (it adds the key's MD5), when this side has a key. */
+  private sseInput(): { SSECustomerAlgorithm?: string; SSECustomerKey?: string } {
+    const key = this.options.sseCustomerKey;
+    return key === undefined ? {} : { SSECustomerAlgorithm: 'AES256', SSECustomerKey: key };
+  }
+
+  /** What every object write carries: encryption, SSE-C, and the object's tags and storage class. */
+  private writeInput(write: ObjectWrite | undefined): {
+    ServerSideEncryption?: 'AES256' | 'aws:kms';
+    SSEKMSKeyId?: string;
+    StorageClass?: StorageClass;
+    Tagging?: string;
+    SSECustomerAlgorithm?: string;
+    SSECustomerKey?: string;
+  } {
+    const encryption = this.options.encryption;
+    return {
+      ...(encryption ? { ServerSideEncryption: encryption.algorithm } : {}),
+      ...(encryption?.kmsKeyId !== undefined ? { SSEKMSKeyId: encryption.kmsKeyId } : {}),
+      ...(write?.storageClass !== undefined ? { StorageClass: write.storageClass as StorageClass } : {}),
+      ...(write?.tags && write.tags.length > 0 ? { Tagging: taggingOf(write.tags) } : {}),
+      ...this.sseInput(),
+    };
+  }
+
+  /** The same as writeInput, as the lean path's request headers. */
+  private writeHeaders(write: ObjectWrite | undefined): Record<string, string> {
+    return writeHeadersOf({
+      tagging: write?.tags && write.tags.length > 0 ? taggingOf(write.tags) : undefined,
+      storageClass: write?.storageClass,
+      encryption: this.options.encryption,
+      sseCustomerKey: this.options.sseCustomerKey,
+    });
+  }
 
   private async call<T>(work: () => Promise<T>): Promise<T> {
     try {
@@ -153,10 +251,10 @@ export class S3Bucket {
   head(key: string, signal?: AbortSignal): Promise<ObjectHead | undefined> {
     return this.call(async () => {
       try {
-        const answer = await this.client.send(new HeadObjectCommand({ Bucket: this.name, Key: key }), {
+        const answer = await this.client.send(new HeadObjectCommand({ Bucket: this.name, Key: key, ...this.sseInput() }), {
           abortSignal: signal,
         });
-        return { size: answer.ContentLength ?? 0, etag: answer.ETag, encrypted: encryptedBy(answer) };
+        return { size: answer.ContentLength ?? 0, etag: answer.ETag, encrypted: encryptedBy(answer), storageClass: answer.StorageClass };
       } catch (error) {
         if (classifyError(error).kind === 'not-found') return undefined;
         throw error;
@@ -165,7 +263,8 @@ export class S3Bucket {
   }
 
   get(key: string, options: GetOptions = {}): Promise<SourceObject> {
-    return this.call(() => this.leanOr((lean) => leanGet(lean, this.name, key, options), () => this.sdkGet(key, options)));
+    const withKey = { ...options, sseCustomerKey: this.options.sseCustomerKey };
+    return this.call(() => this.leanOr((lean) => leanGet(lean, this.name, key, withKey), () => this.sdkGet(key, options)));
   }
 
   private async sdkGet(key: string, options: GetOptions): Promise<SourceObject> {
@@ -175,6 +274,7 @@ export class S3Bucket {
         Key: key,
         IfMatch: options.ifMatch === undefined ? undefined : quoted(options.ifMatch),
         Range: options.range ? `bytes=${options.range.start}-${options.range.end}` : undefined,
+        ...this.sseInput(),
       }),
       { abortSignal: options.signal },
     );
@@ -185,21 +285,38 @@ export class S3Bucket {
       etag: answer.ETag,
       encrypted: encryptedBy(answer),
       headers: copiedHeaders(answer),
+      storageClass: answer.StorageClass,
+      tagCount: answer.TagCount,
     };
   }
 
   /** HeadObject of one part (partNumber): its size, the object's part count and headers. */
   headPart(key: string, partNumber: number, signal?: AbortSignal): Promise<PartHead> {
     return this.call(async () => {
-      const answer = await this.client.send(new HeadObjectCommand({ Bucket: this.name, Key: key, PartNumber: partNumber }), {
-        abortSignal: signal,
-      });
-      return { size: answer.ContentLength ?? 0, partsCount: answer.PartsCount, etag: answer.ETag, headers: copiedHeaders(answer) };
+      const answer = await this.client.send(
+        new HeadObjectCommand({ Bucket: this.name, Key: key, PartNumber: partNumber, ...this.sseInput() }),
+        { abortSignal: signal },
+      );
+      return {
+        size: answer.ContentLength ?? 0,
+        partsCount: answer.PartsCount,
+        etag: answer.ETag,
+        headers: copiedHeaders(answer),
+        storageClass: answer.StorageClass,
+        tagCount: answer.TagCount,
+      };
     });
   }
 
-  /** CopyObject: the server copies `source` to `key`, headers and user metadata included. */
-  copyFrom(source: CopySource, key: string, signal?: AbortSignal): Promise<WriteAnswer> {
+  /**
+   * CopyObject: the server copies `source` to `key`, headers and user metadata included; its tags too
+   * unless `copyTags` is false. The storage class is `storageClass` (else the destination's default).
+   */
+  copyFrom(
+    source: CopySource,
+    key: string,
+    options: { storageClass?: string; copyTags: boolean; signal?: AbortSignal },
+  ): Promise<WriteAnswer> {
     return this.call(async () => {
       const answer = await this.client.send(
         new CopyObjectCommand({
@@ -208,8 +325,11 @@ export class S3Bucket {
           CopySource: copySourceOf(source),
           CopySourceIfMatch: source.ifMatch === undefined ? undefined : quoted(source.ifMatch),
           MetadataDirective: 'COPY',
+          TaggingDirective: options.copyTags ? 'COPY' : 'REPLACE',
+          ...copySourceSse(source),
+          ...this.writeInput({ storageClass: options.storageClass }),
         }),
-        { abortSignal: signal },
+        { abortSignal: options.signal },
       );
       return { etag: answer.CopyObjectResult?.ETag, encrypted: encryptedBy(answer) };
     });
@@ -233,6 +353,8 @@ export class S3Bucket {
           CopySource: copySourceOf(source),
           CopySourceIfMatch: source.ifMatch === undefined ? undefined : quoted(source.ifMatch),
           CopySourceRange: `bytes=${source.range.start}-${source.range.end}`,
+          ...copySourceSse(source),
+          ...this.sseInput(),
         }),
         { abortSignal: signal },
       );
@@ -243,7 +365,8 @@ export class S3Bucket {
   put(key: string, body: Buffer | Readable, options: PutOptions): Promise<WriteAnswer> {
     return this.call(() =>
       this.leanOr(
-        (lean) => leanPut(lean, this.name, key, body, { query: { 'x-id': 'PutObject' }, ...options }),
+        (lean) =>
+          leanPut(lean, this.name, key, body, { query: { 'x-id': 'PutObject' }, writeHeaders: this.writeHeaders(options.write), ...options }),
         () => this.sdkPut(key, body, options),
       ),
     );
@@ -258,16 +381,17 @@ export class S3Bucket {
         ContentLength: options.contentLength,
         ContentMD5: options.contentMd5,
         ...options.headers,
+        ...this.writeInput(options.write),
       }),
       { abortSignal: options.signal },
     );
     return { etag: answer.ETag, encrypted: encryptedBy(answer) };
   }
 
-  createUpload(key: string, headers: CopiedHeaders, signal?: AbortSignal): Promise<string> {
+  createUpload(key: string, headers: CopiedHeaders, write?: ObjectWrite, signal?: AbortSignal): Promise<string> {
     return this.call(async () => {
       const answer = await this.client.send(
-        new CreateMultipartUploadCommand({ Bucket: this.name, Key: key, ...headers }),
+        new CreateMultipartUploadCommand({ Bucket: this.name, Key: key, ...headers, ...this.writeInput(write) }),
         { abortSignal: signal },
       );
       if (!answer.UploadId) throw Object.assign(new Error('CreateMultipartUpload answered without an UploadId'), { name: 'InternalError' });
@@ -289,6 +413,8 @@ export class S3Bucket {
             query: { partNumber: String(partNumber), uploadId, 'x-id': 'UploadPart' },
             contentLength: options.contentLength,
             contentMd5: options.contentMd5,
+            // An upload's encryption is fixed when it is created: parts carry the SSE-C key alone.
+            writeHeaders: writeHeadersOf({ sseCustomerKey: this.options.sseCustomerKey }),
             signal: options.signal,
           }),
         () => this.sdkUploadPart(key, uploadId, partNumber, body, options),
@@ -313,11 +439,36 @@ export class S3Bucket {
           Body: body,
           ContentLength: options.contentLength,
           ContentMD5: options.contentMd5,
+          ...this.sseInput(),
         }),
         { abortSignal: options.signal },
       );
       return { etag: answer.ETag, encrypted: encryptedBy(answer) };
     }
+  }
+
+  /** GetObjectTagging: the object's tags (no SSE-C key needed: tags are not encrypted). */
+  getTags(key: string, signal?: AbortSignal): Promise<Tag[]> {
+    return this.call(async () => {
+      const answer = await this.client.send(new GetObjectTaggingCommand({ Bucket: this.name, Key: key }), { abortSignal: signal });
+      return answer.TagSet ?? [];
+    });
+  }
+
+  /** DeleteObjectTagging: the object keeps no tags. */
+  deleteTags(key: string, signal?: AbortSignal): Promise<void> {
+    return this.call(async () => {
+      await this.client.send(new DeleteObjectTaggingCommand({ Bucket: this.name, Key: key }), { abortSignal: signal });
+    });
+  }
+
+  /** PutObjectTagging: replaces the object's tags. */
+  putTags(key: string, tags: readonly Tag[], signal?: AbortSignal): Promise<void> {
+    return this.call(async () => {
+      await this.client.send(new PutObjectTaggingCommand({ Bucket: this.name, Key: key, Tagging: { TagSet: [...tags] } }), {
+        abortSignal: signal,
+      });
+    });
   }
 
   completeUpload(
@@ -405,24 +556,70 @@ export class S3Bucket {
   }
 
   /**
-   * Does this server refuse a write whose Content-MD5 does not match its body? Writes one tiny object
-   * with a wrong digest at `probeKey`: refused (BadDigest / InvalidDigest) proves the server checks; stored
-   * proves it does not (the probe object is deleted again). Anything else counts as "not proven".
+   * Does this server refuse a write whose Content-MD5 does not match its body, on PutObject and on
+   * UploadPart alike? Writes one tiny object with a wrong digest at `probeKey`, encrypted as every write
+   * here: refused (BadDigest / InvalidDigest) proves the server checks; stored proves it does not (the
+   * probe object is deleted again). Then the same for one part of an upload at `probeKey` (aborted
+   * afterwards). Anything else counts as "not proven".
    */
   async refusesBadContentMd5(probeKey: string): Promise<boolean> {
+    const body = Buffer.from('s3migrate probe');
+    const wrong = createHash('md5').update('not the body').digest('base64');
+    const refused = (error: unknown): boolean => ['BadDigest', 'InvalidDigest'].includes(classifyError(error).code);
     try {
       await this.client.send(
-        new PutObjectCommand({
+        new PutObjectCommand({ Bucket: this.name, Key: probeKey, Body: body, ContentLength: body.length, ContentMD5: wrong, ...this.writeInput(undefined) }),
+      );
+    } catch (error) {
+      if (!refused(error)) return false;
+      return this.refusesBadPartMd5(probeKey, body, wrong);
+    }
+    await this.delete(probeKey).catch(() => undefined);
+    return false;
+  }
+
+  private async refusesBadPartMd5(probeKey: string, body: Buffer, wrong: string): Promise<boolean> {
+    let uploadId: string;
+    try {
+      uploadId = await this.createUpload(probeKey, {});
+    } catch {
+      return false;
+    }
+    try {
+      await this.client.send(
+        new UploadPartCommand({
           Bucket: this.name,
           Key: probeKey,
-          Body: Buffer.from('s3migrate probe'),
-          ContentLength: 15,
-          ContentMD5: createHash('md5').update('not the body').digest('base64'),
+          UploadId: uploadId,
+          PartNumber: 1,
+          Body: body,
+          ContentLength: body.length,
+          ContentMD5: wrong,
+          ...this.sseInput(),
         }),
+      );
+      return false;
+    } catch (error) {
+      return ['BadDigest', 'InvalidDigest'].includes(classifyError(error).code);
+    } finally {
+      await this.abortUpload(probeKey, uploadId).catch(() => undefined);
+    }
+  }
+
+  /**
+   * Does this server refuse the storage class `storageClass`? Writes an empty probe object with that
+   * class (and nothing else it would not take from every write) at `probeKey`: refused with
+   * InvalidStorageClass or InvalidArgument (Ceph RGW's answer, with no message) -> true; stored -> false
+   * (deleted again); any other answer -> undefined (cannot tell).
+   */
+  async refusesStorageClass(probeKey: string, storageClass: string): Promise<boolean | undefined> {
+    try {
+      await this.client.send(
+        new PutObjectCommand({ Bucket: this.name, Key: probeKey, Body: Buffer.alloc(0), ContentLength: 0, ...this.writeInput({ storageClass }) }),
       );
     } catch (error) {
       const code = classifyError(error).code;
-      return code === 'BadDigest' || code === 'InvalidDigest';
+      return code === 'InvalidStorageClass' || code === 'InvalidArgument' ? true : undefined;
     }
     await this.delete(probeKey).catch(() => undefined);
     return false;

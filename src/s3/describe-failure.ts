@@ -16,6 +16,11 @@ export function describeS3Failure(error: unknown, context: FailureContext): Erro
   const classified = classifyError(error);
   const side = SIDE_NAME[context.side];
   const vars = SIDE_VARS[context.side];
+  if (classified.code === 'InvalidStorageClass') {
+    // A class the destination does not offer (--storage-class): one sentence naming it.
+    const message = error instanceof Error && 'storageClass' in error ? error.message : `refused the storage class (${classified.description})`;
+    return new FatalError(`The ${side} bucket "${context.bucket}" ${message}.`);
+  }
   switch (classified.kind) {
     case 'no-such-bucket':
     case 'not-found':

@@ -1,6 +1,7 @@
+import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { GetObjectCommandOutput } from '@aws-sdk/client-s3';
-import type { GetOptions, PutOptions, SourceObject, WriteAnswer } from './bucket.js';
+import type { GetOptions, PutOptions, SourceObject, WriteAnswer, WriteEncryption } from './bucket.js';
 import { encryptedBy, quoted, totalOf } from './bucket.js';
 import type { LeanPath } from './lean-path.js';
 import { copiedHeaders, type CopiedHeaders } from './object-headers.js';
@@ -44,6 +45,7 @@ export function getOutputOf(headers: Headers): GetObjectCommandOutput {
     }
   }
   const length = header(headers, 'content-length');
+  const tagCount = header(headers, 'x-amz-tagging-count');
   return {
     $metadata: {},
     ContentLength: length === undefined ? undefined : Number(length),
@@ -57,14 +59,53 @@ export function getOutputOf(headers: Headers): GetObjectCommandOutput {
     ContentLanguage: header(headers, 'content-language'),
     CacheControl: header(headers, 'cache-control'),
     Expires: httpDate(header(headers, 'expires')),
+    WebsiteRedirectLocation: header(headers, 'x-amz-website-redirect-location'),
+    StorageClass: header(headers, 'x-amz-storage-class') as GetObjectCommandOutput['StorageClass'],
+    TagCount: tagCount === undefined ? undefined : Number(tagCount),
     Metadata: hasMetadata ? metadata : {},
   };
 }
 
-export async function leanGet(lean: LeanPath, bucket: string, key: string, options: GetOptions): Promise<SourceObject> {
+/** The SSE-C request headers the SDK writes for SSECustomerAlgorithm + SSECustomerKey (its MD5 computed). */
+export function sseCustomerHeaders(base64Key: string | undefined, prefix = 'x-amz-server-side-encryption-customer'): Record<string, string> {
+  if (base64Key === undefined) return {};
+  return {
+    [`${prefix}-algorithm`]: 'AES256',
+    [`${prefix}-key`]: base64Key,
+    [`${prefix}-key-md5`]: createHash('md5').update(Buffer.from(base64Key, 'base64')).digest('base64'),
+  };
+}
+
+/**
+ * The headers the SDK's PutObject / CreateMultipartUpload serialiser writes for what a write carries
+ * besides the copied headers: tags, storage class, SSE-S3/SSE-KMS and SSE-C.
+ */
+export function writeHeadersOf(write: {
+  tagging?: string;
+  storageClass?: string;
+  encryption?: WriteEncryption;
+  sseCustomerKey?: string;
+}): Record<string, string> {
+  const headers: Record<string, string> = {};
+  if (write.encryption) {
+    headers['x-amz-server-side-encryption'] = write.encryption.algorithm;
+    if (write.encryption.kmsKeyId !== undefined) headers['x-amz-server-side-encryption-aws-kms-key-id'] = write.encryption.kmsKeyId;
+  }
+  if (write.storageClass !== undefined) headers['x-amz-storage-class'] = write.storageClass;
+  if (write.tagging !== undefined) headers['x-amz-tagging'] = write.tagging;
+  return { ...headers, ...sseCustomerHeaders(write.sseCustomerKey) };
+}
+
+export async function leanGet(
+  lean: LeanPath,
+  bucket: string,
+  key: string,
+  options: GetOptions & { sseCustomerKey?: string },
+): Promise<SourceObject> {
   const headers: Record<string, string> = {};
   if (options.ifMatch !== undefined) headers['if-match'] = quoted(options.ifMatch);
   if (options.range) headers.range = `bytes=${options.range.start}-${options.range.end}`;
+  Object.assign(headers, sseCustomerHeaders(options.sseCustomerKey));
   const answer = await lean.send({
     method: 'GET',
     bucket,
@@ -83,6 +124,8 @@ export async function leanGet(lean: LeanPath, bucket: string, key: string, optio
     etag: output.ETag,
     encrypted: encryptedBy(output),
     headers: copiedHeaders(output),
+    storageClass: output.StorageClass,
+    tagCount: output.TagCount,
   };
 }
 
@@ -96,6 +139,7 @@ export function putHeadersOf(copied: CopiedHeaders | undefined): Record<string, 
   if (copied.ContentLanguage !== undefined) headers['content-language'] = copied.ContentLanguage;
   if (copied.CacheControl !== undefined) headers['cache-control'] = copied.CacheControl;
   if (copied.Expires instanceof Date) headers.expires = copied.Expires.toUTCString();
+  if (copied.WebsiteRedirectLocation !== undefined) headers['x-amz-website-redirect-location'] = copied.WebsiteRedirectLocation;
   for (const [name, value] of Object.entries(copied.Metadata ?? {})) headers[`x-amz-meta-${name.toLowerCase()}`] = value;
   return headers;
 }
@@ -105,9 +149,9 @@ export async function leanPut(
   bucket: string,
   key: string,
   body: Buffer | Readable,
-  options: PutOptions & { query: Record<string, string> },
+  options: PutOptions & { query: Record<string, string>; writeHeaders: Record<string, string> },
 ): Promise<WriteAnswer> {
-  const headers = putHeadersOf(options.headers);
+  const headers = { ...putHeadersOf(options.headers), ...options.writeHeaders };
   headers['content-length'] = String(options.contentLength);
   if (options.contentMd5 !== undefined) headers['content-md5'] = options.contentMd5;
   const answer = await lean.send({

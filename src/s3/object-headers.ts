@@ -2,7 +2,14 @@ import type { GetObjectCommandOutput, HeadObjectCommandOutput, PutObjectCommandI
 
 export type CopiedHeaders = Pick<
   PutObjectCommandInput,
-  'ContentType' | 'ContentEncoding' | 'ContentDisposition' | 'ContentLanguage' | 'CacheControl' | 'Expires' | 'Metadata'
+  | 'ContentType'
+  | 'ContentEncoding'
+  | 'ContentDisposition'
+  | 'ContentLanguage'
+  | 'CacheControl'
+  | 'Expires'
+  | 'WebsiteRedirectLocation'
+  | 'Metadata'
 >;
 
 /** The headers and user metadata that travel with an object by default. */
@@ -14,6 +21,7 @@ export function copiedHeaders(source: GetObjectCommandOutput | HeadObjectCommand
   if (source.ContentLanguage) headers.ContentLanguage = source.ContentLanguage;
   if (source.CacheControl) headers.CacheControl = source.CacheControl;
   if (source.Expires instanceof Date && !Number.isNaN(source.Expires.getTime())) headers.Expires = source.Expires;
+  if (source.WebsiteRedirectLocation) headers.WebsiteRedirectLocation = source.WebsiteRedirectLocation;
   if (source.Metadata && Object.keys(source.Metadata).length > 0) headers.Metadata = source.Metadata;
   return headers;
 }

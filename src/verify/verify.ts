@@ -25,6 +25,8 @@ export interface VerifyOptions {
   /** Re-read both sides and compare content hashes where ETags cannot be compared. */
   deep: boolean;
   credentialSources: { source: string; dest: string };
+  /** Each side's SSE-C key (base64), for --deep's reads of SSE-C objects; listings need none. */
+  sseCustomerKeys?: { source?: string; dest?: string };
   signal?: AbortSignal;
   onPage?: (listed: number) => void;
   /** How many extra destination keys to keep for the report (all are counted). */
@@ -39,8 +41,9 @@ export interface VerifyReport {
   complete: boolean;
 }
 
-async function md5Of(client: S3Client, bucket: string, key: string, signal?: AbortSignal): Promise<string> {
-  const response = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal });
+async function md5Of(client: S3Client, bucket: string, key: string, sseCustomerKey: string | undefined, signal?: AbortSignal): Promise<string> {
+  const sse = sseCustomerKey === undefined ? {} : { SSECustomerAlgorithm: 'AES256', SSECustomerKey: sseCustomerKey };
+  const response = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key, ...sse }), { abortSignal: signal });
   const hash = createHash('md5');
   for await (const chunk of response.Body as Readable) hash.update(chunk as Buffer);
   return hash.digest('hex');
@@ -81,8 +84,8 @@ export async function runVerify(options: VerifyOptions): Promise<VerifyReport> {
     // Nothing recorded proves this row (a first-release size-only row): only the content can.
     if (!options.deep) return { id: row.id, result: 'unproven' };
     const [sourceMd5, destMd5] = await Promise.all([
-      md5Of(options.source, sourceLocation.bucket, row.key, options.signal),
-      md5Of(options.dest, destLocation.bucket, destKey, options.signal),
+      md5Of(options.source, sourceLocation.bucket, row.key, options.sseCustomerKeys?.source, options.signal),
+      md5Of(options.dest, destLocation.bucket, destKey, options.sseCustomerKeys?.dest, options.signal),
     ]);
     return sourceMd5 === destMd5
       ? { id: row.id, result: 'ok', evidence: 'deep-md5', destEtag }

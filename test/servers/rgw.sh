@@ -16,6 +16,9 @@ set -euo pipefail
 PACKAGES=(radosgw ceph-mon ceph-osd ceph-base ceph-common)
 BINARIES=(radosgw radosgw-admin ceph-mon ceph-osd ceph monmaptool)
 START_TIMEOUT=${RGW_START_TIMEOUT:-90}
+# SSE-KMS on the test cluster (RGW's testing backend): the key id tests ask for, and its fixed key.
+KMS_KEY_ID=s3migrate-test-kms-key
+KMS_KEY=c3NtaWdyYXRlLXRlc3Qta21zLWtleS0zMi1ieXRlcyE=
 
 # RGW_VERBOSE=1: print how long each start phase took (stderr).
 phase() {
@@ -184,6 +187,11 @@ rgw_data = $DIR/rgw
 rgw_frontends = beast endpoint=127.0.0.1:$rgw_port tcp_nodelay=1
 rgw_thread_pool_size = 64
 rgw_dns_name = 127.0.0.1
+# Server-side encryption on this plain-HTTP test cluster: SSE-C and SSE-KMS without TLS, and SSE-KMS
+# through RGW's testing backend with one fixed key, id $KMS_KEY_ID (a fixture, never for real data).
+rgw_crypt_require_ssl = false
+rgw_crypt_s3_kms_backend = testing
+rgw_crypt_s3_kms_encryption_keys = $KMS_KEY_ID=$KMS_KEY
 EOF
 
   # mon
@@ -206,6 +214,19 @@ EOF
   ceph-osd -c "$CONF" -i 0 || fail_start "ceph-osd did not start"
   wait_until "the OSD to be up" osd_up
   phase "osd up"
+
+  # A second storage class, STANDARD_IA, in the default placement (RGW 16 offers only STANDARD out of the
+  # box), before radosgw first reads the zonegroup. `user list` makes the default zonegroup and zone,
+  # as radosgw would on its first start.
+  radosgw-admin -c "$CONF" user list >"$DIR/log/placement.out" 2>&1 \
+    || fail_start "radosgw-admin user list failed: $(tail -n 5 "$DIR/log/placement.out")"
+  radosgw-admin -c "$CONF" zonegroup placement add --rgw-zonegroup default --placement-id default-placement \
+    --storage-class STANDARD_IA >>"$DIR/log/placement.out" 2>&1 \
+    || fail_start "zonegroup placement add failed: $(tail -n 5 "$DIR/log/placement.out")"
+  radosgw-admin -c "$CONF" zone placement add --rgw-zone default --placement-id default-placement \
+    --storage-class STANDARD_IA --data-pool default.rgw.standard-ia.data >>"$DIR/log/placement.out" 2>&1 \
+    || fail_start "zone placement add failed: $(tail -n 5 "$DIR/log/placement.out")"
+  phase "storage class added"
 
   # radosgw (creates its pools on first start)
   radosgw -c "$CONF" -n client.rgw.a || fail_start "radosgw did not start"

@@ -21,6 +21,9 @@ export type S3Op =
   | 'CompleteMultipartUpload'
   | 'AbortMultipartUpload'
   | 'DeleteObject'
+  | 'GetObjectTagging'
+  | 'PutObjectTagging'
+  | 'DeleteObjectTagging'
   | 'Other';
 
 export interface RequestInfo {
@@ -30,6 +33,8 @@ export interface RequestInfo {
   path: string;
   /** The query string as sent, without '?' ('' when none), e.g. `partNumber=1&uploadId=...`. */
   query: string;
+  /** The request's headers (lower-case names), as the client sent them. */
+  headers: http.IncomingHttpHeaders;
 }
 
 export interface LogEntry extends RequestInfo {
@@ -171,6 +176,11 @@ export function classifyS3Request(method: string, url: string, headers: http.Inc
     if (q.has('uploads')) return 'ListMultipartUploads';
     return [...q.keys()].every((k) => LIST_PARAMS.has(k)) ? 'ListObjects' : 'Other';
   }
+  if (q.has('tagging')) {
+    if (method === 'GET') return 'GetObjectTagging';
+    if (method === 'PUT') return 'PutObjectTagging';
+    if (method === 'DELETE') return 'DeleteObjectTagging';
+  }
   if (OBJECT_SUBRESOURCES.some((k) => q.has(k))) return 'Other';
 
   switch (method) {
@@ -271,6 +281,7 @@ export async function startRequestProxy(targetEndpoint: string, opts: RequestPro
       method,
       path: url.split('?')[0]!,
       query: url.includes('?') ? url.slice(url.indexOf('?') + 1) : '',
+      headers: req.headers,
     };
     const entry: LogEntry = { ...info, status: 0, requestBytes: 0, responseBytes: 0 };
     entries.push(entry);

@@ -181,3 +181,23 @@ describe('resolveEndpointConfig: credentials and region', () => {
     );
   });
 });
+
+describe('resolveEndpointConfig: SSE-C keys', () => {
+  const key = Buffer.alloc(32, 0xa5);
+
+  it('each side its own variable, kept as canonical base64; no fallback to an unprefixed one', () => {
+    const env: Env = { SOURCE_SSE_C_KEY: ` ${key.toString('base64')}\n`, SSE_C_KEY: key.toString('base64') };
+    expect(resolveEndpointConfig('source', env).sseCustomerKey).toBe(key.toString('base64'));
+    expect(resolveEndpointConfig('dest', env).sseCustomerKey).toBeUndefined();
+    expect('sseCustomerKey' in resolveEndpointConfig('dest', {})).toBe(false);
+  });
+
+  it('anything but the base64 of 32 bytes is a usage error naming the variable, never its value', () => {
+    const bad = ['not base64 at all', key.subarray(0, 16).toString('base64'), Buffer.alloc(33).toString('base64'), key.toString('hex'), `${key.toString('base64')}=`];
+    for (const value of bad) {
+      const error = usageError(() => resolveEndpointConfig('dest', { DEST_SSE_C_KEY: value }));
+      expect(error.message).toMatch(/^DEST_SSE_C_KEY must be a base64-encoded 32-byte key/);
+      expect(error.message).not.toContain(value);
+    }
+  });
+});
