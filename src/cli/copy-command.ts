@@ -1,3 +1,4 @@
+import os from 'node:os';
 import { Command, Option } from 'commander';
 import { describeEndpoint } from '../config/endpoint-config.js';
 import { parseS3Url } from '../config/s3-url.js';
@@ -21,8 +22,24 @@ import {
   parseSizeInRange,
   stateFromFlags,
 } from './options.js';
+import { coordinateWorkers } from './copy-coordinator.js';
+import { reportToParent, workerShare } from './copy-workers.js';
 import { resolveMigration } from './migration.js';
 import { onInterrupt, runAction } from './run-action.js';
+
+/** Default worker processes: one per core (see the README's Performance section for what it buys here). */
+export const DEFAULT_WORKERS = Math.max(1, os.availableParallelism());
+
+/** What a worker child forwards to the parent's display (per-object successes would only be noise). */
+const FORWARDED_EVENTS: ReadonlySet<string> = new Set([
+  'recovering',
+  'recovered',
+  'start',
+  'object-failed',
+  'upload-restarted',
+  'server-side-refused',
+  'throttled',
+]);
 
 /** Default objects in flight; see the Performance section of the README for how it was chosen. */
 export const DEFAULT_CONCURRENCY = 32;
@@ -50,6 +67,8 @@ interface CopyFlags extends Record<string, string | boolean | undefined> {
   progressInterval: string;
   logFormat: LogFormat;
   logFile?: string;
+  workers: string;
+  leaseSeconds: string;
 }
 
 const EXAMPLES = `
@@ -99,6 +118,8 @@ export function copyCommand(): Command {
     .option('--dest-sse-kms-key-id <id>', 'the KMS key of --dest-sse aws:kms (default: the destination account\'s AWS managed key)')
     .option('--max-bandwidth <size>', 'bytes per second read from the source, across the run (e.g. 50MiB)')
     .option('--max-requests-per-second <n>', 'HTTP requests per second, both sides together, retries included')
+    .option('--workers <n>', 'worker processes sharing the state (claims with leases); totals stay totals', String(DEFAULT_WORKERS))
+    .option('--lease-seconds <s>', 'how long a claimed object stays a worker\'s without renewal (a dead worker\'s rows return after it)', '60')
     .option('--quiet', 'print only failures and the final summary')
     .option('--progress-interval <seconds>', 'seconds between progress lines when not on a terminal', '5');
   addEndpointOptions(command, ['source', 'dest']);
@@ -118,21 +139,28 @@ async function copy(flags: CopyFlags): Promise<number> {
   const maxAttempts = parsePositiveInteger(flags.maxAttempts, '--max-attempts', 100);
   const intervalSeconds = parsePositiveInteger(flags.progressInterval, '--progress-interval', 3600);
   const partSize = parseSizeInRange(flags.partSize, '--part-size', MIN_PART_SIZE, MAX_PART_SIZE);
-  const memoryBudget = parseSizeInRange(flags.maxMemory, '--max-memory', 16 * 1024 * 1024, 1024 ** 4, 'a sane range');
+  const memoryTotal = parseSizeInRange(flags.maxMemory, '--max-memory', 16 * 1024 * 1024, 1024 ** 4, 'a sane range');
   const multipartThreshold = parseSizeInRange(flags.multipartThreshold, '--multipart-threshold', MIN_PART_SIZE, MAX_PART_SIZE);
+  const workers = parsePositiveInteger(flags.workers, '--workers', 256);
+  const leaseMs = parsePositiveInteger(flags.leaseSeconds, '--lease-seconds', 3600) * 1000;
+  if (leaseMs < 2000) throw new UsageError(`--lease-seconds must be at least 2, got "${flags.leaseSeconds}"`);
+  // A worker of `copy --workers N` takes its share of the run's totals.
+  const share = workerShare(process.env) ?? 1;
   const limits = {
-    bytesPerSecond: flags.maxBandwidth === undefined ? undefined : parseBandwidth(flags.maxBandwidth),
+    bytesPerSecond: flags.maxBandwidth === undefined ? undefined : parseBandwidth(flags.maxBandwidth) / share,
     requestsPerSecond:
       flags.maxRequestsPerSecond === undefined
         ? undefined
-        : parsePositiveInteger(flags.maxRequestsPerSecond, '--max-requests-per-second', 1_000_000),
+        : parsePositiveInteger(flags.maxRequestsPerSecond, '--max-requests-per-second', 1_000_000) / share,
   };
   const storageClass = flags.storageClass === undefined ? undefined : parseStorageClass(flags.storageClass);
   const encryption = destEncryption(flags);
+  const memoryBudget = Math.max(16 * 1024 * 1024, Math.floor(memoryTotal / share));
+  const child = workerShare(process.env) !== undefined;
   // Opened before the state file: a log file that cannot be opened is invalid usage, nothing touched.
   const logTarget = openLogTarget(flags.logFormat, flags.logFile);
-  // False when the JSON log goes to stderr: then nothing else goes there.
-  const terminal = logTarget.terminal;
+  // False when the JSON log goes to stderr, or in a worker child: then nothing else goes there.
+  const terminal = logTarget.terminal && !child;
   // Loaded here rather than at start-up, so that the other commands never pay for the engine.
   const [{ CopyEngine }, { S3Bucket }, { applyRateLimits }, { copyProgress, statsLine }, { createS3Client }, { openStateStore }, { copyLog }] =
     await Promise.all([
@@ -197,6 +225,25 @@ async function copy(flags: CopyFlags): Promise<number> {
       );
     }
 
+    if (workers > 1 && !child) {
+      // Checked here once for all of them; the workers run this same command line.
+      await store.close();
+      return await coordinateWorkers(workers, {
+        terminal,
+        output: { mode: chooseProgressMode(process.stderr, Boolean(flags.quiet)), stream: process.stderr, intervalSeconds },
+        finish: async (code, stats) => {
+          if (terminal) process.stderr.write(`${code === EXIT.interrupted ? 'Stopped' : 'Finished'}: ${statsLine(stats)}\n`);
+          if (code !== EXIT.ok && code !== EXIT.incomplete) return code;
+          const again = await openStateStore(state.location, { create: false, readonly: true, migration: state.migration, env });
+          try {
+            return reportOutcomes(await again.outcomeCounts(), changedObjectsQuery(state.location, state.migration), terminal);
+          } finally {
+            await again.close();
+          }
+        },
+      });
+    }
+
     // Each object may hold `partConcurrency` ranged GETs and as many part uploads at once.
     const sockets = concurrency * partConcurrency + 8;
     const sourceClient = createS3Client(sourceConfig, { maxSockets: sockets });
@@ -218,6 +265,7 @@ async function copy(flags: CopyFlags): Promise<number> {
       maxAttempts,
       credentialSources: { source: sourceConfig.credentialSource, dest: destConfig.credentialSource },
       serverSide: { mode: flags.serverSide, available: sameEndpoint && unprovable === undefined },
+      leaseMs,
       fidelity: { tags: flags.tags, storageClass, probePrefix: dest.prefix },
       // No secrets: the SSE-C keys come from the environment only and are never recorded.
       runArguments: JSON.stringify({
@@ -234,9 +282,14 @@ async function copy(flags: CopyFlags): Promise<number> {
       onEvent: (event) => {
         progress.onEvent(event);
         log.onEvent(event);
+        if (parent && FORWARDED_EVENTS.has(event.type)) parent.event(event);
       },
     });
     snapshot = () => engine.snapshot();
+    // A worker child of `copy --workers N` reports to the parent, which displays the run.
+    const parent = child ? reportToParent() : undefined;
+    const reporting = parent ? setInterval(() => parent.stats(engine.snapshot()), 500) : undefined;
+    reporting?.unref();
     log.describe({ source, destination: dest, catalogComplete, snapshot });
     const output = { mode: chooseProgressMode(process.stderr, Boolean(flags.quiet)), stream: process.stderr, intervalSeconds };
     const progress = terminal ? copyProgress(output, snapshot) : { onEvent: () => undefined, close: () => undefined };
@@ -249,6 +302,8 @@ async function copy(flags: CopyFlags): Promise<number> {
     );
     try {
       const summary = await engine.run();
+      if (reporting) clearInterval(reporting);
+      parent?.stats(summary.stats);
       progress.close();
       if (terminal) process.stderr.write(`${summary.interrupted ? 'Stopped' : 'Finished'}: ${statsLine(summary.stats)}\n`);
       const code = summary.interrupted

@@ -298,7 +298,7 @@ export class CopyEngine {
       if (rows.length > 0 || this.stopping) return rows;
       if ((await this.recover()) > 0) continue;
       if ((await store.liveLeases()) === 0) return [];
-      await sleep(Math.min(this.leaseMs / 4, 2_000), this.abortController.signal);
+      await sleep(Math.min(this.leaseMs / 4, 300), this.abortController.signal);
       if (this.stopping) return [];
     }
   }
