@@ -2,6 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { checkPostgresCounters, checkSqliteCounters } from './state-counters.js';
 
 export const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/s3migrate.js');
 
@@ -57,9 +58,10 @@ function baseEnv(extra: Record<string, string | undefined>): NodeJS.ProcessEnv {
 
 /** Starts the CLI; the caller may signal it and then await `result`. */
 export function startCli(args: string[], options: CliOptions = {}): { child: ChildProcess; result: Promise<CliResult> } {
+  const env = baseEnv(options.env ?? {});
   const child = spawn(options.node ?? process.execPath, [options.bin ?? BIN, ...args], {
     cwd: options.cwd,
-    env: baseEnv(options.env ?? {}),
+    env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
@@ -71,7 +73,7 @@ export function startCli(args: string[], options: CliOptions = {}): { child: Chi
     child.on('error', reject);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
+      checkStateCounters(args, env, options.cwd).then(() => resolve({ code, signal, stdout, stderr }), reject);
     });
   });
   return { child, result };
@@ -79,4 +81,16 @@ export function startCli(args: string[], options: CliOptions = {}): { child: Chi
 
 export function runCli(args: string[], options: CliOptions = {}): Promise<CliResult> {
   return startCli(args, options).result;
+}
+
+/**
+ * After a command ended (any way, kill -9 included), the state it used keeps counters equal to a full
+ * scan of its rows (see state-counters.ts): checked on every command a test runs.
+ */
+async function checkStateCounters(args: readonly string[], env: NodeJS.ProcessEnv, cwd: string | undefined): Promise<void> {
+  const at = args.indexOf('--state');
+  const state = at >= 0 ? args[at + 1] : env.S3MIGRATE_STATE_URL;
+  if (state === undefined) return;
+  if (/^postgres(ql)?:\/\//.test(state)) await checkPostgresCounters(state, env);
+  else checkSqliteCounters(path.resolve(cwd ?? process.cwd(), state));
 }

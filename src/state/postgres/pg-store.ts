@@ -787,7 +787,7 @@ export class PgStore implements StateStore {
   async countListed(): Promise<number> {
     return this.guard(async () => {
       const result = await this.query<{ n: number }>(
-        "SELECT COUNT(*) AS n FROM s3migrate.objects WHERE migration = $1 AND status <> 'gone'",
+        'SELECT objects_total AS n FROM s3migrate.progress WHERE migration = $1',
         [this.migration],
       );
       return result.rows[0]!.n;
@@ -1072,8 +1072,8 @@ export class PgStore implements StateStore {
       await this.marks.flush();
       const counts: OutcomeCounts = { failed: 0, changed: 0, gone: 0, unproven: 0 };
       const result = await this.query<{ status: keyof OutcomeCounts; n: number }>(
-        `SELECT status, COUNT(*) AS n FROM s3migrate.objects
-         WHERE migration = $1 AND status IN ('failed', 'changed', 'gone', 'unproven') GROUP BY status`,
+        `SELECT status, objects AS n FROM s3migrate.status_summary
+         WHERE migration = $1 AND status IN ('failed', 'changed', 'gone', 'unproven')`,
         [this.migration],
       );
       for (const row of result.rows) counts[row.status] = row.n;
@@ -1188,8 +1188,7 @@ export class PgStore implements StateStore {
 
   private async verifyResultCountsOn(on: Queryable): Promise<Array<{ result: string; objects: number }>> {
     const result = await this.query<{ result: string; objects: number }>(
-      `SELECT COALESCE(verify_result, 'not-verified') AS result, COUNT(*) AS objects FROM s3migrate.objects
-       WHERE migration = $1 AND status <> 'gone' GROUP BY 1 ORDER BY 1`,
+      'SELECT result, objects FROM s3migrate.verify_summary WHERE migration = $1 ORDER BY result',
       [this.migration],
       on,
     );

@@ -169,6 +169,104 @@ export const MIGRATIONS: readonly string[] = [
     LEFT JOIN s3migrate.parts p ON p.object_id = u.object_id
     GROUP BY u.object_id, o.id ORDER BY u.migration, o.key;
   `,
+  // 3: counters per status, evidence and verify result, kept by statement triggers in the same
+  // transaction as every change of rows, so that status answers from a few rows instead of a scan. Each
+  // database session adds to rows of its own (slot: its backend pid), so workers marking at once never
+  // wait on one another's counter rows; readers sum the slots.
+  `
+  CREATE TABLE s3migrate.counters (
+    migration  TEXT COLLATE "C" NOT NULL REFERENCES s3migrate.migrations(name) ON DELETE CASCADE,
+    kind       TEXT COLLATE "C" NOT NULL,   -- status | evidence | verify
+    value      TEXT COLLATE "C" NOT NULL,
+    slot       INTEGER NOT NULL,
+    objects    BIGINT NOT NULL,
+    bytes      BIGINT NOT NULL,
+    PRIMARY KEY (migration, kind, value, slot)
+  );
+  INSERT INTO s3migrate.counters (migration, kind, value, slot, objects, bytes)
+    SELECT migration, kind, value, 0, SUM(n), SUM(b) FROM (
+      SELECT migration, 'status' AS kind, status AS value, 1 AS n, 1 * size AS b FROM s3migrate.objects
+      UNION ALL SELECT migration, 'evidence', COALESCE(evidence, 'none'), 1, 1 * size FROM s3migrate.objects WHERE status = 'done'
+      UNION ALL SELECT migration, 'verify', COALESCE(verify_result, 'not-verified'), 1, 1 * size FROM s3migrate.objects WHERE status <> 'gone'
+    ) AS d GROUP BY migration, kind, value;
+
+  CREATE FUNCTION s3migrate.objects_counted_insert() RETURNS trigger LANGUAGE plpgsql AS $fn$
+  BEGIN
+    INSERT INTO s3migrate.counters AS c (migration, kind, value, slot, objects, bytes)
+    SELECT migration, kind, value, pg_backend_pid(), SUM(n), SUM(b) FROM (
+      SELECT migration, 'status' AS kind, status AS value, 1 AS n, 1 * size AS b FROM new_rows
+      UNION ALL SELECT migration, 'evidence', COALESCE(evidence, 'none'), 1, 1 * size FROM new_rows WHERE status = 'done'
+      UNION ALL SELECT migration, 'verify', COALESCE(verify_result, 'not-verified'), 1, 1 * size FROM new_rows WHERE status <> 'gone'
+    ) AS d GROUP BY migration, kind, value HAVING SUM(n) <> 0 OR SUM(b) <> 0 ORDER BY migration, kind, value
+    ON CONFLICT (migration, kind, value, slot)
+      DO UPDATE SET objects = c.objects + excluded.objects, bytes = c.bytes + excluded.bytes;
+    RETURN NULL;
+  END
+  $fn$;
+  CREATE FUNCTION s3migrate.objects_counted_delete() RETURNS trigger LANGUAGE plpgsql AS $fn$
+  BEGIN
+    INSERT INTO s3migrate.counters AS c (migration, kind, value, slot, objects, bytes)
+    SELECT migration, kind, value, pg_backend_pid(), SUM(n), SUM(b) FROM (
+      SELECT migration, 'status' AS kind, status AS value, -1 AS n, -1 * size AS b FROM old_rows
+      UNION ALL SELECT migration, 'evidence', COALESCE(evidence, 'none'), -1, -1 * size FROM old_rows WHERE status = 'done'
+      UNION ALL SELECT migration, 'verify', COALESCE(verify_result, 'not-verified'), -1, -1 * size FROM old_rows WHERE status <> 'gone'
+    ) AS d GROUP BY migration, kind, value HAVING SUM(n) <> 0 OR SUM(b) <> 0 ORDER BY migration, kind, value
+    ON CONFLICT (migration, kind, value, slot)
+      DO UPDATE SET objects = c.objects + excluded.objects, bytes = c.bytes + excluded.bytes;
+    RETURN NULL;
+  END
+  $fn$;
+  CREATE FUNCTION s3migrate.objects_counted_update() RETURNS trigger LANGUAGE plpgsql AS $fn$
+  BEGIN
+    INSERT INTO s3migrate.counters AS c (migration, kind, value, slot, objects, bytes)
+    SELECT migration, kind, value, pg_backend_pid(), SUM(n), SUM(b) FROM (
+      SELECT migration, 'status' AS kind, status AS value, 1 AS n, 1 * size AS b FROM new_rows
+      UNION ALL SELECT migration, 'evidence', COALESCE(evidence, 'none'), 1, 1 * size FROM new_rows WHERE status = 'done'
+      UNION ALL SELECT migration, 'verify', COALESCE(verify_result, 'not-verified'), 1, 1 * size FROM new_rows WHERE status <> 'gone'
+      UNION ALL
+      SELECT migration, 'status' AS kind, status AS value, -1 AS n, -1 * size AS b FROM old_rows
+      UNION ALL SELECT migration, 'evidence', COALESCE(evidence, 'none'), -1, -1 * size FROM old_rows WHERE status = 'done'
+      UNION ALL SELECT migration, 'verify', COALESCE(verify_result, 'not-verified'), -1, -1 * size FROM old_rows WHERE status <> 'gone'
+    ) AS d GROUP BY migration, kind, value HAVING SUM(n) <> 0 OR SUM(b) <> 0 ORDER BY migration, kind, value
+    ON CONFLICT (migration, kind, value, slot)
+      DO UPDATE SET objects = c.objects + excluded.objects, bytes = c.bytes + excluded.bytes;
+    RETURN NULL;
+  END
+  $fn$;
+
+  CREATE TRIGGER objects_counted_insert AFTER INSERT ON s3migrate.objects
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION s3migrate.objects_counted_insert();
+  CREATE TRIGGER objects_counted_delete AFTER DELETE ON s3migrate.objects
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION s3migrate.objects_counted_delete();
+  CREATE TRIGGER objects_counted_update AFTER UPDATE ON s3migrate.objects
+    REFERENCING NEW TABLE AS new_rows OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION s3migrate.objects_counted_update();
+
+  CREATE OR REPLACE VIEW s3migrate.status_summary AS
+    SELECT migration, value AS status, SUM(objects)::bigint AS objects, SUM(bytes)::bigint AS bytes
+    FROM s3migrate.counters WHERE kind = 'status' GROUP BY migration, value HAVING SUM(objects) > 0
+    ORDER BY migration, value;
+  CREATE OR REPLACE VIEW s3migrate.evidence_summary AS
+    SELECT migration, value AS evidence, SUM(objects)::bigint AS objects, SUM(bytes)::bigint AS bytes
+    FROM s3migrate.counters WHERE kind = 'evidence' GROUP BY migration, value HAVING SUM(objects) > 0
+    ORDER BY migration, value;
+  CREATE VIEW s3migrate.verify_summary AS
+    SELECT migration, value AS result, SUM(objects)::bigint AS objects, SUM(bytes)::bigint AS bytes
+    FROM s3migrate.counters WHERE kind = 'verify' GROUP BY migration, value HAVING SUM(objects) > 0
+    ORDER BY migration, value;
+  CREATE OR REPLACE VIEW s3migrate.progress AS
+    SELECT
+      m.name                                                                       AS migration,
+      COALESCE(SUM(c.objects) FILTER (WHERE c.value <> 'gone'), 0)::bigint         AS objects_total,
+      COALESCE(SUM(c.objects) FILTER (WHERE c.value = 'done'), 0)::bigint          AS objects_done,
+      COALESCE(SUM(c.bytes) FILTER (WHERE c.value <> 'gone'), 0)::bigint           AS bytes_total,
+      COALESCE(SUM(c.bytes) FILTER (WHERE c.value = 'done'), 0)::bigint            AS bytes_done,
+      ROUND(100.0 * COALESCE(SUM(c.objects) FILTER (WHERE c.value = 'done'), 0)
+            / GREATEST(COALESCE(SUM(c.objects) FILTER (WHERE c.value <> 'gone'), 0), 1), 2) AS percent_done
+    FROM s3migrate.migrations m LEFT JOIN s3migrate.counters c ON c.migration = m.name AND c.kind = 'status'
+    GROUP BY m.name ORDER BY m.name;
+  -- The few rows that carry an error (status lists the latest), found without a scan.
+  CREATE INDEX objects_with_error ON s3migrate.objects (migration, updated_at) WHERE error IS NOT NULL;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -143,6 +143,76 @@ export const MIGRATIONS: readonly string[] = [
            COUNT(p.part_number) AS parts_done, COALESCE(SUM(p.size), 0) AS bytes_done, u.started_at
     FROM uploads u JOIN objects o ON o.id = u.object_id LEFT JOIN parts p ON p.object_id = u.object_id
     GROUP BY u.object_id ORDER BY o.key;
+
+  -- Counters kept by the triggers below in the same transaction as every row change, so that \`status\`
+  -- answers from a few rows instead of scanning the table: objects and bytes per status, per evidence of
+  -- done rows, per verify result of rows not gone. The views below read them; a full scan
+  -- (SELECT status, COUNT(*), SUM(size) FROM objects GROUP BY status) gives the same numbers.
+  CREATE TABLE counters (
+    kind     TEXT NOT NULL,            -- status | evidence | verify
+    value    TEXT NOT NULL,
+    objects  INTEGER NOT NULL,
+    bytes    INTEGER NOT NULL,
+    PRIMARY KEY (kind, value)
+  ) WITHOUT ROWID;
+  INSERT INTO counters SELECT 'status', status, COUNT(*), COALESCE(SUM(size), 0) FROM objects GROUP BY status;
+  INSERT INTO counters SELECT 'evidence', COALESCE(evidence, 'none'), COUNT(*), COALESCE(SUM(size), 0)
+    FROM objects WHERE status = 'done' GROUP BY 2;
+  INSERT INTO counters SELECT 'verify', COALESCE(verify_result, 'not-verified'), COUNT(*), COALESCE(SUM(size), 0)
+    FROM objects WHERE status <> 'gone' GROUP BY 2;
+
+  CREATE TRIGGER objects_counted_insert AFTER INSERT ON objects BEGIN
+    INSERT INTO counters VALUES ('status', NEW.status, 1, NEW.size)
+      ON CONFLICT (kind, value) DO UPDATE SET objects = objects + 1, bytes = bytes + excluded.bytes;
+    INSERT INTO counters SELECT 'evidence', COALESCE(NEW.evidence, 'none'), 1, NEW.size WHERE NEW.status = 'done'
+      ON CONFLICT (kind, value) DO UPDATE SET objects = objects + 1, bytes = bytes + excluded.bytes;
+    INSERT INTO counters SELECT 'verify', COALESCE(NEW.verify_result, 'not-verified'), 1, NEW.size WHERE NEW.status <> 'gone'
+      ON CONFLICT (kind, value) DO UPDATE SET objects = objects + 1, bytes = bytes + excluded.bytes;
+  END;
+  CREATE TRIGGER objects_counted_delete AFTER DELETE ON objects BEGIN
+    UPDATE counters SET objects = objects - 1, bytes = bytes - OLD.size WHERE kind = 'status' AND value = OLD.status;
+    UPDATE counters SET objects = objects - 1, bytes = bytes - OLD.size
+      WHERE OLD.status = 'done' AND kind = 'evidence' AND value = COALESCE(OLD.evidence, 'none');
+    UPDATE counters SET objects = objects - 1, bytes = bytes - OLD.size
+      WHERE OLD.status <> 'gone' AND kind = 'verify' AND value = COALESCE(OLD.verify_result, 'not-verified');
+  END;
+  CREATE TRIGGER objects_counted_update AFTER UPDATE OF status, size, evidence, verify_result ON objects
+    WHEN OLD.status IS NOT NEW.status OR OLD.size IS NOT NEW.size
+      OR OLD.evidence IS NOT NEW.evidence OR OLD.verify_result IS NOT NEW.verify_result
+  BEGIN
+    UPDATE counters SET objects = objects - 1, bytes = bytes - OLD.size WHERE kind = 'status' AND value = OLD.status;
+    UPDATE counters SET objects = objects - 1, bytes = bytes - OLD.size
+      WHERE OLD.status = 'done' AND kind = 'evidence' AND value = COALESCE(OLD.evidence, 'none');
+    UPDATE counters SET objects = objects - 1, bytes = bytes - OLD.size
+      WHERE OLD.status <> 'gone' AND kind = 'verify' AND value = COALESCE(OLD.verify_result, 'not-verified');
+    INSERT INTO counters VALUES ('status', NEW.status, 1, NEW.size)
+      ON CONFLICT (kind, value) DO UPDATE SET objects = objects + 1, bytes = bytes + excluded.bytes;
+    INSERT INTO counters SELECT 'evidence', COALESCE(NEW.evidence, 'none'), 1, NEW.size WHERE NEW.status = 'done'
+      ON CONFLICT (kind, value) DO UPDATE SET objects = objects + 1, bytes = bytes + excluded.bytes;
+    INSERT INTO counters SELECT 'verify', COALESCE(NEW.verify_result, 'not-verified'), 1, NEW.size WHERE NEW.status <> 'gone'
+      ON CONFLICT (kind, value) DO UPDATE SET objects = objects + 1, bytes = bytes + excluded.bytes;
+  END;
+
+  DROP VIEW status_summary;
+  CREATE VIEW status_summary AS
+    SELECT value AS status, objects, bytes FROM counters WHERE kind = 'status' AND objects > 0 ORDER BY value;
+  DROP VIEW evidence_summary;
+  CREATE VIEW evidence_summary AS
+    SELECT value AS evidence, objects, bytes FROM counters WHERE kind = 'evidence' AND objects > 0 ORDER BY value;
+  CREATE VIEW verify_summary AS
+    SELECT value AS result, objects, bytes FROM counters WHERE kind = 'verify' AND objects > 0 ORDER BY value;
+  DROP VIEW progress;
+  CREATE VIEW progress AS
+    SELECT
+      COALESCE(SUM(objects) FILTER (WHERE value <> 'gone'), 0)          AS objects_total,
+      COALESCE(SUM(objects) FILTER (WHERE value = 'done'), 0)           AS objects_done,
+      COALESCE(SUM(bytes) FILTER (WHERE value <> 'gone'), 0)            AS bytes_total,
+      COALESCE(SUM(bytes) FILTER (WHERE value = 'done'), 0)             AS bytes_done,
+      ROUND(100.0 * COALESCE(SUM(objects) FILTER (WHERE value = 'done'), 0)
+            / MAX(COALESCE(SUM(objects) FILTER (WHERE value <> 'gone'), 0), 1), 2) AS percent_done
+    FROM counters WHERE kind = 'status';
+  -- The few rows that carry an error (status lists the latest), found without a scan.
+  CREATE INDEX objects_with_error ON objects(updated_at) WHERE error IS NOT NULL;
   `,
 ];
 

@@ -358,7 +358,7 @@ export class SqliteStore implements StateStore {
 
   async countListed(): Promise<number> {
     return this.guard(
-      () => (this.stmt("SELECT COUNT(*) AS n FROM objects WHERE status <> 'gone'").get() as { n: number }).n,
+      () => (this.stmt('SELECT objects_total AS n FROM progress').get() as { n: number }).n,
     );
   }
 
@@ -657,7 +657,7 @@ export class SqliteStore implements StateStore {
       this.marks.flush();
       const counts: OutcomeCounts = { failed: 0, changed: 0, gone: 0, unproven: 0 };
       const rows = this.stmt(
-        `SELECT status, COUNT(*) AS n FROM objects WHERE status IN ('failed', 'changed', 'gone', 'unproven') GROUP BY status`,
+        `SELECT status, objects AS n FROM status_summary WHERE status IN ('failed', 'changed', 'gone', 'unproven')`,
       ).all() as Array<{ status: keyof OutcomeCounts; n: number }>;
       for (const row of rows) counts[row.status] = row.n;
       return counts;
@@ -752,11 +752,7 @@ export class SqliteStore implements StateStore {
 
   async verifyResultCounts(): Promise<Array<{ result: string; objects: number }>> {
     return this.guard(
-      () =>
-        this.stmt(
-          `SELECT COALESCE(verify_result, 'not-verified') AS result, COUNT(*) AS objects FROM objects
-           WHERE status <> 'gone' GROUP BY 1 ORDER BY 1`,
-        ).all() as Array<{ result: string; objects: number }>,
+      () => this.stmt('SELECT result, objects FROM verify_summary').all() as Array<{ result: string; objects: number }>,
     );
   }
 
@@ -788,10 +784,7 @@ export class SqliteStore implements StateStore {
         `SELECT key, dest_key AS destKey, upload_id AS uploadId, size, parts_done AS partsDone, part_count AS partCount,
            bytes_done AS bytesDone, started_at AS startedAt FROM open_uploads LIMIT 20`,
       ).all() as OpenUpload[];
-      const verifyResults = this.stmt(
-        `SELECT COALESCE(verify_result, 'not-verified') AS result, COUNT(*) AS objects FROM objects
-         WHERE status <> 'gone' GROUP BY 1 ORDER BY 1`,
-      ).all() as Array<{ result: string; objects: number }>;
+      const verifyResults = this.stmt('SELECT result, objects FROM verify_summary').all() as Array<{ result: string; objects: number }>;
       return {
         source: this.getLocation('source'),
         catalogState: this.getMeta('catalog_state'),
