@@ -55,7 +55,7 @@ export function createS3Client(config: EndpointConfig, options: ClientOptions): 
       maxSockets: options.maxSockets,
       connectionTimeoutMs: 10_000,
       socketTimeoutMs: 120_000,
-      transport: config.httpClient ?? 'node-http',
+      transport: config.httpClient ?? 'http1',
     });
   }
   return client;

@@ -75,7 +75,8 @@ export async function leanGet(lean: LeanPath, bucket: string, key: string, optio
     signal: options.signal,
   });
   const output = getOutputOf(answer.headers);
-  const body: Readable = lean.wrapBody ? lean.wrapBody(answer.body) : answer.body;
+  // A 2xx GET answer always comes with its body stream.
+  const body: Readable = lean.wrapBody ? lean.wrapBody(answer.body!) : answer.body!;
   return {
     body,
     contentLength: output.ContentLength,

@@ -2,6 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { Readable } from 'node:stream';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { Http1Client } from './lean-http.js';
 
 /**
  * The lean path for the two hot calls of a copy (GetObject, PutObject/UploadPart): the same requests the
@@ -16,6 +17,8 @@ import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
  *   client's clock-skew offset. Writes that carry Content-MD5 are signed UNSIGNED-PAYLOAD.
  * - Retries: the client's own retry strategy (the SDK's standard one: attempts, backoff, retry quota),
  *   with the SDK's error types; a streamed body is not retried, as in the SDK.
+ * - HTTP: our own HTTP/1.1 client over keep-alive connections (lean-http.ts) by default; node:http or
+ *   undici on request (S3MIGRATE_HTTP_CLIENT).
  * - Errors: the shape of the SDK's service errors (`name` = S3 code, `$metadata.httpStatusCode`,
  *   `$fault`, `$response`), network errors as node:http raises them, timeouts as `TimeoutError`.
  *
@@ -29,8 +32,8 @@ export interface LeanOptions {
   socketTimeoutMs: number;
   /** More options for the HTTP(S) agents (tests: a `lookup` that sends virtual-host names to 127.0.0.1). */
   agentOptions?: http.AgentOptions;
-  /** The HTTP client: node:http (default), or the `undici` package when it is installed. */
-  transport?: 'node-http' | 'undici';
+  /** The HTTP client: our own HTTP/1.1 client (lean-http.ts, default), node:http, or the `undici` package when installed. */
+  transport?: 'http1' | 'node-http' | 'undici';
 }
 
 /** The part of undici's Dispatcher API the lean path uses (typed here: undici is an optional package). */
@@ -89,7 +92,8 @@ interface Target {
 export interface LeanAnswer {
   statusCode: number;
   headers: http.IncomingHttpHeaders;
-  body: http.IncomingMessage;
+  /** The body of a 2xx GET (a write's answer is read whole, and not handed on). */
+  body?: Readable;
 }
 
 interface RetryToken {
@@ -276,6 +280,7 @@ export class LeanPath {
   private readonly handedOver = new Set<string>();
   private readonly httpAgent: http.Agent;
   private readonly httpsAgent: https.Agent;
+  private readonly http1: Http1Client | undefined;
   private undici: Promise<UndiciAgent> | undefined;
 
   constructor(
@@ -285,6 +290,14 @@ export class LeanPath {
     const agentOptions = { keepAlive: true, maxSockets: options.maxSockets, maxFreeSockets: options.maxSockets, ...options.agentOptions };
     this.httpAgent = new http.Agent(agentOptions);
     this.httpsAgent = new https.Agent(agentOptions);
+    if (options.transport === undefined || options.transport === 'http1') {
+      this.http1 = new Http1Client({
+        maxSockets: options.maxSockets,
+        connectionTimeoutMs: options.connectionTimeoutMs,
+        socketTimeoutMs: options.socketTimeoutMs,
+        lookup: options.agentOptions?.lookup,
+      });
+    }
     if (options.transport === 'undici') {
       const name = 'undici';
       this.undici = (import(name) as Promise<{ Agent: new (options: object) => UndiciAgent }>).catch((error: Error) => {
@@ -417,8 +430,40 @@ export class LeanPath {
       },
       { signingDate: new Date(Date.now() + offset), signingRegion: target.signingRegion, signingService: target.signingService },
     );
-    if (this.undici) return this.exchangeUndici(await this.undici, target, request, path + queryString(request.query), signed.headers);
-    return this.exchange(target, request.method, request.body, request.signal, path + queryString(request.query), signed.headers);
+    const pathAndQuery = path + queryString(request.query);
+    if (this.http1) return this.exchangeHttp1(this.http1, target, request, pathAndQuery, signed.headers);
+    if (this.undici) return this.exchangeUndici(await this.undici, target, request, pathAndQuery, signed.headers);
+    return this.exchange(target, request.method, request.body, request.signal, pathAndQuery, signed.headers);
+  }
+
+  private async exchangeHttp1(
+    client: Http1Client,
+    target: Target,
+    request: LeanRequest,
+    pathAndQuery: string,
+    headers: Record<string, string>,
+  ): Promise<LeanAnswer> {
+    const get = request.method === 'GET';
+    const answer = await client.request({
+      protocol: target.protocol,
+      hostname: target.hostname,
+      port: target.port,
+      method: request.method,
+      path: pathAndQuery,
+      headers,
+      body: request.body,
+      signal: request.signal,
+      // Only a 2xx GET's body is handed on as a stream; an error's (and a write's answer) is read whole.
+      streamBody: (status) => get && status >= 200 && status < 300,
+    });
+    const { statusCode } = answer;
+    if (answer.body) return { statusCode, headers: answer.headers, body: answer.body };
+    const bytes = answer.bytes!;
+    const ok = statusCode >= 200 && statusCode < 300;
+    // As the SDK's throw-200-exceptions middleware: a 2xx whose body ends in </Error> is a 503.
+    const text = bytes.length === 0 ? '' : bytes.toString('utf8', 0, Math.min(bytes.length, 1 << 20));
+    if (ok && !text.slice(-16).endsWith('</Error>')) return { statusCode, headers: answer.headers };
+    throw serviceError(ok ? 503 : statusCode, answer.headers, text);
   }
 
   private async exchangeUndici(
