@@ -3,6 +3,7 @@ import https from 'node:https';
 import type { Readable } from 'node:stream';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Http1Client } from './lean-http.js';
+import { EMPTY_SHA256, SigV4Signer, type SigningCredentials } from './sigv4.js';
 
 /**
  * The lean path for the two hot calls of a copy (GetObject, PutObject/UploadPart): the same requests the
@@ -12,9 +13,11 @@ import { Http1Client } from './lean-http.js';
  *   through the client's full stack and stopped just before signing (see `resolveTarget`); its URL, with
  *   the probe key cut off, is the bucket's base for every key (path or virtual-host style, the endpoint's
  *   path), and its user-agent headers are reused. Keys are encoded as the SDK encodes them (`encodeKey`).
- * - Signing and credentials: the client's own SigV4 signer (`client.config.signer`), which asks the
- *   client's credential provider (static keys, session token, profile, the default chain), with the
- *   client's clock-skew offset. Writes that carry Content-MD5 are signed UNSIGNED-PAYLOAD.
+ * - Signing and credentials: SigV4 as the SDK's signer does it for S3 (sigv4.ts, checked against it in
+ *   test/unit/sigv4.test.ts), with the region and service the SDK's endpoint rules chose, the client's
+ *   credential provider (static keys, session token, profile, the default chain; asked per request, as
+ *   the SDK's signer asks it) and its clock-skew offset. Writes that carry Content-MD5 are signed
+ *   UNSIGNED-PAYLOAD.
  * - Retries: the client's own retry strategy (the SDK's standard one: attempts, backoff, retry quota),
  *   with the SDK's error types; a streamed body is not retried, as in the SDK.
  * - HTTP: our own HTTP/1.1 client over keep-alive connections (lean-http.ts) by default; node:http or
@@ -56,13 +59,6 @@ export class LeanHandover extends Error {
   }
 }
 
-interface Signer {
-  sign(
-    request: SignableRequest,
-    options: { signingDate: Date; signingRegion: string; signingService: string },
-  ): Promise<{ headers: Record<string, string> }>;
-}
-
 interface SignableRequest {
   method: string;
   protocol: string;
@@ -83,9 +79,9 @@ interface Target {
   /** The Host header the SDK sends. */
   host: string;
   userAgent: Record<string, string>;
-  signer: Signer;
-  signingRegion: string;
-  signingService: string;
+  /** The client's credential provider (the one its SDK signer asks). */
+  credentials: () => Promise<SigningCredentials>;
+  signer: SigV4Signer;
 }
 
 /** What a lean request answered: the status, headers and (for a 2xx GET) the body stream. */
@@ -108,7 +104,6 @@ interface RetryStrategy {
 
 const PROBE_KEY = 's3migrate-endpoint-probe';
 const EXPECT_CONTINUE_BYTES = 2 * 1024 * 1024;
-const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 const CAPTURED = Symbol('s3migrate lean target captured');
 
 /** The SDK's encoding of a greedy `{Key+}` label: each `/`-separated segment URI-encoded, `!'()*` too. */
@@ -417,23 +412,16 @@ export class LeanPath {
     if (Number(request.headers['content-length']) >= EXPECT_CONTINUE_BYTES) headers.expect = '100-continue';
     else if (request.body === undefined) headers['x-amz-content-sha256'] = EMPTY_SHA256;
     const offset = (this.client.config as unknown as { systemClockOffset?: number }).systemClockOffset ?? 0;
-    const signed = await target.signer.sign(
-      {
-        method: request.method,
-        protocol: target.protocol,
-        hostname: target.hostname,
-        port: target.port,
-        path,
-        query: request.query,
-        headers,
-        body: request.unsignedPayload ? undefined : request.body,
-      },
-      { signingDate: new Date(Date.now() + offset), signingRegion: target.signingRegion, signingService: target.signingService },
+    const credentials = await target.credentials();
+    target.signer.sign(
+      { method: request.method, path, query: request.query, headers, body: request.unsignedPayload ? undefined : request.body },
+      credentials,
+      Date.now() + offset,
     );
     const pathAndQuery = path + queryString(request.query);
-    if (this.http1) return this.exchangeHttp1(this.http1, target, request, pathAndQuery, signed.headers);
-    if (this.undici) return this.exchangeUndici(await this.undici, target, request, pathAndQuery, signed.headers);
-    return this.exchange(target, request.method, request.body, request.signal, pathAndQuery, signed.headers);
+    if (this.http1) return this.exchangeHttp1(this.http1, target, request, pathAndQuery, headers);
+    if (this.undici) return this.exchangeUndici(await this.undici, target, request, pathAndQuery, headers);
+    return this.exchange(target, request.method, request.body, request.signal, pathAndQuery, headers);
   }
 
   private async exchangeHttp1(
@@ -636,7 +624,7 @@ export async function resolveTarget(client: S3Client, bucket: string): Promise<T
   const scheme = schemes[0];
   if (scheme && scheme.name !== 'sigv4') throw new LeanHandover(`signing scheme ${scheme.name}`);
   const config = client.config as unknown as {
-    signer: (scheme?: object) => Promise<Signer>;
+    credentials: () => Promise<SigningCredentials>;
     region: () => Promise<string>;
     requestChecksumCalculation: () => Promise<string>;
     responseChecksumValidation: () => Promise<string>;
@@ -646,7 +634,7 @@ export async function resolveTarget(client: S3Client, bucket: string): Promise<T
   }
   const signingRegion = scheme?.signingRegion ?? ((context.signing_region as string | undefined) ?? (await config.region()));
   const signingService = scheme?.signingName ?? ((context.signing_service as string | undefined) ?? 's3');
-  const signer = await config.signer(scheme);
+  if (typeof config.credentials !== 'function') throw new LeanHandover('the client has no credential provider');
   const headers = request.headers;
   const userAgent: Record<string, string> = {};
   for (const name of ['user-agent', 'x-amz-user-agent']) if (headers[name]) userAgent[name] = headers[name]!;
@@ -658,9 +646,8 @@ export async function resolveTarget(client: S3Client, bucket: string): Promise<T
     base: request.path.slice(0, request.path.length - encodedProbe.length),
     host: headers.host ?? (request.port ? `${request.hostname}:${request.port}` : request.hostname),
     userAgent,
-    signer,
-    signingRegion,
-    signingService,
+    credentials: () => config.credentials(),
+    signer: new SigV4Signer(signingRegion, signingService),
   };
 }
 
