@@ -121,7 +121,8 @@ export interface WholeBody {
 }
 
 /**
- * Reads a body whole into one buffer of exactly `expectedSize` bytes, with HashingStream's checks and
+ * Reads a body whole into one buffer of exactly `expectedSize` bytes (the body's own chunk when it came in
+ * one), with HashingStream's checks and
  * without a stream pipeline: more bytes than announced, fewer (an early end, or a close without one), or
  * (with `expectedMd5`) bytes that do not hash to it fail with the same IntegrityErrors; the body's own
  * error is passed on as it is. Hashes only with `wholeMd5` or `expectedMd5`. On any failure the body is
@@ -131,7 +132,9 @@ export function readWhole(body: Readable, options: Omit<HashingOptions, 'partSiz
   return new Promise<WholeBody>((resolve, reject) => {
     const { expectedSize, expectedMd5, onBytes } = options;
     const hash = options.wholeMd5 || expectedMd5 !== undefined ? createHash('md5') : undefined;
-    const bytes = Buffer.allocUnsafe(expectedSize);
+    // A body that comes in one chunk (most small ones) is kept as it is; a buffer is filled only for more.
+    let first: Buffer | undefined;
+    let bytes: Buffer | undefined;
     let filled = 0;
     let settled = false;
     const sizeError = (read: number): IntegrityError =>
@@ -154,12 +157,19 @@ export function readWhole(body: Readable, options: Omit<HashingOptions, 'partSiz
         reject(new IntegrityError('IntegrityMismatch', `source bytes hash to ${md5}, the source ETag says ${expectedMd5}`));
         return;
       }
-      resolve({ bytes, md5 });
+      resolve({ bytes: bytes ?? first ?? Buffer.alloc(0), md5 });
     };
     const onData = (chunk: Buffer): void => {
       onBytes?.(chunk.length);
       if (filled + chunk.length > expectedSize) return done(sizeError(filled + chunk.length));
-      chunk.copy(bytes, filled);
+      if (filled === 0 && first === undefined) first = chunk;
+      else {
+        if (bytes === undefined) {
+          bytes = Buffer.allocUnsafe(expectedSize);
+          if (first) first.copy(bytes, 0);
+        }
+        chunk.copy(bytes, filled);
+      }
       filled += chunk.length;
       hash?.update(chunk);
     };

@@ -70,6 +70,17 @@ const SINGLE = new Set([
   'server', 'user-agent',
 ]);
 
+function isBlank(code: number): boolean {
+  return code === 32 || code === 9;
+}
+function isDigits(text: string, from: number, to: number): boolean {
+  for (let i = from; i < to; i += 1) {
+    const code = text.charCodeAt(i);
+    if (code < 48 || code > 57) return false;
+  }
+  return true;
+}
+
 function hangUp(): Error {
   return Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
 }
@@ -420,27 +431,46 @@ class Connection {
 
   /** Parses an answer's head; returns true for an interim (1xx) answer, which is skipped. */
   private parseHead(exchange: Exchange, head: string): boolean {
-    const lines = head.split('\r\n');
-    const status = /^HTTP\/1\.([01]) (\d{3})(?: |$)/.exec(lines[0]!);
-    if (!status) throw parseError(`bad status line ${JSON.stringify(lines[0]!.slice(0, 60))}`);
-    const statusCode = Number(status[2]);
-    if (statusCode >= 100 && statusCode < 200) return true;
+    // A hand-rolled scan (no split, no regular expression per line): this runs twice per object.
+    let eol = head.indexOf('\r\n');
+    if (eol < 0) eol = head.length;
+    const code = head.charCodeAt(9) - 48;
+    if (
+      !head.startsWith('HTTP/1.') ||
+      (head[7] !== '0' && head[7] !== '1') ||
+      head[8] !== ' ' ||
+      eol < 12 ||
+      (eol > 12 && head[12] !== ' ') ||
+      !isDigits(head, 9, 12) ||
+      code < 1
+    ) {
+      throw parseError(`bad status line ${JSON.stringify(head.slice(0, Math.min(eol, 60)))}`);
+    }
+    const statusCode = Number(head.slice(9, 12));
+    if (statusCode < 200) return true;
     const headers: IncomingHttpHeaders = {};
-    for (let i = 1; i < lines.length; i += 1) {
-      const line = lines[i]!;
-      const colon = line.indexOf(':');
-      if (colon <= 0) throw parseError('bad header line');
-      const name = line.slice(0, colon).trim().toLowerCase();
-      const value = line.slice(colon + 1).trim();
+    let at = eol + 2;
+    while (at < head.length) {
+      let end = head.indexOf('\r\n', at);
+      if (end < 0) end = head.length;
+      const colon = head.indexOf(':', at);
+      if (colon <= at || colon > end) throw parseError('bad header line');
+      const name = head.slice(at, colon).toLowerCase();
+      let from = colon + 1;
+      let to = end;
+      while (from < to && isBlank(head.charCodeAt(from))) from += 1;
+      while (to > from && isBlank(head.charCodeAt(to - 1))) to -= 1;
+      const value = head.slice(from, to);
       const seen = headers[name];
       if (seen === undefined) headers[name] = name === 'set-cookie' ? [value] : value;
       else if (name === 'set-cookie') (seen as string[]).push(value);
       else if (!SINGLE.has(name)) headers[name] = `${seen as string}, ${value}`;
+      at = end + 2;
     }
     exchange.statusCode = statusCode;
     exchange.headers = headers;
     const connection = (headers.connection as string | undefined)?.toLowerCase() ?? '';
-    exchange.keepAlive = status[1] === '1' ? !connection.includes('close') : connection.includes('keep-alive');
+    exchange.keepAlive = head[7] === '1' ? !connection.includes('close') : connection.includes('keep-alive');
     const encoding = headers['transfer-encoding'] as string | undefined;
     const length = headers['content-length'] as string | undefined;
     if (exchange.request.method === 'HEAD' || statusCode === 204 || statusCode === 304) exchange.framing = { kind: 'none' };

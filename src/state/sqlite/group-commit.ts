@@ -15,12 +15,18 @@ interface Pending {
 export class GroupCommit {
   private queue: Pending[] = [];
   private timer: NodeJS.Timeout | undefined;
+  /** Made once: better-sqlite3 builds a transaction function's wrappers anew on every db.transaction(). */
+  private readonly commit: (batch: Pending[]) => void;
 
   constructor(
-    private readonly db: Database.Database,
+    db: Database.Database,
     private readonly maxDelayMs = 2,
     private readonly maxBatch = 128,
-  ) {}
+  ) {
+    this.commit = db.transaction((batch: Pending[]) => {
+      for (const unit of batch) unit.work();
+    });
+  }
 
   run(work: () => void): Promise<void> {
     return new Promise<void>((resolve, reject) => {
@@ -38,9 +44,7 @@ export class GroupCommit {
     this.queue = [];
     if (batch.length === 0) return;
     try {
-      this.db.transaction(() => {
-        for (const unit of batch) unit.work();
-      })();
+      this.commit(batch);
     } catch (error) {
       for (const unit of batch) unit.reject(error);
       return;
