@@ -15,7 +15,7 @@ import {
   UploadPartCommand,
   UploadPartCopyCommand,
   type S3Client,
-} from '@aws-sdk/client-s3';
+} from './sdk.js';
 import { classifyError } from './errors.js';
 import { LeanHandover, leanPathOf, type LeanPath } from './lean-path.js';
 import { leanGet, leanPut } from './lean-objects.js';

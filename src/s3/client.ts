@@ -1,6 +1,6 @@
 import http from 'node:http';
 import https from 'node:https';
-import { S3Client } from '@aws-sdk/client-s3';
+import { S3Client } from './sdk.js';
 import type { EndpointConfig } from '../config/endpoint-config.js';
 import { attachLeanPath } from './lean-path.js';
 

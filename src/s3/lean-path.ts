@@ -1,7 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { Readable } from 'node:stream';
-import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, type S3Client } from './sdk.js';
 import { Http1Client } from './lean-http.js';
 import { EMPTY_SHA256, SigV4Signer, type SigningCredentials } from './sigv4.js';
 

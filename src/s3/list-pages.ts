@@ -1,4 +1,4 @@
-import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { ListObjectsV2Command, type S3Client } from './sdk.js';
 import type { ListedObject } from '../state/types.js';
 
 export interface ListingPage {
