@@ -213,7 +213,7 @@ describe('Http1Client', () => {
   it('keeps to maxSockets per origin: the requests beyond wait for a free connection', async () => {
     let open = 0;
     let most = 0;
-    const server = http.createServer((req, res) => {
+    const server = http.createServer((_req, res) => {
       open += 1;
       most = Math.max(most, open);
       setTimeout(() => {
@@ -286,7 +286,7 @@ describe('Http1Client', () => {
       return;
     }
     const cert = fs.readFileSync(path.join(dir, 'cert.pem'));
-    const server = https.createServer({ key: fs.readFileSync(path.join(dir, 'key.pem')), cert }, (req, res) => res.end('secure'));
+    const server = https.createServer({ key: fs.readFileSync(path.join(dir, 'key.pem')), cert }, (_req, res) => res.end('secure'));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     closers.push(() => server.close());
     closers.push(() => server.closeAllConnections());
