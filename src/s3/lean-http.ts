@@ -47,6 +47,8 @@ export interface Http1Request {
    * otherwise the body is read whole first and resolves as `bytes`.
    */
   streamBody: (statusCode: number) => boolean;
+  /** An answer read whole and bigger than this fails (without it: its first 1 MiB is kept, an error's). */
+  maxCollectBytes?: number;
 }
 
 export interface Http1Answer {
@@ -193,10 +195,16 @@ class Exchange {
   data(chunk: Buffer): void {
     if (this.body) {
       if (!this.body.push(chunk)) this.connection.socket.pause();
-    } else if (this.collectedBytes < MAX_COLLECTED_BYTES) {
-      // An answer read whole (an error's, a write's) is kept up to 1 MiB; the rest is read and dropped.
-      this.collected!.push(chunk);
+    } else {
       this.collectedBytes += chunk.length;
+      const limit = this.request.maxCollectBytes;
+      if (limit === undefined) {
+        // An error's (or a write's) answer: the first 1 MiB is kept, the rest read and dropped.
+        if (this.collectedBytes - chunk.length < MAX_COLLECTED_BYTES) this.collected!.push(chunk);
+      } else if (this.collectedBytes > limit) {
+        // A body asked for whole (a listing) is refused beyond its limit, never cut short.
+        throw Object.assign(new Error(`answer body larger than ${limit} bytes`), { code: 'ERR_ANSWER_TOO_LARGE' });
+      } else this.collected!.push(chunk);
     }
   }
 

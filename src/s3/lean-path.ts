@@ -90,6 +90,8 @@ export interface LeanAnswer {
   headers: http.IncomingHttpHeaders;
   /** The body of a 2xx GET (a write's answer is read whole, and not handed on). */
   body?: Readable;
+  /** The whole body of a 2xx answer to a request that asked for it (`readWhole`). */
+  text?: string;
 }
 
 interface RetryToken {
@@ -103,6 +105,8 @@ interface RetryStrategy {
 }
 
 const PROBE_KEY = 's3migrate-endpoint-probe';
+/** A body read whole on request (a listing page: 1,000 keys of up to 1 KiB each, XML-escaped) is refused beyond this. */
+const READ_WHOLE_LIMIT = 64 * 1024 * 1024;
 const EXPECT_CONTINUE_BYTES = 2 * 1024 * 1024;
 const CAPTURED = Symbol('s3migrate lean target captured');
 
@@ -170,15 +174,16 @@ function retryAfterHint(error: { $response?: { headers?: Record<string, string |
   return Number.isNaN(date.getTime()) ? undefined : date;
 }
 
-function unescapeXml(text: string): string {
-  return text
-    .replace(/&lt;/g, '<')
-    .replace(/&gt;/g, '>')
-    .replace(/&quot;/g, '"')
-    .replace(/&apos;/g, "'")
-    .replace(/&#x([0-9a-fA-F]+);/g, (_, hex: string) => String.fromCodePoint(parseInt(hex, 16)))
-    .replace(/&#(\d+);/g, (_, dec: string) => String.fromCodePoint(Number(dec)))
-    .replace(/&amp;/g, '&');
+const XML_ENTITY = /&(?:(lt|gt|quot|apos|amp)|#x([0-9a-fA-F]+)|#([0-9]+));/g;
+const NAMED_ENTITY: Record<string, string> = { lt: '<', gt: '>', quot: '"', apos: "'", amp: '&' };
+
+/** Decodes XML's five named entities and character references in one pass (`&amp;lt;` stays `&lt;`). */
+export function unescapeXml(text: string): string {
+  return text.replace(XML_ENTITY, (whole, name: string | undefined, hex: string | undefined, dec: string | undefined) => {
+    if (name !== undefined) return NAMED_ENTITY[name]!;
+    const code = hex !== undefined ? parseInt(hex, 16) : Number(dec);
+    return code <= 0x10ffff ? String.fromCodePoint(code) : whole;
+  });
 }
 
 function xmlField(body: string, name: string): string | undefined {
@@ -236,13 +241,19 @@ function abortError(): Error {
   return Object.assign(new Error('The operation was aborted'), { name: 'AbortError', code: 'ABORT_ERR' });
 }
 
-function readAll(stream: Readable, limit = 1 << 20): Promise<string> {
+/** Reads a body: its first `keep` bytes (an error's), or (with `failBeyond`) all of it, failing when it is bigger. */
+function readAll(stream: Readable, failBeyond?: number): Promise<string> {
+  const keep = failBeyond ?? 1 << 20;
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     stream.on('data', (chunk: Buffer) => {
+      if (failBeyond !== undefined && size + chunk.length > failBeyond) {
+        stream.destroy(Object.assign(new Error(`answer body larger than ${failBeyond} bytes`), { code: 'ERR_ANSWER_TOO_LARGE' }));
+        return;
+      }
+      if (size < keep) chunks.push(chunk);
       size += chunk.length;
-      if (size <= limit) chunks.push(chunk);
     });
     stream.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
     stream.once('error', reject);
@@ -258,6 +269,8 @@ export interface LeanRequest {
   body?: Buffer | Readable;
   /** The body is covered by a signed Content-MD5: sign UNSIGNED-PAYLOAD instead of hashing it. */
   unsignedPayload: boolean;
+  /** A GET whose 2xx body is read whole and answered as `text` (a listing), not handed on as a stream. */
+  readWhole?: boolean;
   signal?: AbortSignal;
 }
 
@@ -421,7 +434,7 @@ export class LeanPath {
     const pathAndQuery = path + queryString(request.query);
     if (this.http1) return this.exchangeHttp1(this.http1, target, request, pathAndQuery, headers);
     if (this.undici) return this.exchangeUndici(await this.undici, target, request, pathAndQuery, headers);
-    return this.exchange(target, request.method, request.body, request.signal, pathAndQuery, headers);
+    return this.exchange(target, request.method, request.body, request.signal, pathAndQuery, headers, request.readWhole === true);
   }
 
   private async exchangeHttp1(
@@ -431,7 +444,7 @@ export class LeanPath {
     pathAndQuery: string,
     headers: Record<string, string>,
   ): Promise<LeanAnswer> {
-    const get = request.method === 'GET';
+    const stream = request.method === 'GET' && !request.readWhole;
     const answer = await client.request({
       protocol: target.protocol,
       hostname: target.hostname,
@@ -442,15 +455,16 @@ export class LeanPath {
       body: request.body,
       signal: request.signal,
       // Only a 2xx GET's body is handed on as a stream; an error's (and a write's answer) is read whole.
-      streamBody: (status) => get && status >= 200 && status < 300,
+      streamBody: (status) => stream && status >= 200 && status < 300,
+      maxCollectBytes: request.readWhole ? READ_WHOLE_LIMIT : undefined,
     });
     const { statusCode } = answer;
     if (answer.body) return { statusCode, headers: answer.headers, body: answer.body };
     const bytes = answer.bytes!;
     const ok = statusCode >= 200 && statusCode < 300;
     // As the SDK's throw-200-exceptions middleware: a 2xx whose body ends in </Error> is a 503.
-    const text = bytes.length === 0 ? '' : bytes.toString('utf8', 0, Math.min(bytes.length, 1 << 20));
-    if (ok && !text.slice(-16).endsWith('</Error>')) return { statusCode, headers: answer.headers };
+    const text = bytes.length === 0 ? '' : bytes.toString('utf8', 0, request.readWhole ? bytes.length : Math.min(bytes.length, 1 << 20));
+    if (ok && !text.slice(-16).endsWith('</Error>')) return { statusCode, headers: answer.headers, text: request.readWhole ? text : undefined };
     throw serviceError(ok ? 503 : statusCode, answer.headers, text);
   }
 
@@ -478,9 +492,9 @@ export class LeanPath {
     }
     const { statusCode } = answer;
     const ok = statusCode >= 200 && statusCode < 300;
-    if (ok && request.method === 'GET') return { statusCode, headers: answer.headers as http.IncomingHttpHeaders, body: answer.body as http.IncomingMessage };
-    const text = await readAll(answer.body);
-    if (ok && !text.slice(-16).endsWith('</Error>')) return { statusCode, headers: answer.headers as http.IncomingHttpHeaders, body: answer.body as http.IncomingMessage };
+    if (ok && request.method === 'GET' && !request.readWhole) return { statusCode, headers: answer.headers as http.IncomingHttpHeaders, body: answer.body as http.IncomingMessage };
+    const text = await readAll(answer.body, ok && request.readWhole ? READ_WHOLE_LIMIT : undefined);
+    if (ok && !text.slice(-16).endsWith('</Error>')) return { statusCode, headers: answer.headers as http.IncomingHttpHeaders, text: request.readWhole ? text : undefined };
     throw serviceError(ok ? 503 : statusCode, answer.headers as http.IncomingHttpHeaders, text);
   }
 
@@ -496,6 +510,7 @@ export class LeanPath {
     signal: AbortSignal | undefined,
     pathAndQuery: string,
     headers: Record<string, string>,
+    readWhole = false,
   ): Promise<LeanAnswer> {
     const { connectionTimeoutMs, socketTimeoutMs } = this.options;
     return new Promise<LeanAnswer>((resolve, reject) => {
@@ -544,18 +559,18 @@ export class LeanPath {
       req.once('response', (res) => {
         const statusCode = res.statusCode ?? 0;
         const ok = statusCode >= 200 && statusCode < 300;
-        if (ok && method === 'GET') {
+        if (ok && method === 'GET' && !readWhole) {
           settled = true;
           resolve({ statusCode, headers: res.headers, body: res });
           return;
         }
         // A write's answer is read whole: an error's code, or S3's "200 with an <Error> inside".
-        readAll(res).then(
+        readAll(res, ok && readWhole ? READ_WHOLE_LIMIT : undefined).then(
           (text) => {
             // As the SDK's throw-200-exceptions middleware: a 2xx whose body ends in </Error> is a 503.
             if (ok && !text.slice(-16).endsWith('</Error>')) {
               settled = true;
-              resolve({ statusCode, headers: res.headers, body: res });
+              resolve({ statusCode, headers: res.headers, text: readWhole ? text : undefined });
             } else fail(serviceError(ok ? 503 : statusCode, res.headers, text));
           },
           (error: Error) => fail(error),

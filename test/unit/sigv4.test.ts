@@ -58,6 +58,13 @@ const CASES: Case[] = [
     query: { partNumber: '7', uploadId: 'a+b/c=d~e f', 'x-id': 'UploadPart' },
     headers: { 'content-length': '5', 'content-md5': md5, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' },
   },
+  {
+    name: 'ListObjectsV2 query (prefix, start-after and a token with blanks, + / = and unicode)',
+    method: 'GET',
+    key: '',
+    query: { 'list-type': '2', prefix: 'dir/with space+plus&amp', 'max-keys': '1000', 'start-after': 'dir/ünï 😀', 'continuation-token': '1a+b/c==' },
+    headers: { 'x-amz-content-sha256': 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855' },
+  },
   { name: 'PUT of a Buffer without Content-MD5: hashed', method: 'PUT', key: 'hash me', query: { 'x-id': 'PutObject' }, headers: { 'content-length': '5' }, body: Buffer.from('hello') },
   { name: 'PUT of a stream: UNSIGNED-PAYLOAD', method: 'PUT', key: 'stream', query: { 'x-id': 'PutObject' }, headers: { 'content-length': '5' }, body: { pipe: () => undefined } },
 ];
