@@ -28,8 +28,11 @@ export interface EndpointConfig {
    * UploadPart included (S3MIGRATE_LEAN_PATH=0). Otherwise those three take the lean path (src/s3/lean-path.ts).
    */
   leanPath?: boolean;
-  /** The lean path's HTTP client (S3MIGRATE_HTTP_CLIENT): node:http by default; `undici` needs that package. */
-  httpClient?: 'node-http' | 'undici';
+  /**
+   * The lean path's HTTP client (S3MIGRATE_HTTP_CLIENT): its own HTTP/1.1 client (`http1`, lean-http.ts) by
+   * default; `node-http` for node:http; `undici` needs that package.
+   */
+  httpClient?: 'http1' | 'node-http' | 'undici';
   /**
    * This side's SSE-C key (SOURCE_SSE_C_KEY / DEST_SSE_C_KEY), base64 of exactly 32 bytes: sent with every
    * request that reads, writes or heads an object of this side. A secret: never printed nor stored.
@@ -185,8 +188,8 @@ export function resolveEndpointConfig(side: Side, env: Env, flags: SideFlags = {
   const leanPath = leanSetting === undefined || parseBoolean('S3MIGRATE_LEAN_PATH', leanSetting) ? undefined : false;
 
   const httpClientSetting = nonEmpty(env.S3MIGRATE_HTTP_CLIENT);
-  if (httpClientSetting !== undefined && httpClientSetting !== 'node-http' && httpClientSetting !== 'undici') {
-    throw new UsageError(`S3MIGRATE_HTTP_CLIENT must be node-http or undici, got "${httpClientSetting}"`);
+  if (httpClientSetting !== undefined && !['http1', 'node-http', 'undici'].includes(httpClientSetting)) {
+    throw new UsageError(`S3MIGRATE_HTTP_CLIENT must be http1, node-http or undici, got "${httpClientSetting}"`);
   }
   const httpClient = httpClientSetting as EndpointConfig['httpClient'];
 

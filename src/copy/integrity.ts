@@ -1,5 +1,5 @@
 import { createHash, type Hash } from 'node:crypto';
-import { Transform, type TransformCallback } from 'node:stream';
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { multipartEtag } from '../s3/etag.js';
 
 /** An error that means the bytes we read or wrote are not the object's: the object is retried. */
@@ -112,6 +112,78 @@ export class HashingStream extends Transform {
   get multipartEtag(): string | undefined {
     return this.partDigests.length > 0 ? multipartEtag(this.partDigests) : undefined;
   }
+}
+
+export interface WholeBody {
+  bytes: Buffer;
+  /** The MD5 of the bytes (hex), when they were hashed. */
+  md5?: string;
+}
+
+/**
+ * Reads a body whole into one buffer of exactly `expectedSize` bytes (the body's own chunk when it came in
+ * one), with HashingStream's checks and
+ * without a stream pipeline: more bytes than announced, fewer (an early end, or a close without one), or
+ * (with `expectedMd5`) bytes that do not hash to it fail with the same IntegrityErrors; the body's own
+ * error is passed on as it is. Hashes only with `wholeMd5` or `expectedMd5`. On any failure the body is
+ * destroyed.
+ */
+export function readWhole(body: Readable, options: Omit<HashingOptions, 'partSize'>): Promise<WholeBody> {
+  return new Promise<WholeBody>((resolve, reject) => {
+    const { expectedSize, expectedMd5, onBytes } = options;
+    const hash = options.wholeMd5 || expectedMd5 !== undefined ? createHash('md5') : undefined;
+    // A body that comes in one chunk (most small ones) is kept as it is; a buffer is filled only for more.
+    let first: Buffer | undefined;
+    let bytes: Buffer | undefined;
+    let filled = 0;
+    let settled = false;
+    const sizeError = (read: number): IntegrityError =>
+      new IntegrityError('TruncatedBody', `read ${read} bytes from the source, expected ${expectedSize}`);
+    const done = (error: Error | undefined): void => {
+      if (settled) return;
+      settled = true;
+      body.off('data', onData);
+      body.off('end', onEnd);
+      body.off('error', onError);
+      body.off('close', onClose);
+      if (error) {
+        body.on('error', () => undefined); // destroying may raise one more
+        body.destroy();
+        reject(error);
+        return;
+      }
+      const md5 = hash?.digest('hex');
+      if (expectedMd5 !== undefined && md5 !== expectedMd5) {
+        reject(new IntegrityError('IntegrityMismatch', `source bytes hash to ${md5}, the source ETag says ${expectedMd5}`));
+        return;
+      }
+      resolve({ bytes: bytes ?? first ?? Buffer.alloc(0), md5 });
+    };
+    const onData = (chunk: Buffer): void => {
+      onBytes?.(chunk.length);
+      if (filled + chunk.length > expectedSize) return done(sizeError(filled + chunk.length));
+      if (filled === 0 && first === undefined) first = chunk;
+      else {
+        if (bytes === undefined) {
+          bytes = Buffer.allocUnsafe(expectedSize);
+          if (first) first.copy(bytes, 0);
+        }
+        chunk.copy(bytes, filled);
+      }
+      filled += chunk.length;
+      hash?.update(chunk);
+    };
+    const onEnd = (): void => done(filled === expectedSize ? undefined : sizeError(filled));
+    const onError = (error: Error): void => done(error);
+    // A close without an end: the body was cut (or destroyed) before all of it came.
+    const onClose = (): void =>
+      done(Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
+    body.on('data', onData);
+    body.once('end', onEnd);
+    body.once('error', onError);
+    body.once('close', onClose);
+    if (body.destroyed) done(body.errored ?? Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
+  });
 }
 
 /** The source object is no longer the one cataloged: the row becomes `changed`, never copied under the old row. */

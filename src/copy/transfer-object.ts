@@ -4,7 +4,7 @@ import { tagSide } from '../s3/side.js';
 import type { CopyResult } from '../state/types.js';
 import { confirmWrite } from './confirm-write.js';
 import { classifyError } from '../s3/errors.js';
-import { HashingStream, IntegrityError, NoEvidenceError } from './integrity.js';
+import { HashingStream, IntegrityError, NoEvidenceError, readWhole, type WholeBody } from './integrity.js';
 import { copyMultipart } from './multipart-copy.js';
 import { objectWrite, refusingStorageClass } from './object-write.js';
 import { copyServerSide } from './server-side-copy.js';
@@ -136,32 +136,29 @@ async function putBuffered(settings: TransferSettings, job: TransferJob, signal:
   const sourceMd5 = isPlainMd5(got.etag) && !got.encrypted ? normalizeEtag(got.etag) : undefined;
   // With a source MD5 and ETags that prove things, the destination's check of it is enough: no hashing.
   const hash = sourceMd5 === undefined || settings.singlePuts.buffered;
-  const hasher = new HashingStream({
-    expectedSize: job.size,
-    expectedMd5: hash ? sourceMd5 : undefined,
-    wholeMd5: hash,
-    onBytes: settings.onBytes,
-  });
   const onAbort = (): void => {
     got.body.destroy(Object.assign(new Error('transfer aborted'), { name: 'AbortError' }));
   };
   signal.addEventListener('abort', onAbort, { once: true });
   try {
     const write = await objectWrite(settings, job, got, signal);
-    const bytes = Buffer.allocUnsafe(job.size);
-    let filled = 0;
-    const reading = pipeline(got.body, hasher);
-    reading.catch(() => undefined); // settled below; the loop may throw its error first
+    let whole: WholeBody;
     try {
       // One buffer of the final size, filled as chunks arrive: memory is the object's size, not twice it.
-      for await (const chunk of hasher) filled += (chunk as Buffer).copy(bytes, filled);
-      await reading;
+      whole = await readWhole(got.body, {
+        expectedSize: job.size,
+        expectedMd5: hash ? sourceMd5 : undefined,
+        wholeMd5: hash,
+        onBytes: settings.onBytes,
+      });
     } catch (error) {
       throw tagSide(error, 'source');
+    } finally {
+      signal.removeEventListener('abort', onAbort);
     }
-    const md5 = hasher.md5 ?? sourceMd5!;
+    const md5 = whole.md5 ?? sourceMd5!;
     const answer = await refusingStorageClass(settings, write.storageClass, () =>
-      settings.dest.put(job.destKey, bytes, {
+      settings.dest.put(job.destKey, whole.bytes, {
         contentLength: job.size,
         contentMd5: Buffer.from(md5, 'hex').toString('base64'),
         headers: got.headers,
@@ -173,7 +170,5 @@ async function putBuffered(settings: TransferSettings, job: TransferJob, signal:
   } catch (error) {
     got.body.destroy();
     throw error;
-  } finally {
-    signal.removeEventListener('abort', onAbort);
   }
 }

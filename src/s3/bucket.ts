@@ -18,9 +18,8 @@ import {
   UploadPartCommand,
   UploadPartCopyCommand,
   type S3Client,
-  type StorageClass,
-  type Tag,
-} from '@aws-sdk/client-s3';
+} from './sdk.js';
+import type { StorageClass, Tag } from '@aws-sdk/client-s3';
 import { classifyError } from './errors.js';
 import { LeanHandover, leanPathOf, type LeanPath } from './lean-path.js';
 import { leanGet, leanPut, writeHeadersOf } from './lean-objects.js';

@@ -1,6 +1,6 @@
 import http from 'node:http';
 import https from 'node:https';
-import { S3Client } from '@aws-sdk/client-s3';
+import { S3Client } from './sdk.js';
 import type { EndpointConfig } from '../config/endpoint-config.js';
 import { attachLeanPath } from './lean-path.js';
 
@@ -55,7 +55,7 @@ export function createS3Client(config: EndpointConfig, options: ClientOptions): 
       maxSockets: options.maxSockets,
       connectionTimeoutMs: 10_000,
       socketTimeoutMs: 120_000,
-      transport: config.httpClient ?? 'node-http',
+      transport: config.httpClient ?? 'http1',
     });
   }
   return client;

@@ -1,7 +1,9 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { Readable } from 'node:stream';
-import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, type S3Client } from './sdk.js';
+import { Http1Client } from './lean-http.js';
+import { EMPTY_SHA256, SigV4Signer, type SigningCredentials } from './sigv4.js';
 
 /**
  * The lean path for the two hot calls of a copy (GetObject, PutObject/UploadPart): the same requests the
@@ -11,11 +13,15 @@ import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
  *   through the client's full stack and stopped just before signing (see `resolveTarget`); its URL, with
  *   the probe key cut off, is the bucket's base for every key (path or virtual-host style, the endpoint's
  *   path), and its user-agent headers are reused. Keys are encoded as the SDK encodes them (`encodeKey`).
- * - Signing and credentials: the client's own SigV4 signer (`client.config.signer`), which asks the
- *   client's credential provider (static keys, session token, profile, the default chain), with the
- *   client's clock-skew offset. Writes that carry Content-MD5 are signed UNSIGNED-PAYLOAD.
+ * - Signing and credentials: SigV4 as the SDK's signer does it for S3 (sigv4.ts, checked against it in
+ *   test/unit/sigv4.test.ts), with the region and service the SDK's endpoint rules chose, the client's
+ *   credential provider (static keys, session token, profile, the default chain; asked per request, as
+ *   the SDK's signer asks it) and its clock-skew offset. Writes that carry Content-MD5 are signed
+ *   UNSIGNED-PAYLOAD.
  * - Retries: the client's own retry strategy (the SDK's standard one: attempts, backoff, retry quota),
  *   with the SDK's error types; a streamed body is not retried, as in the SDK.
+ * - HTTP: our own HTTP/1.1 client over keep-alive connections (lean-http.ts) by default; node:http or
+ *   undici on request (S3MIGRATE_HTTP_CLIENT).
  * - Errors: the shape of the SDK's service errors (`name` = S3 code, `$metadata.httpStatusCode`,
  *   `$fault`, `$response`), network errors as node:http raises them, timeouts as `TimeoutError`.
  *
@@ -29,8 +35,8 @@ export interface LeanOptions {
   socketTimeoutMs: number;
   /** More options for the HTTP(S) agents (tests: a `lookup` that sends virtual-host names to 127.0.0.1). */
   agentOptions?: http.AgentOptions;
-  /** The HTTP client: node:http (default), or the `undici` package when it is installed. */
-  transport?: 'node-http' | 'undici';
+  /** The HTTP client: our own HTTP/1.1 client (lean-http.ts, default), node:http, or the `undici` package when installed. */
+  transport?: 'http1' | 'node-http' | 'undici';
 }
 
 /** The part of undici's Dispatcher API the lean path uses (typed here: undici is an optional package). */
@@ -53,13 +59,6 @@ export class LeanHandover extends Error {
   }
 }
 
-interface Signer {
-  sign(
-    request: SignableRequest,
-    options: { signingDate: Date; signingRegion: string; signingService: string },
-  ): Promise<{ headers: Record<string, string> }>;
-}
-
 interface SignableRequest {
   method: string;
   protocol: string;
@@ -80,16 +79,19 @@ interface Target {
   /** The Host header the SDK sends. */
   host: string;
   userAgent: Record<string, string>;
-  signer: Signer;
-  signingRegion: string;
-  signingService: string;
+  /** The client's credential provider (the one its SDK signer asks). */
+  credentials: () => Promise<SigningCredentials>;
+  signer: SigV4Signer;
 }
 
 /** What a lean request answered: the status, headers and (for a 2xx GET) the body stream. */
 export interface LeanAnswer {
   statusCode: number;
   headers: http.IncomingHttpHeaders;
-  body: http.IncomingMessage;
+  /** The body of a 2xx GET (a write's answer is read whole, and not handed on). */
+  body?: Readable;
+  /** The whole body of a 2xx answer to a request that asked for it (`readWhole`). */
+  text?: string;
 }
 
 interface RetryToken {
@@ -103,8 +105,9 @@ interface RetryStrategy {
 }
 
 const PROBE_KEY = 's3migrate-endpoint-probe';
+/** A body read whole on request (a listing page: 1,000 keys of up to 1 KiB each, XML-escaped) is refused beyond this. */
+const READ_WHOLE_LIMIT = 64 * 1024 * 1024;
 const EXPECT_CONTINUE_BYTES = 2 * 1024 * 1024;
-const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 const CAPTURED = Symbol('s3migrate lean target captured');
 
 /** The SDK's encoding of a greedy `{Key+}` label: each `/`-separated segment URI-encoded, `!'()*` too. */
@@ -171,15 +174,16 @@ function retryAfterHint(error: { $response?: { headers?: Record<string, string |
   return Number.isNaN(date.getTime()) ? undefined : date;
 }
 
-function unescapeXml(text: string): string {
-  return text
-    .replace(/&lt;/g, '<')
-    .replace(/&gt;/g, '>')
-    .replace(/&quot;/g, '"')
-    .replace(/&apos;/g, "'")
-    .replace(/&#x([0-9a-fA-F]+);/g, (_, hex: string) => String.fromCodePoint(parseInt(hex, 16)))
-    .replace(/&#(\d+);/g, (_, dec: string) => String.fromCodePoint(Number(dec)))
-    .replace(/&amp;/g, '&');
+const XML_ENTITY = /&(?:(lt|gt|quot|apos|amp)|#x([0-9a-fA-F]+)|#([0-9]+));/g;
+const NAMED_ENTITY: Record<string, string> = { lt: '<', gt: '>', quot: '"', apos: "'", amp: '&' };
+
+/** Decodes XML's five named entities and character references in one pass (`&amp;lt;` stays `&lt;`). */
+export function unescapeXml(text: string): string {
+  return text.replace(XML_ENTITY, (whole, name: string | undefined, hex: string | undefined, dec: string | undefined) => {
+    if (name !== undefined) return NAMED_ENTITY[name]!;
+    const code = hex !== undefined ? parseInt(hex, 16) : Number(dec);
+    return code <= 0x10ffff ? String.fromCodePoint(code) : whole;
+  });
 }
 
 function xmlField(body: string, name: string): string | undefined {
@@ -237,13 +241,19 @@ function abortError(): Error {
   return Object.assign(new Error('The operation was aborted'), { name: 'AbortError', code: 'ABORT_ERR' });
 }
 
-function readAll(stream: Readable, limit = 1 << 20): Promise<string> {
+/** Reads a body: its first `keep` bytes (an error's), or (with `failBeyond`) all of it, failing when it is bigger. */
+function readAll(stream: Readable, failBeyond?: number): Promise<string> {
+  const keep = failBeyond ?? 1 << 20;
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     stream.on('data', (chunk: Buffer) => {
+      if (failBeyond !== undefined && size + chunk.length > failBeyond) {
+        stream.destroy(Object.assign(new Error(`answer body larger than ${failBeyond} bytes`), { code: 'ERR_ANSWER_TOO_LARGE' }));
+        return;
+      }
+      if (size < keep) chunks.push(chunk);
       size += chunk.length;
-      if (size <= limit) chunks.push(chunk);
     });
     stream.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
     stream.once('error', reject);
@@ -259,6 +269,8 @@ export interface LeanRequest {
   body?: Buffer | Readable;
   /** The body is covered by a signed Content-MD5: sign UNSIGNED-PAYLOAD instead of hashing it. */
   unsignedPayload: boolean;
+  /** A GET whose 2xx body is read whole and answered as `text` (a listing), not handed on as a stream. */
+  readWhole?: boolean;
   signal?: AbortSignal;
 }
 
@@ -276,6 +288,7 @@ export class LeanPath {
   private readonly handedOver = new Set<string>();
   private readonly httpAgent: http.Agent;
   private readonly httpsAgent: https.Agent;
+  private readonly http1: Http1Client | undefined;
   private undici: Promise<UndiciAgent> | undefined;
 
   constructor(
@@ -285,6 +298,14 @@ export class LeanPath {
     const agentOptions = { keepAlive: true, maxSockets: options.maxSockets, maxFreeSockets: options.maxSockets, ...options.agentOptions };
     this.httpAgent = new http.Agent(agentOptions);
     this.httpsAgent = new https.Agent(agentOptions);
+    if (options.transport === undefined || options.transport === 'http1') {
+      this.http1 = new Http1Client({
+        maxSockets: options.maxSockets,
+        connectionTimeoutMs: options.connectionTimeoutMs,
+        socketTimeoutMs: options.socketTimeoutMs,
+        lookup: options.agentOptions?.lookup,
+      });
+    }
     if (options.transport === 'undici') {
       const name = 'undici';
       this.undici = (import(name) as Promise<{ Agent: new (options: object) => UndiciAgent }>).catch((error: Error) => {
@@ -404,21 +425,47 @@ export class LeanPath {
     if (Number(request.headers['content-length']) >= EXPECT_CONTINUE_BYTES) headers.expect = '100-continue';
     else if (request.body === undefined) headers['x-amz-content-sha256'] = EMPTY_SHA256;
     const offset = (this.client.config as unknown as { systemClockOffset?: number }).systemClockOffset ?? 0;
-    const signed = await target.signer.sign(
-      {
-        method: request.method,
-        protocol: target.protocol,
-        hostname: target.hostname,
-        port: target.port,
-        path,
-        query: request.query,
-        headers,
-        body: request.unsignedPayload ? undefined : request.body,
-      },
-      { signingDate: new Date(Date.now() + offset), signingRegion: target.signingRegion, signingService: target.signingService },
+    const credentials = await target.credentials();
+    target.signer.sign(
+      { method: request.method, path, query: request.query, headers, body: request.unsignedPayload ? undefined : request.body },
+      credentials,
+      Date.now() + offset,
     );
-    if (this.undici) return this.exchangeUndici(await this.undici, target, request, path + queryString(request.query), signed.headers);
-    return this.exchange(target, request.method, request.body, request.signal, path + queryString(request.query), signed.headers);
+    const pathAndQuery = path + queryString(request.query);
+    if (this.http1) return this.exchangeHttp1(this.http1, target, request, pathAndQuery, headers);
+    if (this.undici) return this.exchangeUndici(await this.undici, target, request, pathAndQuery, headers);
+    return this.exchange(target, request.method, request.body, request.signal, pathAndQuery, headers, request.readWhole === true);
+  }
+
+  private async exchangeHttp1(
+    client: Http1Client,
+    target: Target,
+    request: LeanRequest,
+    pathAndQuery: string,
+    headers: Record<string, string>,
+  ): Promise<LeanAnswer> {
+    const stream = request.method === 'GET' && !request.readWhole;
+    const answer = await client.request({
+      protocol: target.protocol,
+      hostname: target.hostname,
+      port: target.port,
+      method: request.method,
+      path: pathAndQuery,
+      headers,
+      body: request.body,
+      signal: request.signal,
+      // Only a 2xx GET's body is handed on as a stream; an error's (and a write's answer) is read whole.
+      streamBody: (status) => stream && status >= 200 && status < 300,
+      maxCollectBytes: request.readWhole ? READ_WHOLE_LIMIT : undefined,
+    });
+    const { statusCode } = answer;
+    if (answer.body) return { statusCode, headers: answer.headers, body: answer.body };
+    const bytes = answer.bytes!;
+    const ok = statusCode >= 200 && statusCode < 300;
+    // As the SDK's throw-200-exceptions middleware: a 2xx whose body ends in </Error> is a 503.
+    const text = bytes.length === 0 ? '' : bytes.toString('utf8', 0, request.readWhole ? bytes.length : Math.min(bytes.length, 1 << 20));
+    if (ok && !text.slice(-16).endsWith('</Error>')) return { statusCode, headers: answer.headers, text: request.readWhole ? text : undefined };
+    throw serviceError(ok ? 503 : statusCode, answer.headers, text);
   }
 
   private async exchangeUndici(
@@ -445,9 +492,9 @@ export class LeanPath {
     }
     const { statusCode } = answer;
     const ok = statusCode >= 200 && statusCode < 300;
-    if (ok && request.method === 'GET') return { statusCode, headers: answer.headers as http.IncomingHttpHeaders, body: answer.body as http.IncomingMessage };
-    const text = await readAll(answer.body);
-    if (ok && !text.slice(-16).endsWith('</Error>')) return { statusCode, headers: answer.headers as http.IncomingHttpHeaders, body: answer.body as http.IncomingMessage };
+    if (ok && request.method === 'GET' && !request.readWhole) return { statusCode, headers: answer.headers as http.IncomingHttpHeaders, body: answer.body as http.IncomingMessage };
+    const text = await readAll(answer.body, ok && request.readWhole ? READ_WHOLE_LIMIT : undefined);
+    if (ok && !text.slice(-16).endsWith('</Error>')) return { statusCode, headers: answer.headers as http.IncomingHttpHeaders, text: request.readWhole ? text : undefined };
     throw serviceError(ok ? 503 : statusCode, answer.headers as http.IncomingHttpHeaders, text);
   }
 
@@ -463,6 +510,7 @@ export class LeanPath {
     signal: AbortSignal | undefined,
     pathAndQuery: string,
     headers: Record<string, string>,
+    readWhole = false,
   ): Promise<LeanAnswer> {
     const { connectionTimeoutMs, socketTimeoutMs } = this.options;
     return new Promise<LeanAnswer>((resolve, reject) => {
@@ -511,18 +559,18 @@ export class LeanPath {
       req.once('response', (res) => {
         const statusCode = res.statusCode ?? 0;
         const ok = statusCode >= 200 && statusCode < 300;
-        if (ok && method === 'GET') {
+        if (ok && method === 'GET' && !readWhole) {
           settled = true;
           resolve({ statusCode, headers: res.headers, body: res });
           return;
         }
         // A write's answer is read whole: an error's code, or S3's "200 with an <Error> inside".
-        readAll(res).then(
+        readAll(res, ok && readWhole ? READ_WHOLE_LIMIT : undefined).then(
           (text) => {
             // As the SDK's throw-200-exceptions middleware: a 2xx whose body ends in </Error> is a 503.
             if (ok && !text.slice(-16).endsWith('</Error>')) {
               settled = true;
-              resolve({ statusCode, headers: res.headers, body: res });
+              resolve({ statusCode, headers: res.headers, text: readWhole ? text : undefined });
             } else fail(serviceError(ok ? 503 : statusCode, res.headers, text));
           },
           (error: Error) => fail(error),
@@ -591,7 +639,7 @@ export async function resolveTarget(client: S3Client, bucket: string): Promise<T
   const scheme = schemes[0];
   if (scheme && scheme.name !== 'sigv4') throw new LeanHandover(`signing scheme ${scheme.name}`);
   const config = client.config as unknown as {
-    signer: (scheme?: object) => Promise<Signer>;
+    credentials: () => Promise<SigningCredentials>;
     region: () => Promise<string>;
     requestChecksumCalculation: () => Promise<string>;
     responseChecksumValidation: () => Promise<string>;
@@ -601,7 +649,7 @@ export async function resolveTarget(client: S3Client, bucket: string): Promise<T
   }
   const signingRegion = scheme?.signingRegion ?? ((context.signing_region as string | undefined) ?? (await config.region()));
   const signingService = scheme?.signingName ?? ((context.signing_service as string | undefined) ?? 's3');
-  const signer = await config.signer(scheme);
+  if (typeof config.credentials !== 'function') throw new LeanHandover('the client has no credential provider');
   const headers = request.headers;
   const userAgent: Record<string, string> = {};
   for (const name of ['user-agent', 'x-amz-user-agent']) if (headers[name]) userAgent[name] = headers[name]!;
@@ -613,9 +661,8 @@ export async function resolveTarget(client: S3Client, bucket: string): Promise<T
     base: request.path.slice(0, request.path.length - encodedProbe.length),
     host: headers.host ?? (request.port ? `${request.hostname}:${request.port}` : request.hostname),
     userAgent,
-    signer,
-    signingRegion,
-    signingService,
+    credentials: () => config.credentials(),
+    signer: new SigV4Signer(signingRegion, signingService),
   };
 }
 

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, type S3Client } from '../s3/sdk.js';
 import pLimit from 'p-limit';
 import type { BucketLocation } from '../config/s3-url.js';
 import { describeS3Failure } from '../s3/describe-failure.js';

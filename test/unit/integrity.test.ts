@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, expect, it } from 'vitest';
-import { HashingStream } from '../../src/copy/integrity.js';
+import { HashingStream, readWhole } from '../../src/copy/integrity.js';
 import { isPlainMd5, multipartEtag, normalizeEtag as unquote } from '../../src/s3/etag.js';
 
 const md5 = (data: Buffer): string => createHash('md5').update(data).digest('hex');
@@ -74,6 +74,58 @@ describe('HashingStream', () => {
     const { hasher, error } = await run(Buffer.alloc(0), 1, { expectedSize: 0, wholeMd5: true });
     expect(error).toBeUndefined();
     expect(hasher.md5).toBe(md5(Buffer.alloc(0)));
+  });
+});
+
+describe('readWhole', () => {
+  const data = Buffer.from(Array.from({ length: 25_000 }, (_, i) => (i * 17) % 253));
+  const pieces = (bytes: Buffer, chunk: number): Buffer[] => {
+    const out = [];
+    for (let i = 0; i < bytes.length; i += chunk) out.push(bytes.subarray(i, i + chunk));
+    return out;
+  };
+  const read = (bytes: Buffer, options: Parameters<typeof readWhole>[1], chunk = 4096) =>
+    readWhole(Readable.from(pieces(bytes, chunk)), options).then(
+      (whole) => ({ whole, error: undefined }),
+      (error: Error) => ({ whole: undefined, error }),
+    );
+
+  it('reads every byte into one buffer, hashing only when asked, and counts the bytes', async () => {
+    let counted = 0;
+    const plain = await read(data, { expectedSize: data.length, wholeMd5: false, onBytes: (n) => (counted += n) });
+    expect(plain.whole!.bytes.equals(data)).toBe(true);
+    expect(plain.whole!.md5).toBeUndefined();
+    expect(counted).toBe(data.length);
+    const hashed = await read(data, { expectedSize: data.length, wholeMd5: true }, 3333);
+    expect(hashed.whole!.md5).toBe(md5(data));
+    const checked = await read(data, { expectedSize: data.length, expectedMd5: md5(data), wholeMd5: false });
+    expect(checked.whole!.md5).toBe(md5(data));
+  });
+
+  it('fails a short body, a long one, and bytes that do not hash to the source ETag', async () => {
+    expect((await read(data.subarray(0, 20_000), { expectedSize: data.length, wholeMd5: false })).error?.name).toBe('TruncatedBody');
+    expect((await read(data, { expectedSize: data.length - 1, wholeMd5: false })).error?.name).toBe('TruncatedBody');
+    const wrong = await read(data, { expectedSize: data.length, expectedMd5: md5(Buffer.from('other')), wholeMd5: false });
+    expect(wrong.error?.name).toBe('IntegrityMismatch');
+  });
+
+  it('passes the body\'s own error on, and fails a body closed before its end', async () => {
+    const failing = new Readable({ read() {} });
+    const reading = readWhole(failing, { expectedSize: 10, wholeMd5: false }).catch((error: Error) => error);
+    failing.push(Buffer.alloc(4));
+    failing.destroy(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }));
+    expect(await reading).toMatchObject({ code: 'ECONNRESET' });
+    const cut = new Readable({ read() {} });
+    const cutReading = readWhole(cut, { expectedSize: 10, wholeMd5: false }).catch((error: Error) => error);
+    cut.push(Buffer.alloc(4));
+    cut.destroy();
+    expect(await cutReading).toMatchObject({ code: 'ERR_STREAM_PREMATURE_CLOSE' });
+  });
+
+  it('handles a 0-byte object', async () => {
+    const { whole } = await read(Buffer.alloc(0), { expectedSize: 0, wholeMd5: true });
+    expect(whole!.bytes.length).toBe(0);
+    expect(whole!.md5).toBe(md5(Buffer.alloc(0)));
   });
 });
 

@@ -20,7 +20,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, type S3Client } from '../../s3/sdk.js';
 import { FatalError, UsageError } from '../../errors.js';
 import { classifyError } from '../../s3/errors.js';
 import type { ListedObject } from '../../state/types.js';

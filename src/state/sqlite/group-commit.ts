@@ -16,12 +16,16 @@ interface Pending {
 export class GroupCommit {
   private queue: Pending[] = [];
   private timer: NodeJS.Timeout | undefined;
+  /** Made once: better-sqlite3 builds a transaction function's wrappers anew on every db.transaction(). */
+  private readonly commit: (batch: Pending[]) => boolean[];
 
   constructor(
-    private readonly db: Database.Database,
+    db: Database.Database,
     private readonly maxDelayMs = 2,
     private readonly maxBatch = 128,
-  ) {}
+  ) {
+    this.commit = db.transaction((batch: Pending[]) => batch.map((unit) => unit.work() !== false));
+  }
 
   /** Resolves with false when the unit applied nothing (its work returned false), once its batch committed. */
   run(work: () => boolean | void): Promise<boolean> {
@@ -41,7 +45,7 @@ export class GroupCommit {
     if (batch.length === 0) return;
     let applied: boolean[];
     try {
-      applied = this.db.transaction(() => batch.map((unit) => unit.work() !== false))();
+      applied = this.commit(batch);
     } catch (error) {
       for (const unit of batch) unit.reject(error);
       return;
