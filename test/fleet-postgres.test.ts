@@ -10,6 +10,8 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { s3rverClient, startS3rver, type S3rverHandle } from '../scripts/servers/s3rver.js';
 import { runCli, s3rverEnv, startCli, type CliResult } from './support/cli.js';
 import { bucketHashes, bytes, keyOfPath, listKeys, MiB, seed, sha256, sleep, tempDir, teardown, waitFor, type SeedObject } from './support/copy-fixtures.js';
+import { PgStore } from '../src/state/postgres/pg-store.js';
+import { SORT_ORDERS } from '../src/state/types.js';
 import { jobCommand } from './support/k8s-job.js';
 import { describePostgres } from './support/postgres.js';
 import { startRequestProxy, type LogEntry, type RequestProxy } from './support/request-proxy.js';
@@ -134,6 +136,25 @@ describePostgres('a fleet of copy workers on a PostgreSQL state', (pg) => {
     const parts = BIG_KEYS.reduce((total, key) => total + Math.ceil(CORPUS.find((o) => o.key === key)!.body.length / PART), 0);
     expect(log.filter((entry) => entry.op === 'UploadPart').length).toBe(parts);
   }, 90_000);
+
+  it('workers starting together each ready the copy (the --sort index is built once, nobody fails on it)', async () => {
+    // Regression: a worker that waited for another to build the index looked it up in a stale catalog
+    // cache, tried to build it too and stopped with 42P07 (relation already exists): exit 1.
+    for (let round = 0; round < 3; round += 1) {
+      const database = await pg().createDatabase();
+      await catalog('slow', database);
+      const stores = await Promise.all(
+        Array.from({ length: 6 }, () =>
+          PgStore.open(pg().urlOf(database), { create: false, readonly: false, migration: 'fleet', env: { PGPASSWORD: pg().password } }),
+        ),
+      );
+      try {
+        for (const order of SORT_ORDERS) await Promise.all(stores.map((store) => store.prepareCopy(order)));
+      } finally {
+        await Promise.all(stores.map((store) => store.close()));
+      }
+    }
+  }, 60_000);
 
   it('2 of 4 workers killed with SIGKILL mid-run: the others finish after the leases expire; status stays consistent', async () => {
     const database = await pg().createDatabase();
