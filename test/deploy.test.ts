@@ -295,7 +295,9 @@ describe('jobCommand (test/support/k8s-job.ts)', () => {
   it("resolves the copy Job's arguments and environment from the ConfigMap and the given secrets", () => {
     const data = configMap().data!;
     const { argv, env, parallelism } = jobCommand(COPY_JOB, { secrets });
-    expect(argv).toEqual(['copy', '--to', data.S3MIGRATE_TO, '--state', data.S3MIGRATE_STATE_URL, '--migration', data.S3MIGRATE_MIGRATION]);
+    expect(argv).toEqual([
+      'copy', '--to', data.S3MIGRATE_TO, '--state', data.S3MIGRATE_STATE_URL, '--migration', data.S3MIGRATE_MIGRATION, '--workers', '1',
+    ]);
     expect(env).toEqual({ ...data, ...secrets });
     expect(parallelism).toBe(copyJob().spec!.parallelism);
   });

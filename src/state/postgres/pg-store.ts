@@ -815,8 +815,19 @@ export class PgStore implements StateStore {
    */
   private async ensureSortIndex(order: SortOrder): Promise<boolean> {
     const { name, columns } = SORT_INDEXES[order];
+    // Read from pg_class with the statement's own snapshot, not with to_regclass(): that one looks the
+    // name up in the backend's catalog cache, which a transaction refreshes only when it starts or locks
+    // a relation (an advisory lock does not). Waiting on the lock below while another worker built the
+    // index, it would still say "missing", and CREATE INDEX then failed with 42P07 (already exists).
     const exists = async (on: Queryable): Promise<boolean> =>
-      (await this.query<{ found: boolean }>('SELECT to_regclass($1) IS NOT NULL AS found', [`${SCHEMA}.${name}`], on)).rows[0]!.found;
+      (
+        await this.query<{ found: boolean }>(
+          `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname = $1 AND c.relname = $2) AS found`,
+          [SCHEMA, name],
+          on,
+        )
+      ).rows[0]!.found;
     if (await exists(this.pool)) return false;
     return this.transaction(async (client) => {
       await this.query('SELECT pg_advisory_xact_lock($1)', [SCHEMA_LOCK_KEY], client);
