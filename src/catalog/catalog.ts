@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { describeLocation, sameLocation } from '../config/s3-url.js';
 import { UsageError } from '../errors.js';
@@ -87,6 +88,8 @@ class Stop {
   readonly controller = new AbortController();
   failure: unknown;
   constructor(readonly outer: AbortSignal | undefined) {
+    // Every request in flight (two per part being listed) listens to it.
+    setMaxListeners(0, this.controller.signal);
     if (outer?.aborted) this.controller.abort();
     else outer?.addEventListener('abort', () => this.controller.abort(), { once: true });
   }
@@ -113,6 +116,8 @@ export async function runCatalog(options: CatalogOptions): Promise<CatalogResult
   const stop = new Stop(options.signal);
   const counters = { keysListed: 0, pages: 0 };
   const onPage = (objects: number): void => {
+    // A part's last page is often empty (its end reached): progress counts pages that brought keys.
+    if (objects === 0) return;
     counters.keysListed += objects;
     counters.pages += 1;
     options.onEvent?.({ type: 'page', keysListed: counters.keysListed, pages: counters.pages, elapsedMs: Date.now() - started });
@@ -207,19 +212,41 @@ interface PartPage {
   done: boolean;
 }
 
-/** One part's pages: from its resume point until its end key or the end of the listing. */
+/** The first page after a part's own prefix is small: it usually holds the next part's keys only. */
+const GAP_PAGE_KEYS = 100;
+/** Above every key that starts with a prefix and has a character after it (U+10FFFF is the last one). */
+const ABOVE_ALL = '\u{10FFFF}';
+
+/**
+ * One part's pages, from its resume point until its end key or the end of the listing. A part that starts
+ * at a prefix (`photos/`, as planned from a delimiter listing) is listed in two phases, so that no request
+ * reads far into the next part: its own keys with Prefix=`photos/` (the server stops at the prefix's end),
+ * then what lies between them and the end key (keys such as `photos0` or a prefix the delimiter listing
+ * did not report) after the highest possible key of the prefix. The resume point tells the phases apart.
+ */
 async function* partPages(part: CatalogPart, lister: Lister, prefix: string): AsyncGenerator<PartPage> {
+  const scope = part.startAfter.endsWith('/') && part.startAfter.startsWith(prefix) && part.startAfter !== prefix ? part.startAfter : undefined;
   let resumeAfter = part.resumeAfter;
+  let inScope = scope !== undefined && resumeAfter.startsWith(scope);
   let token: string | undefined;
+  let gapPages = 0;
   for (;;) {
-    const answer: ListAnswer = await lister({
-      prefix,
-      startAfter: token === undefined ? resumeAfter : undefined,
-      continuationToken: token,
-      maxKeys: 1000,
-    });
-    let objects = answer.objects;
-    let done = !answer.truncated;
+    let answer: ListAnswer;
+    if (inScope) {
+      answer = await lister({ prefix: scope!, startAfter: token === undefined ? resumeAfter : undefined, continuationToken: token, maxKeys: 1000 });
+    } else {
+      const after = scope !== undefined && compareKeys(resumeAfter, scope + ABOVE_ALL) < 0 ? scope + ABOVE_ALL : resumeAfter;
+      answer = await lister({
+        prefix,
+        startAfter: token === undefined ? after : undefined,
+        continuationToken: token,
+        maxKeys: scope !== undefined && gapPages === 0 ? GAP_PAGE_KEYS : 1000,
+      });
+      gapPages += 1;
+    }
+    // Keys of the prefix met after it (a key such as `photos/\u{10FFFF}x`) were listed with it.
+    let objects = !inScope && scope !== undefined ? answer.objects.filter((object) => !object.key.startsWith(scope)) : answer.objects;
+    let done = !answer.truncated && !inScope;
     if (part.endKey !== null) {
       const endKey = part.endKey;
       const beyond = objects.findIndex((object) => compareKeys(object.key, endKey) > 0);
@@ -233,6 +260,10 @@ async function* partPages(part: CatalogPart, lister: Lister, prefix: string): As
     if (done) return;
     // Without a token (a server that gives none), the next page starts after the last key stored.
     token = answer.nextToken;
+    if (inScope && !answer.truncated) {
+      inScope = false;
+      token = undefined;
+    }
   }
 }
 

@@ -1,6 +1,8 @@
 import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { FatalError } from '../errors.js';
 import type { ListedObject } from '../state/types.js';
+import { leanListObjects, type RawListAnswer } from './lean-list.js';
+import { LeanHandover, leanPathOf } from './lean-path.js';
 
 export interface ListingPage {
   objects: ListedObject[];
@@ -61,8 +63,25 @@ const noEncoding = new WeakSet<S3Client>();
  * refuses the parameter (400) is asked again without it.
  */
 export async function listObjectsPage(client: S3Client, request: ListRequest): Promise<ListAnswer> {
-  const ask = (encode: boolean) =>
-    client.send(
+  const ask = async (encode: boolean): Promise<RawListAnswer> => {
+    const lean = leanPathOf(client);
+    if (lean?.serves(request.bucket)) {
+      try {
+        return await leanListObjects(lean, {
+          bucket: request.bucket,
+          prefix: request.prefix,
+          startAfter: request.startAfter,
+          continuationToken: request.continuationToken,
+          delimiter: request.delimiter,
+          maxKeys: request.maxKeys ?? 1000,
+          encodingType: encode ? 'url' : undefined,
+          signal: request.signal,
+        });
+      } catch (error) {
+        if (!(error instanceof LeanHandover)) throw error;
+      }
+    }
+    const response = await client.send(
       new ListObjectsV2Command({
         Bucket: request.bucket,
         Prefix: request.prefix === '' ? undefined : request.prefix,
@@ -74,7 +93,21 @@ export async function listObjectsPage(client: S3Client, request: ListRequest): P
       }),
       { abortSignal: request.signal },
     );
-  let response;
+    return {
+      objects: (response.Contents ?? []).map((item) => ({
+        key: item.Key!,
+        size: item.Size ?? 0,
+        etag: item.ETag,
+        lastModified: (item.LastModified ?? new Date(0)).toISOString(),
+        storageClass: item.StorageClass,
+      })),
+      prefixes: (response.CommonPrefixes ?? []).flatMap((entry) => (entry.Prefix === undefined ? [] : [entry.Prefix])),
+      truncated: response.IsTruncated === true,
+      nextToken: response.IsTruncated ? response.NextContinuationToken : undefined,
+      encodingType: response.EncodingType,
+    };
+  };
+  let response: RawListAnswer;
   const encode = !noEncoding.has(client);
   try {
     response = await ask(encode);
@@ -85,22 +118,12 @@ export async function listObjectsPage(client: S3Client, request: ListRequest): P
     noEncoding.add(client);
     response = await ask(false);
   }
-  const encoded = typeof response.EncodingType === 'string' && response.EncodingType.toLowerCase() === 'url';
-  const decode = encoded ? decodeListedKey : (key: string) => key;
-  const objects: ListedObject[] = (response.Contents ?? []).map((item) => ({
-    key: decode(item.Key!),
-    size: item.Size ?? 0,
-    etag: item.ETag,
-    lastModified: (item.LastModified ?? new Date(0)).toISOString(),
-    storageClass: item.StorageClass,
-  }));
-  return {
-    objects,
-    prefixes: (response.CommonPrefixes ?? []).flatMap((entry) => (entry.Prefix === undefined ? [] : [decode(entry.Prefix)])),
-    truncated: response.IsTruncated === true,
-    nextToken: response.IsTruncated ? response.NextContinuationToken : undefined,
-    encoded,
-  };
+  const encoded = typeof response.encodingType === 'string' && response.encodingType.toLowerCase() === 'url';
+  if (encoded) {
+    for (const object of response.objects) object.key = decodeListedKey(object.key);
+    response.prefixes = response.prefixes.map(decodeListedKey);
+  }
+  return { objects: response.objects, prefixes: response.prefixes, truncated: response.truncated, nextToken: response.nextToken, encoded };
 }
 
 export interface ListPagesOptions {

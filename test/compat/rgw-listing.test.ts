@@ -10,6 +10,8 @@ import { startRgw, type RgwHandle, type RgwUser } from '../servers/rgw.js';
 import { runCli } from '../support/cli.js';
 import { bytes, eachLimit, listKeys, readObject, readRows, seed, sha256, tempDir, type SeedObject } from '../support/copy-fixtures.js';
 import { startRequestProxy, type RequestProxy } from '../support/request-proxy.js';
+import { createS3Client } from '../../src/s3/client.js';
+import { leanPathOf } from '../../src/s3/lean-path.js';
 import { listObjectsPage, listPages } from '../../src/s3/list-pages.js';
 
 const USER_A = { uid: 'listing-source', access: 'LISTINGSOURCEKEY0001', secret: 'listing-source-secret-000000000000000000' };
@@ -124,6 +126,46 @@ describe('listing and copying awkward keys on RGW', () => {
     for (const after of TRICKY) {
       const next = await listObjectsPage(clientA, { bucket: 'keys-src', prefix: '', startAfter: after, maxKeys: 1 });
       expect(next.objects[0]?.key, `after ${JSON.stringify(after)}`).toBe(reference[reference.indexOf(after) + 1]);
+    }
+  });
+
+  it('the lean path answers as the SDK does: URL-encoded keys, prefixes, tokens, across pages', async () => {
+    const config = (leanPath?: false) => ({
+      side: 'source' as const,
+      endpoint: rgw.endpoint,
+      region: 'us-east-1',
+      forcePathStyle: true,
+      checksumMode: 'when-required' as const,
+      credentials: { accessKeyId: userA.accessKeyId, secretAccessKey: userA.secretAccessKey },
+      credentialSource: 'test',
+      ...(leanPath === false ? { leanPath } : {}),
+    });
+    const lean = createS3Client(config(), { maxSockets: 4 });
+    const sdk = createS3Client(config(false), { maxSockets: 4 });
+    expect(leanPathOf(lean)).toBeDefined();
+    try {
+      for (const request of [
+        { prefix: '', maxKeys: 7 },
+        { prefix: '', delimiter: '/' },
+        { prefix: 'p', delimiter: '/', maxKeys: 3 },
+        { prefix: 'dots/', startAfter: 'dots/./single' },
+      ]) {
+        let token: string | undefined;
+        let tokenSdk: string | undefined;
+        do {
+          const [a, b] = await Promise.all([
+            listObjectsPage(lean, { bucket: 'keys-src', ...request, continuationToken: token }),
+            listObjectsPage(sdk, { bucket: 'keys-src', ...request, continuationToken: tokenSdk }),
+          ]);
+          expect(a, JSON.stringify(request)).toEqual(b);
+          expect(a.encoded).toBe(true);
+          token = a.nextToken;
+          tokenSdk = b.nextToken;
+        } while (token !== undefined);
+      }
+    } finally {
+      lean.destroy();
+      sdk.destroy();
     }
   });
 

@@ -85,7 +85,10 @@ function fakeBucket(keys: readonly string[], options: { omitDeepOnly?: boolean; 
 /** Keys of every awkward kind: around '/', below and above ASCII, surrogate pairs, folder markers, deep-only prefixes. */
 function awkwardKeys(): string[] {
   const keys: string[] = [];
-  const names = ['a', 'a!', 'a-b', 'a.txt', 'a/', 'a/x', 'a0', 'é', '\uFF01', '😀', '\u00FF', 'Z', '~', ' lead', 'trail ', 'a//b', '%', '+'];
+  // Besides: keys right after a prefix's range ('p000' after 'p00/'), and keys of a prefix above U+10FFFF's
+  // first byte sequence ('p01-x/\u{10FFFF}z'), which the gap after a prefix must not list twice.
+  const names = ['a', 'a!', 'a-b', 'a.txt', 'a/', 'a/x', 'a0', 'é', '\uFF01', '😀', '\u00FF', 'Z', '~', ' lead', 'trail ', 'a//b', '%', '+',
+    'p000', 'p01-x0', 'p01-x/\u{10FFFF}z', 'p02.y/\u{10FFFF}', 'p03é/\u{10FFFF}\u{10FFFF}'];
   for (const name of names) keys.push(name);
   for (let p = 0; p < 40; p++) {
     const dir = `p${String(p).padStart(2, '0')}${['', '-x', '.y', 'é', '😀'][p % 5]}/`;
