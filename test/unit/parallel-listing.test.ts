@@ -182,6 +182,24 @@ describe('the key space in parts', () => {
     }
   });
 
+  it('a server listing out of byte order (s3rver: `a/b.jpg` before `a b.jpg`) stops the catalog, no key dropped silently', async () => {
+    // s3rver walks its directories: a plain listing gives the keys under a/ before `a b.jpg`, `a-.jpg`, `a.jpg`.
+    const walkOrder = ['B.jpg', 'a/b.jpg', 'a b.jpg', 'a-.jpg', 'a.jpg', 'dir/', 'z.jpg'];
+    const lister: Lister = async (request) => {
+      if (request.delimiter) return { objects: [], prefixes: ['a/', 'dir/'], truncated: false, encoded: false };
+      const after = request.startAfter ?? '';
+      const keys = walkOrder.filter((key) => key.startsWith(request.prefix) && (after === '' || byteOrder(key, after) > 0));
+      return { objects: keys.map((key) => ({ key, size: 1, etag: '"e"', lastModified: '2024-01-01T00:00:00.000Z' })), prefixes: [], truncated: false, encoded: false };
+    };
+    const { store } = openStore();
+    await expect(catalog(store, lister, 8)).rejects.toThrow(/"a b\.jpg" after "a\/b\.jpg", not in byte order.*--list-concurrency 1/);
+    await store.close();
+    const single = openStore().store;
+    expect((await catalog(single, lister, 1)).completed).toBe(true);
+    expect(storedKeys(single)).toEqual([...walkOrder].sort(byteOrder));
+    await single.close();
+  });
+
   it('a prefix: only its keys, its own parts', async () => {
     const keys = awkwardKeys();
     const bucket = fakeBucket(keys, { pageSize: 50 });
