@@ -111,8 +111,9 @@ async function catalog(flags: CatalogFlags): Promise<number> {
     const bucket = /^s3:\/\/([^/]+)/.exec(url)?.[1] ?? url;
     return describeS3Failure(error, { side: 'source', bucket, credentialSource });
   };
-  // Parts listed at once each keep a request ahead while their page is stored.
-  const client = createS3Client(config, { maxSockets: Math.max(4, 2 * listConcurrency) });
+  // A part being listed has up to three requests out: its page, the next one (asked while the page is
+  // stored) and the first page after its prefix.
+  const client = createS3Client(config, { maxSockets: Math.max(4, 3 * listConcurrency) });
   // The report is opened before the state: one of another bucket is invalid usage, nothing touched.
   let inventory: InventoryReader | undefined;
   if (flags.fromInventory !== undefined) {
