@@ -12,6 +12,7 @@ import { s3rverClient, startS3rver, type S3rverHandle } from '../scripts/servers
 import { runCli, s3rverEnv, startCli, type CliResult } from './support/cli.js';
 import { bytes, listKeys, MiB, seed, sha256, sha256Of, sleep, tempDir, teardown, waitFor, type SeedObject } from './support/copy-fixtures.js';
 import { startRequestProxy, type RequestProxy } from './support/request-proxy.js';
+import { writeS3rverObjects } from './support/catalog-fixtures.js';
 import { describePostgres } from './support/postgres.js';
 
 // s3rver lists these keys in its directories' order (`a/b.jpg` before `a b.jpg`), not S3's byte order:
@@ -32,7 +33,7 @@ const proxies: RequestProxy[] = [];
 
 beforeAll(async () => {
   [source, dest] = await Promise.all([
-    startS3rver({ buckets: ['photos', 'videos', 'big-src'] }),
+    startS3rver({ buckets: ['photos', 'videos', 'big-src', 'parts-src'] }),
     startS3rver({ buckets: ['photos-dst', 'videos-dst', 'env-dst', 'two-a', 'two-b', 'big-dst'] }),
   ]);
   sourceClient = s3rverClient(source.endpoint);
@@ -197,6 +198,44 @@ describePostgres('the CLI on a PostgreSQL state', (pg) => {
     const notUrl = await run(['status'], { S3MIGRATE_STATE_URL: 'state.db' });
     expectExit(notUrl, 2);
     expect(notUrl.stderr).toMatch(/S3MIGRATE_STATE_URL must be a postgres:\/\/ URL/);
+  });
+
+  it('catalog --list-concurrency 8 on PostgreSQL: killed mid-listing, the rerun resumes every part and is exact', async () => {
+    // 3,000 keys under 30 prefixes of 10 to 190 keys, 2 more under deep-only prefixes, and root keys.
+    const keys = [
+      ...Array.from({ length: 30 }, (_, p) => Array.from({ length: 10 + p * 6 }, (_, i) => `p${String(p).padStart(2, '0')}/k${String(i).padStart(4, '0')}`)).flat(),
+      'deep/x/1', 'deep/y/2', 'root-a', 'root-b',
+    ];
+    writeS3rverObjects(source.dir, 'parts-src', keys.map((key) => ({ key, body: Buffer.from(key) })));
+    const database = await pg().createDatabase();
+    const state = ['--state', pg().urlOf(database), '--migration', 'parts'];
+    const proxy = await startRequestProxy(source.endpoint, {
+      onRequest: (info) => {
+        if (info.op !== 'ListObjectsV2' || !kill) return 'pass';
+        listed += 1;
+        if (listed < 12) return 'pass';
+        kill();
+        return 'reset';
+      },
+    });
+    proxies.push(proxy);
+    let listed = 0;
+    let kill: (() => void) | undefined;
+    const cli = startCli(['catalog', '--from', 's3://parts-src', ...state, '--list-concurrency', '8'], {
+      env: env({ SOURCE_ENDPOINT: proxy.endpoint }),
+      cwd: work.dir,
+    });
+    kill = () => cli.child.kill('SIGKILL');
+    expect((await cli.result).signal).toBe('SIGKILL');
+    kill = undefined;
+    const resumed = await run(['catalog', '--from', 's3://parts-src', ...state, '--list-concurrency', '8'], { SOURCE_ENDPOINT: proxy.endpoint });
+    expectExit(resumed, 0);
+    expect(resumed.stderr).toMatch(/Resuming the listing/);
+    const status = JSON.parse((await run(['status', ...state, '--json'])).stdout) as { objectsTotal: number; catalogState: string; catalogSource: unknown };
+    expect(status).toMatchObject({ objectsTotal: keys.length, catalogState: 'complete', catalogSource: { kind: 'listing', partsDone: expect.any(Number) } });
+    const single = ['--state', pg().urlOf(database), '--migration', 'single'];
+    expectExit(await run(['catalog', '--from', 's3://parts-src', ...single, '--list-concurrency', '1', '--quiet']), 0);
+    expect(JSON.parse((await run(['status', ...single, '--json'])).stdout).objectsTotal).toBe(keys.length);
   });
 
   it('takes the password from ~/.pgpass when PGPASSWORD is not set', async () => {
