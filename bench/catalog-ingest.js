@@ -10,9 +10,11 @@ import { openStateStore } from '../dist/state/open-store.js';
 const arg = process.argv.indexOf('--rows');
 const sizes = (arg > 0 ? process.argv[arg + 1] : '10000,100000,1000000').split(',').map(Number);
 
-async function* syntheticPages(total) {
+/** A synthetic ListObjectsV2 of `total` keys, 1,000 per page (the page index is the continuation token). */
+const syntheticLister = (total) => async (request) => {
   const day = Date.UTC(2024, 0, 1);
-  for (let start = 0; start < total; start += 1000) {
+  const start = request.continuationToken === undefined ? 0 : Number(request.continuationToken);
+  {
     const objects = [];
     for (let i = start; i < Math.min(start + 1000, total); i += 1) {
       objects.push({
@@ -24,9 +26,10 @@ async function* syntheticPages(total) {
         storageClass: 'STANDARD',
       });
     }
-    yield { objects, lastKey: objects[objects.length - 1].key };
+    const next = start + 1000;
+    return { objects, prefixes: [], truncated: next < total, nextToken: next < total ? String(next) : undefined, encoded: false };
   }
-}
+};
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 's3migrate-bench-'));
 const results = [];
@@ -41,7 +44,8 @@ for (const rows of sizes) {
     client: undefined,
     source: { endpoint: 'synthetic', bucket: 'bench', prefix: '' },
     credentialSource: 'none',
-    pages: () => syntheticPages(rows),
+    listConcurrency: 1,
+    lister: syntheticLister(rows),
     onEvent: () => {
       peakRss = Math.max(peakRss, process.memoryUsage().rss);
     },

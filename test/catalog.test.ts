@@ -44,6 +44,13 @@ afterAll(async () => {
 
 const env = (endpoint = s3.endpoint): Record<string, string> => s3rverEnv(endpoint, endpoint);
 
+/** The parts of the state's current listing pass, as plain SQL reads them. */
+function partsOf(state: string): Array<Record<string, unknown>> {
+  return withRaw(state, (db) =>
+    db.prepare("SELECT part, start_after, end_key, resume_after, done, keys_listed FROM catalog_parts ORDER BY part").all() as Array<Record<string, unknown>>,
+  );
+}
+
 /** A fresh directory per test, so no test sees another's state file. */
 async function freshDir(label: string): Promise<string> {
   return fs.promises.mkdtemp(path.join(work, `${label}-`));
@@ -120,7 +127,7 @@ describe('catalog of 2,500 keys (3 listing pages)', () => {
   });
 
   it('records every key byte for byte, with its size and ETag', async () => {
-    const result = await runCli(['catalog', '--from', 's3://src', '--state', state], { env: env(proxy.endpoint) });
+    const result = await runCli(['catalog', '--from', 's3://src', '--state', state, '--list-concurrency', '1'], { env: env(proxy.endpoint) });
     expectExit(result, 0);
     expect(proxy.counts().ListObjectsV2).toBe(3);
 
@@ -188,7 +195,7 @@ describe('catalog of 2,500 keys (3 listing pages)', () => {
     );
     beforeSecondRun = readObjects(state);
 
-    const result = await runCli(['catalog', '--from', 's3://src', '--state', state], { env: env(proxy.endpoint) });
+    const result = await runCli(['catalog', '--from', 's3://src', '--state', state, '--list-concurrency', '1'], { env: env(proxy.endpoint) });
     expectExit(result, 0);
 
     const after = readObjects(state);
@@ -223,7 +230,7 @@ describe('catalog of 2,500 keys (3 listing pages)', () => {
     await client.send(new DeleteObjectCommand({ Bucket: 'src', Key: deletedKey }));
     const before = readObjects(state);
 
-    const result = await runCli(['catalog', '--from', 's3://src', '--state', state], { env: env(proxy.endpoint) });
+    const result = await runCli(['catalog', '--from', 's3://src', '--state', state, '--list-concurrency', '1'], { env: env(proxy.endpoint) });
     expectExit(result, 0);
     expect(result.stderr).toMatch(/1 gone/);
 
@@ -313,7 +320,7 @@ describe('catalog of 20,000 keys interrupted mid-listing', () => {
   it('killed with SIGKILL, it resumes after the last committed page and ends with exactly 20,000 rows', { timeout: 240_000 }, async () => {
     const dir = await freshDir('kill');
     const state = path.join(dir, 'state.db');
-    const args = ['catalog', '--from', 's3://big', '--state', state];
+    const args = ['catalog', '--from', 's3://big', '--state', state, '--list-concurrency', '1'];
 
     // Run 1: SIGKILL the CLI the moment it asks for page 6 (pages 1-5 were listed and stored by then).
     let listed = 0;
@@ -338,7 +345,7 @@ describe('catalog of 20,000 keys interrupted mid-listing', () => {
     const meta = readMeta(state);
     expect(meta.catalog_state).toBe('listing');
     const lastStored = withRaw(state, (db) => db.prepare('SELECT max(key) FROM objects').pluck().get());
-    expect(meta.catalog_start_after).toBe(lastStored);
+    expect(partsOf(state)).toEqual([{ part: 1, start_after: '', end_key: null, resume_after: lastStored, done: 0, keys_listed: committed }]);
 
     // Run 2: the same command continues (taking over the dead process's lock) and finishes.
     onList = () => 'pass';
@@ -379,14 +386,15 @@ describe('catalog of 20,000 keys interrupted mid-listing', () => {
       }
       return 'pass';
     };
-    cli = startCli(['catalog', '--from', 's3://big', '--state', state], { env: env(proxy.endpoint) });
+    cli = startCli(['catalog', '--from', 's3://big', '--state', state, '--list-concurrency', '1'], { env: env(proxy.endpoint) });
     const result = await cli.result;
     onList = () => 'pass';
     expectExit(result, 130);
     expect(result.stderr).toMatch(/run the same command again to continue/);
     expect(countRows(state)).toBe(2_000);
     const meta = readMeta(state);
-    expect(meta).toMatchObject({ catalog_state: 'listing', catalog_start_after: seeds[1_999]!.key });
+    expect(meta).toMatchObject({ catalog_state: 'listing' });
+    expect(partsOf(state)).toMatchObject([{ resume_after: seeds[1_999]!.key, done: 0 }]);
     expect(meta.lock).toBeUndefined();
     const runs = withRaw(state, (db) => db.prepare('SELECT outcome, keys_listed FROM runs').all());
     expect(runs).toEqual([{ outcome: 'interrupted', keys_listed: 2_000 }]);

@@ -163,6 +163,13 @@ const SCHEMA: Record<string, Record<string, Record<string, FieldType>>> = {
       resumed: 'boolean?',
       pass: 'number?',
       keysAlready: 'number?',
+      catalogSource: 'string?',
+      listConcurrency: 'number?',
+      parts: 'number?',
+      partsDone: 'number?',
+      inventory: 'string?',
+      inventoryCreatedAt: 'string?',
+      nextFile: 'number?',
     },
     page: { keysListed: 'number', pages: 'number', elapsedMs: 'number' },
     stopping: { mode: 'string' },
@@ -290,9 +297,15 @@ describe('copy --log-format json --log-file', () => {
       resumed: false,
       pass: 1,
       keysAlready: 0,
+      catalogSource: 'listing',
+      listConcurrency: 8,
+      partsDone: 0,
+      inventory: null,
+      nextFile: null,
     });
-    expect(cat.start.arguments).toMatchObject({ from: 's3://main', state, logFormat: 'json', logFile: catalogLog });
-    expect(byEvent(catalogLines, 'page')[0]).toMatchObject({ keysListed: objects.length, pages: 1 });
+    expect(cat.start.arguments).toMatchObject({ from: 's3://main', state, logFormat: 'json', logFile: catalogLog, listConcurrency: '8' });
+    // The first page is always logged; with the key space in parts it holds one part's keys.
+    expect(byEvent(catalogLines, 'page')[0]).toMatchObject({ keysListed: expect.any(Number), pages: 1 });
     expect(cat.end).toMatchObject({ outcome: 'completed', exitCode: 0, keysListed: objects.length, totalKeys: objects.length, gone: 0, error: null });
     expect(lastRun(state).keys_listed).toBe(objects.length);
 

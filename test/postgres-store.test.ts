@@ -13,7 +13,7 @@ import { MIGRATIONS, SCHEMA_VERSION } from '../src/state/postgres/schema.js';
 import { StateStoreError } from '../src/state/store.js';
 import { SORT_ORDERS, type ObjectRow } from '../src/state/types.js';
 import { describePostgres, startPostgres, type PostgresHandle } from './support/postgres.js';
-import { obj, storeContract, type OpenedStore } from './support/store-contract.js';
+import { atPart, beginListing, obj, storeContract, type OpenedStore } from './support/store-contract.js';
 
 let migrations = 0;
 const nextMigration = (): string => `m${++migrations}`;
@@ -102,18 +102,18 @@ describePostgres('the PostgreSQL state store', (pg) => {
       await photos.setSource({ endpoint: 'http://a', bucket: 'photos', prefix: '' });
       await videos.setSource({ endpoint: 'http://b', bucket: 'videos', prefix: 'v/' });
       for (const [store, keys] of [[photos, ['a', 'b', 'c']], [videos, ['a', 'b', 'x', 'y']]] as const) {
-        const { pass } = await store.beginCatalogPass();
-        await store.ingestPage(pass, keys.map((k) => obj(k, store === photos ? 1 : 100)), keys[keys.length - 1]!);
+        const { pass } = await beginListing(store);
+        await store.ingestPage(pass, keys.map((k) => obj(k, store === photos ? 1 : 100)), atPart(keys[keys.length - 1]!));
         await store.finishCatalogPass(pass);
       }
       expect(await photos.getSource()).toEqual({ endpoint: 'http://a', bucket: 'photos', prefix: '' });
       expect(await videos.getSource()).toEqual({ endpoint: 'http://b', bucket: 'videos', prefix: 'v/' });
 
       // A second pass of photos that no longer lists 'b' marks only photos' b gone.
-      const { pass } = await photos.beginCatalogPass();
+      const { pass } = await beginListing(photos);
       expect(pass).toBe(2);
       expect(await videos.catalogComplete()).toBe(true);
-      await photos.ingestPage(pass, [obj('a'), obj('c')], 'c');
+      await photos.ingestPage(pass, [obj('a'), obj('c')], atPart('c'));
       expect(await photos.finishCatalogPass(pass)).toEqual({ gone: 1 });
 
       // Claims, marks, locks and verify passes of one leave the other alone.
@@ -177,10 +177,10 @@ describePostgres('the PostgreSQL state store', (pg) => {
     it('FOR UPDATE SKIP LOCKED: concurrent claims never return the same row, and together return every row', async () => {
       const migration = nextMigration();
       const first = await openStore({ migration });
-      const { pass } = await first.beginCatalogPass();
+      const { pass } = await beginListing(first);
       const keys = Array.from({ length: 3_000 }, (_, i) => `w/${i}`);
       for (let i = 0; i < keys.length; i += 1_000) {
-        await first.ingestPage(pass, keys.slice(i, i + 1_000).map((k) => obj(k, k.length)), keys[i + 999]!);
+        await first.ingestPage(pass, keys.slice(i, i + 1_000).map((k) => obj(k, k.length)), atPart(keys[i + 999]!));
       }
       await first.finishCatalogPass(pass);
       const workers = [first, ...(await Promise.all([1, 2, 3].map(() => openStore({ migration }))))];
@@ -213,12 +213,12 @@ describePostgres('the PostgreSQL state store', (pg) => {
       // Realistic statistics: 20,000 rows over two migrations, most of them already done.
       const stores = [await openStore({ database: db, migration: 'big' }), await openStore({ database: db, migration: 'other' })];
       for (const store of stores) {
-        const { pass } = await store.beginCatalogPass();
+        const { pass } = await beginListing(store);
         for (let page = 0; page < 10; page += 1) {
           const objects = Array.from({ length: 1_000 }, (_, i) =>
             obj(`p${page}/${i}`, i % 97, `"${i}"`, `2024-01-${String((i % 28) + 1).padStart(2, '0')}T00:00:00.000Z`),
           );
-          await store.ingestPage(pass, objects, objects[objects.length - 1]!.key);
+          await store.ingestPage(pass, objects, atPart(objects[objects.length - 1]!.key));
         }
         await store.finishCatalogPass(pass);
       }
@@ -356,8 +356,8 @@ describePostgres('the PostgreSQL state store', (pg) => {
       expect(await sql('SELECT * FROM s3migrate.runs WHERE migration = $1', [migration])).toEqual([]);
       // One that existed before, or holds rows, is kept.
       const again = await openStore({ migration });
-      const { pass } = await again.beginCatalogPass();
-      await again.ingestPage(pass, [obj('a')], 'a');
+      const { pass } = await beginListing(again);
+      await again.ingestPage(pass, [obj('a')], atPart('a'));
       await again.discardIfCreated();
       const existing = await openStore({ migration });
       expect(existing.created).toBe(false);
@@ -430,8 +430,8 @@ describePostgres('the PostgreSQL state store', (pg) => {
         own = await startPostgres();
         const store = await PgStore.open(own.url, { create: true, readonly: false, migration: 'default', env: { PGPASSWORD: own.password } });
         opened.push(store);
-        const { pass } = await store.beginCatalogPass();
-        await store.ingestPage(pass, [obj('a'), obj('b')], 'b');
+        const { pass } = await beginListing(store);
+        await store.ingestPage(pass, [obj('a'), obj('b')], atPart('b'));
         const [row] = await store.claimPending('key', 1);
         await own.stop();
         for (const call of [
@@ -439,7 +439,7 @@ describePostgres('the PostgreSQL state store', (pg) => {
           () => store.claimPending('key', 1),
           () => store.markDone(row!.id, { destKey: 'a', evidence: 'md5' }),
           () => store.summary(),
-          () => store.ingestPage(pass, [obj('c')], 'c'),
+          () => store.ingestPage(pass, [obj('c')], atPart('c')),
         ]) {
           const error = await call().catch((e: unknown) => e);
           expect(error).toBeInstanceOf(StateStoreError);
@@ -457,8 +457,8 @@ describePostgres('the PostgreSQL state store', (pg) => {
     it('every SQLite view exists, with the migration as first column', async () => {
       const migration = nextMigration();
       const store = await openStore({ migration });
-      const { pass } = await store.beginCatalogPass();
-      await store.ingestPage(pass, [obj('a', 10), obj('b', 20), obj('c', 30)], 'c');
+      const { pass } = await beginListing(store);
+      await store.ingestPage(pass, [obj('a', 10), obj('b', 20), obj('c', 30)], atPart('c'));
       await store.finishCatalogPass(pass);
       const rows = await store.claimPending('key', 3);
       await store.markDone(rows[0]!.id, { destKey: 'a', evidence: 'md5' });

@@ -1,10 +1,13 @@
 import { Command } from 'commander';
+import type { InventoryReader } from '../catalog/inventory/read-inventory.js';
 import { describeEndpoint } from '../config/endpoint-config.js';
 import { parseS3Url } from '../config/s3-url.js';
 import { catalogLog } from '../progress/catalog-log.js';
 import { catalogProgress } from '../progress/catalog-progress.js';
 import { openLogTarget, type LogFormat } from '../progress/log-sink.js';
 import { chooseProgressMode } from '../progress/output.js';
+import { S3MigrateError, UsageError } from '../errors.js';
+import { sameCatalogSource } from '../state/catalog-meta.js';
 import type { StateStore } from '../state/store.js';
 import { loadEnvironment } from './environment.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
@@ -13,6 +16,8 @@ import { onInterrupt, runAction } from './run-action.js';
 
 interface CatalogFlags extends Record<string, string | boolean | undefined> {
   from: string;
+  listConcurrency: string;
+  fromInventory?: string;
   state?: string;
   migration?: string;
   quiet?: boolean;
@@ -27,14 +32,30 @@ Examples:
   $ s3migrate catalog --from s3://my-bucket/photos/ --state photos.db
   $ PGPASSWORD=... s3migrate catalog --from s3://my-bucket --state postgres://s3migrate@db.example.com/s3migrate --migration photos
   $ SOURCE_ENDPOINT=https://s3.eu-central-1.wasabisys.com s3migrate catalog --from s3://archive
+  $ s3migrate catalog --from s3://my-bucket --list-concurrency 16
+  $ s3migrate catalog --from s3://my-bucket --from-inventory s3://inventory-bucket/my-bucket/all/2024-01-31T01-00Z/manifest.json
 
-Run it again at any time: an interrupted listing continues where it stopped; a finished one is
-re-listed and reconciled (new and changed keys become pending, vanished keys are marked gone).`;
+Run it again at any time: an interrupted listing continues where each part stopped; a finished one is
+re-listed and reconciled (new and changed keys become pending, vanished keys are marked gone).
+From an inventory, rows newer than the report are never overwritten, and only rows last modified a day
+or more before it was taken can be marked gone.`;
+
+/** Parts listed at once by default: see the README's Performance section for the measurement behind it. */
+export const DEFAULT_LIST_CONCURRENCY = 8;
 
 export function catalogCommand(): Command {
   const command = new Command('catalog')
     .description('List the source bucket into the state file (resumable)')
-    .requiredOption('--from <s3-url>', 'source: s3://BUCKET[/PREFIX]');
+    .requiredOption('--from <s3-url>', 'source: s3://BUCKET[/PREFIX]')
+    .option(
+      '--list-concurrency <n>',
+      'parts of the key space listed at once (split at the prefixes a delimiter listing finds)',
+      String(DEFAULT_LIST_CONCURRENCY),
+    )
+    .option(
+      '--from-inventory <s3-url>',
+      "read the keys from this S3 Inventory report (CSV) instead of listing the bucket: the manifest.json's s3:// URL, read with the source credentials",
+    );
   addStateOptions(command, 'state file (created if missing)')
     .option('--quiet', 'print only errors and the final summary')
     .option('--progress-interval <seconds>', 'seconds between progress lines when not on a terminal', '5');
@@ -50,6 +71,7 @@ async function catalog(flags: CatalogFlags): Promise<number> {
   const location = parseS3Url(flags.from, '--from');
   const config = endpointConfigFromFlags('source', env, flags as Record<string, string | undefined>);
   const intervalSeconds = parsePositiveInteger(flags.progressInterval, '--progress-interval', 3600);
+  const listConcurrency = parsePositiveInteger(flags.listConcurrency, '--list-concurrency', 256);
   const source = { endpoint: describeEndpoint(config), ...location };
   const state = stateFromFlags(flags, env);
   // Opened before the state file: a log file that cannot be opened is invalid usage, nothing touched.
@@ -66,11 +88,47 @@ async function catalog(flags: CatalogFlags): Promise<number> {
   };
 
   // Loaded here rather than at start-up, so that the other commands never pay for them.
-  const [{ bindSource, runCatalog }, { createS3Client }, { openStateStore, stateFileExists, closeAndDiscardNew }] = await Promise.all([
+  const [
+    { bindSource, catalogSourceFor, runCatalog },
+    { createS3Client },
+    { openStateStore, stateFileExists, closeAndDiscardNew },
+    { openInventory, parseManifestUrl },
+    { describeS3Failure },
+  ] = await Promise.all([
     import('../catalog/catalog.js'),
     import('../s3/client.js'),
     import('../state/open-store.js'),
+    import('../catalog/inventory/read-inventory.js'),
+    import('../s3/describe-failure.js'),
   ]);
+  try {
+    if (flags.fromInventory !== undefined) parseManifestUrl(flags.fromInventory);
+  } catch (error) {
+    return failed(error);
+  }
+  const inventoryFailure = (error: unknown, url: string, credentialSource: string): unknown => {
+    if (error instanceof S3MigrateError) return error;
+    const bucket = /^s3:\/\/([^/]+)/.exec(url)?.[1] ?? url;
+    return describeS3Failure(error, { side: 'source', bucket, credentialSource });
+  };
+  // A part being listed has up to three requests out: its page, the next one (asked while the page is
+  // stored) and the first page after its prefix.
+  const client = createS3Client(config, { maxSockets: Math.max(4, 3 * listConcurrency) });
+  // The report is opened before the state: one of another bucket is invalid usage, nothing touched.
+  let inventory: InventoryReader | undefined;
+  if (flags.fromInventory !== undefined) {
+    try {
+      inventory = await openInventory(client, flags.fromInventory);
+      if (inventory.identity.sourceBucket !== location.bucket) {
+        throw new UsageError(
+          `The inventory ${inventory.identity.manifestUrl} lists the bucket "${inventory.identity.sourceBucket}", not ` +
+            `"${location.bucket}" (--from ${flags.from}). Give the manifest.json of a report of ${location.bucket}.`,
+        );
+      }
+    } catch (error) {
+      return failed(inventoryFailure(error, flags.fromInventory, config.credentialSource));
+    }
+  }
   const existed = stateFileExists(state.location);
   let store: StateStore;
   try {
@@ -82,9 +140,24 @@ async function catalog(flags: CatalogFlags): Promise<number> {
   try {
     await bindSource(store, source);
     await store.acquireLock('catalog');
-    const runId = await store.startRun('catalog', JSON.stringify({ from: flags.from }));
-    log.describe({ source, stateRunId: runId });
     const controller = new AbortController();
+    if (inventory) {
+      // Every data file still to read is proven against the manifest before anything is stored: a damaged
+      // or incomplete report stops here, the state as it was.
+      const pass = await store.catalogPass();
+      const resumable = pass && !pass.complete && sameCatalogSource(pass.source, catalogSourceFor(inventory));
+      if (terminal && !flags.quiet) process.stderr.write(`Checking the inventory's data files against ${inventory.identity.manifestUrl}\n`);
+      try {
+        await inventory.verifyFiles({ startAtFile: resumable ? pass.nextFile : 0 });
+      } catch (error) {
+        throw inventoryFailure(error, flags.fromInventory!, config.credentialSource);
+      }
+    }
+    const runId = await store.startRun(
+      'catalog',
+      JSON.stringify({ from: flags.from, listConcurrency, ...(flags.fromInventory ? { fromInventory: flags.fromInventory } : {}) }),
+    );
+    log.describe({ source, stateRunId: runId });
     const output = { mode: chooseProgressMode(process.stderr, Boolean(flags.quiet)), stream: process.stderr, intervalSeconds };
     const render = terminal ? catalogProgress(output) : () => undefined;
     const unhook = onInterrupt(
@@ -98,10 +171,12 @@ async function catalog(flags: CatalogFlags): Promise<number> {
     try {
       const result = await runCatalog({
         store,
-        client: createS3Client(config, { maxSockets: 4 }),
+        client,
         source,
         credentialSource: config.credentialSource,
         signal: controller.signal,
+        listConcurrency,
+        inventory,
         onEvent: (event) => {
           if (event.type === 'page') listedAny = true;
           render(event);

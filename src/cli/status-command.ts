@@ -54,11 +54,27 @@ function toJson(statePath: string, summary: StateSummary): unknown {
   };
 }
 
+/** The catalog's state and where it came from: a listing (its parts) or an inventory report (when taken). */
+function describeCatalog(s: StateSummary): string {
+  const source = s.catalogSource;
+  const complete = s.catalogState === 'complete';
+  if (source?.kind === 'inventory') {
+    const from = `from the inventory ${source.manifestUrl}, taken ${source.createdAt}`;
+    return complete
+      ? `complete, finished ${s.catalogFinishedAt}, ${from}`
+      : `incomplete (${from}: ${source.filesDone} of ${source.files} data files read; run catalog again)`;
+  }
+  const parts = source && source.parts > 1 ? `${source.partsDone} of ${source.parts} parts done; ` : '';
+  return complete
+    ? `complete, finished ${s.catalogFinishedAt}, from a listing${source && source.parts > 1 ? ` in ${source.parts} parts` : ''}`
+    : `incomplete (listing interrupted: ${parts}run catalog again)`;
+}
+
 function render(statePath: string, s: StateSummary): string {
   const lines = [
     `State file: ${statePath}`,
     `Source:     ${s.source ? describeLocation(s.source) : '(no catalog yet)'}`,
-    `Catalog:    ${s.catalogState === 'complete' ? `complete, finished ${s.catalogFinishedAt}` : `incomplete (listing interrupted; run catalog again)`}`,
+    `Catalog:    ${describeCatalog(s)}`,
     `Progress:   ${formatCount(s.objectsDone)} of ${formatCount(s.objectsTotal)} objects done (${percent(s.objectsDone, s.objectsTotal)}), ` +
       `${formatBytes(s.bytesDone)} of ${formatBytes(s.bytesTotal)} (${percent(s.bytesDone, s.bytesTotal)})`,
     '',

@@ -1,5 +1,6 @@
 import type { CatalogEvent } from '../catalog/catalog.js';
 import type { EndpointLocation } from '../state/types.js';
+import { describeCatalogStart } from './catalog-progress.js';
 import { formatCount, formatDuration } from './format.js';
 import { endpointHost, JsonLines, loggedArguments, s3Url, TextLines, VERSION, type RunOutcome } from './log-lines.js';
 import type { LogTarget } from './log-sink.js';
@@ -67,6 +68,13 @@ function jsonCatalogLog(lines: JsonLines, options: CatalogLogOptions): CatalogLo
         resumed: start?.resumed ?? null,
         pass: start?.pass ?? null,
         keysAlready: start?.keysAlready ?? null,
+        catalogSource: start ? start.source.kind : null,
+        listConcurrency: start?.parts?.concurrency ?? null,
+        parts: start?.parts?.total ?? null,
+        partsDone: start?.parts?.done ?? null,
+        inventory: start?.source.kind === 'inventory' ? start.source.manifestUrl : null,
+        inventoryCreatedAt: start?.source.kind === 'inventory' ? start.source.createdAt : null,
+        nextFile: start?.source.kind === 'inventory' ? (start.nextFile ?? 0) : null,
       },
       lines.startedAt,
     );
@@ -124,11 +132,7 @@ function textCatalogLog(lines: TextLines, options: CatalogLogOptions): CatalogLo
       const where = info ? ` ${s3Url(info.source)} at ${endpointHost(info.source)}` : '';
       switch (event.type) {
         case 'start':
-          lines.write(
-            event.resumed
-              ? `Resuming the listing of${where} (${formatCount(event.keysAlready)} keys already in the state file)`
-              : `Listing the source${where} (catalog pass ${event.pass})`,
-          );
+          lines.write(describeCatalogStart(event, where));
           break;
         case 'page':
           if (lastPage === 0 || Date.now() - lastPage >= options.intervalSeconds * 1000) {

@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream';
 import type { GetObjectCommandOutput } from '@aws-sdk/client-s3';
 import type { GetOptions, PutOptions, SourceObject, WriteAnswer, WriteEncryption } from './bucket.js';
 import { encryptedBy, quoted, totalOf } from './bucket.js';
-import { unescapeXml, type LeanPath } from './lean-path.js';
+import type { LeanPath } from './lean-path.js';
 import { copiedHeaders, type CopiedHeaders } from './object-headers.js';
 
 /**
@@ -173,114 +173,4 @@ export async function leanPut(
       SSECustomerAlgorithm: header(answer.headers, 'x-amz-server-side-encryption-customer-algorithm'),
     }),
   };
-}
-
-/** One ListObjectsV2 page: the fields the catalog keeps, as the SDK deserialises them. */
-export interface ListedPage {
-  contents: Array<{ key: string; size: number; etag?: string; lastModified?: Date; storageClass?: string }>;
-  isTruncated: boolean;
-  nextContinuationToken?: string;
-}
-
-function xmlError(message: string): Error {
-  return Object.assign(new Error(`ListObjectsV2 answer: ${message}`), { name: 'XmlParseError' });
-}
-
-/** The text of the first `<name>` element in `xml` (one entry, or the page outside its entries), entities decoded; undefined when absent. */
-function element(xml: string, name: string): string | undefined {
-  let after = 0;
-  for (let from = 0; ; from = after) {
-    const open = xml.indexOf(`<${name}`, from);
-    if (open < 0) return undefined;
-    after = open + name.length + 1;
-    if (xml.startsWith('/>', after)) return '';
-    if (xml.charCodeAt(after) === 62 /* > */) break;
-    // Another tag whose name starts with this one's (<KeyCount> for <Key>): look further.
-  }
-  const start = after + 1;
-  const end = xml.indexOf(`</${name}>`, start);
-  if (end < 0) throw xmlError(`<${name}> not closed`);
-  const text = xml.slice(start, end);
-  return text.includes('&') ? unescapeXml(text) : text;
-}
-
-/** A key of a listing asked for with encoding-type=url: percent-encoded, a blank as `+` (as S3 and Go's QueryEscape write it). */
-function urlDecoded(key: string): string {
-  try {
-    return decodeURIComponent(key.replace(/\+/g, ' '));
-  } catch {
-    throw xmlError('a Key that is not URL-encoded in an EncodingType=url listing');
-  }
-}
-
-/**
- * Reads a ListObjectsV2 answer: each <Contents> entry's Key, Size, ETag, LastModified and StorageClass,
- * IsTruncated and NextContinuationToken. S3 escapes `<` and `&` in text, so tag names found by position
- * are tags; text is taken as it is (no trimming: a key may start or end with blanks), entities decoded.
- * Each entry is searched on its own (a field missing from every entry costs no scan of the whole page).
- * Keys are URL-decoded when the page says `<EncodingType>url</EncodingType>` (we do not ask for it;
- * a server that sends it anyway is read right).
- */
-export function parseListing(xml: string): ListedPage {
-  if (!/<ListBucketResult[\s>]/.test(xml)) throw xmlError('not a ListBucketResult');
-  const entries: string[] = [];
-  let at = 0;
-  let firstContents = -1;
-  for (;;) {
-    const open = xml.indexOf('<Contents>', at);
-    if (open < 0) break;
-    if (firstContents < 0) firstContents = open;
-    const close = xml.indexOf('</Contents>', open);
-    if (close < 0) throw xmlError('<Contents> not closed');
-    entries.push(xml.slice(open + '<Contents>'.length, close));
-    at = close + '</Contents>'.length;
-  }
-  // The page's own fields sit outside the entries (before or after them).
-  const head = firstContents < 0 ? xml : xml.slice(0, firstContents);
-  const tail = firstContents < 0 ? '' : xml.slice(at);
-  const outside = (name: string): string | undefined => element(head, name) ?? element(tail, name);
-  const urlEncoded = outside('EncodingType')?.toLowerCase() === 'url';
-  const contents: ListedPage['contents'] = entries.map((entry) => {
-    const key = element(entry, 'Key');
-    if (key === undefined) throw xmlError('an entry without a Key');
-    const size = element(entry, 'Size');
-    const lastModified = element(entry, 'LastModified');
-    return {
-      key: urlEncoded ? urlDecoded(key) : key,
-      size: size === undefined ? 0 : Number(size),
-      etag: element(entry, 'ETag'),
-      lastModified: lastModified === undefined ? undefined : new Date(lastModified),
-      storageClass: element(entry, 'StorageClass'),
-    };
-  });
-  return {
-    contents,
-    isTruncated: outside('IsTruncated') === 'true',
-    nextContinuationToken: outside('NextContinuationToken'),
-  };
-}
-
-export async function leanList(
-  lean: LeanPath,
-  bucket: string,
-  options: { prefix?: string; maxKeys: number; startAfter?: string; continuationToken?: string; signal?: AbortSignal },
-): Promise<ListedPage> {
-  // The SDK's query, in its (sorted) order.
-  const query: Record<string, string> = {};
-  if (options.continuationToken !== undefined) query['continuation-token'] = options.continuationToken;
-  query['list-type'] = '2';
-  query['max-keys'] = String(options.maxKeys);
-  if (options.prefix !== undefined) query.prefix = options.prefix;
-  if (options.startAfter !== undefined) query['start-after'] = options.startAfter;
-  const answer = await lean.send({
-    method: 'GET',
-    bucket,
-    key: '',
-    query,
-    headers: {},
-    unsignedPayload: false,
-    readWhole: true,
-    signal: options.signal,
-  });
-  return parseListing(answer.text ?? '');
 }

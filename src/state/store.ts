@@ -1,6 +1,9 @@
 import { FatalError, S3MigrateError } from '../errors.js';
 import type {
+  CatalogPart,
   CatalogProgress,
+  CatalogSource,
+  PageResume,
   CopyResult,
   RecordedPart,
   RecordedUpload,
@@ -45,6 +48,18 @@ export class LeaseLostError extends Error {
   }
 }
 
+/**
+ * An inventory cannot see objects written after it was taken, and AWS warns that it may miss objects added
+ * or deleted shortly before: a pass from an inventory marks gone only rows last modified at least this long
+ * before the report's creationTimestamp. Others keep their status until a listing (or copy) decides.
+ */
+export const INVENTORY_GONE_MARGIN_MS = 24 * 60 * 60 * 1000;
+
+/** The last modification time before which an inventory taken at `createdAt` may mark a missing row gone. */
+export function inventoryGoneBefore(createdAt: string): string {
+  return new Date(Date.parse(createdAt) - INVENTORY_GONE_MARGIN_MS).toISOString();
+}
+
 /** Row outcomes that decide a copy's exit code. */
 export interface OutcomeCounts {
   failed: number;
@@ -82,8 +97,28 @@ export interface StateStore {
   ): Promise<void>;
 
   // catalog
-  beginCatalogPass(): Promise<CatalogProgress>;
-  ingestPage(pass: number, objects: readonly ListedObject[], startAfter: string): Promise<void>;
+  /**
+   * Continues the interrupted pass when it lists from the same source (a listing; the same inventory
+   * report, by manifest URL and MD5), else starts a new pass (which will reconcile every row).
+   */
+  beginCatalogPass(source: CatalogSource): Promise<CatalogProgress>;
+  /** The current (or last) pass, read only: undefined before any catalog. */
+  catalogPass(): Promise<{ pass: number; complete: boolean; source: CatalogSource; nextFile: number } | undefined>;
+  /**
+   * Stores the parts of a listing pass that has none yet (one transaction); returns the parts the pass
+   * has (the stored ones when another call planned it first).
+   */
+  planCatalogParts(pass: number, ranges: ReadonlyArray<{ startAfter: string; endKey: string | null }>): Promise<CatalogPart[]>;
+  /**
+   * Stores one page and where it leaves its pass (a part's resume point, an inventory's next data file) in
+   * ONE transaction. Changed keys go back to pending; unchanged rows keep their status. A page of an
+   * inventory never overwrites what the state knows to be newer (see finishCatalogPass).
+   */
+  ingestPage(pass: number, objects: readonly ListedObject[], resume: PageResume): Promise<void>;
+  /**
+   * Ends a complete pass: rows it did not see are marked gone (kept). A pass from an inventory marks gone
+   * only rows last modified more than INVENTORY_GONE_MARGIN_MS before the report was taken.
+   */
   finishCatalogPass(pass: number): Promise<{ gone: number }>;
   catalogComplete(): Promise<boolean>;
   countListed(): Promise<number>;

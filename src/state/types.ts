@@ -49,12 +49,47 @@ export interface ObjectRow {
   attempts: number;
 }
 
+/**
+ * Where a catalog pass takes its keys from: a listing of the bucket (ListObjectsV2), or an S3 Inventory
+ * report (identified by its manifest's URL and MD5, taken at `createdAt`).
+ */
+export type CatalogSource =
+  | { kind: 'listing' }
+  | { kind: 'inventory'; manifestUrl: string; manifestMd5: string; createdAt: string; fileCount: number };
+
+/**
+ * One part of a listing pass: the keys k with startAfter < k <= endKey in byte order (endKey null: to the
+ * last key), listed on its own (ListObjectsV2 with StartAfter, stopping at the first key above endKey),
+ * with its own resume point. The parts of a pass cover the key space without gap or overlap.
+ */
+export interface CatalogPart {
+  part: number;
+  startAfter: string;
+  endKey: string | null;
+  /** The last key stored by this part: it resumes after it (startAfter before its first page). */
+  resumeAfter: string;
+  done: boolean;
+  keysListed: number;
+}
+
 export interface CatalogProgress {
   pass: number;
-  /** The last key committed by this pass; the listing resumes after it. '' at the start of a pass. */
-  startAfter: string;
   resumed: boolean;
+  source: CatalogSource;
+  /** A listing pass: its parts in key order ([] until the pass is planned: see planCatalogParts). */
+  parts: CatalogPart[];
+  /** An inventory pass: the first data file (0-based) not yet stored whole. */
+  nextFile: number;
+  /** An interrupted pass of another source that this call left behind to start a new pass. */
+  abandoned?: CatalogSource;
 }
+
+/** Where a stored page leaves its pass, committed with the page. */
+export type PageResume =
+  /** A listing part: resume after `resumeAfter`; `done` when the part reached its end. */
+  | { part: number; resumeAfter: string; done: boolean }
+  /** An inventory data file: `done` when this page is the file's last (the pass resumes at file + 1). */
+  | { file: number; done: boolean };
 
 export interface CopyResult {
   destKey: string;
@@ -102,6 +137,10 @@ export interface OpenUpload {
   startedAt: string;
 }
 
+export type CatalogSourceSummary =
+  | { kind: 'listing'; parts: number; partsDone: number }
+  | { kind: 'inventory'; manifestUrl: string; createdAt: string; files: number; filesDone: number };
+
 export interface StatusCount {
   status: string;
   objects: number;
@@ -120,6 +159,8 @@ export interface StateSummary {
   catalogState?: string;
   catalogStartedAt?: string;
   catalogFinishedAt?: string;
+  /** What the last (or running) catalog pass listed from, and how far it got. */
+  catalogSource?: CatalogSourceSummary;
   counts: StatusCount[];
   objectsTotal: number;
   objectsDone: number;

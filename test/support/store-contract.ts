@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { StateStore } from '../../src/state/store.js';
-import { SORT_ORDERS, type ListedObject, type ObjectRow, type SortOrder } from '../../src/state/types.js';
+import { SORT_ORDERS, type CatalogProgress, type ListedObject, type ObjectRow, type PageResume, type SortOrder } from '../../src/state/types.js';
 
 /** One store under test, and plain-SQL views of its state. */
 export interface OpenedStore {
@@ -37,6 +37,16 @@ export const obj = (key: string, size = 1, etag: string | undefined = `"e-${key}
   lastModified,
 });
 
+/** Begins (or resumes) a listing pass of one part, as a catalog with --list-concurrency 1 does. */
+export async function beginListing(store: StateStore): Promise<CatalogProgress> {
+  const progress = await store.beginCatalogPass({ kind: 'listing' });
+  if (progress.parts.length === 0) progress.parts = await store.planCatalogParts(progress.pass, [{ startAfter: '', endKey: null }]);
+  return progress;
+}
+
+/** Where a page of that one part leaves it. */
+export const atPart = (resumeAfter: string, done = false): PageResume => ({ part: 1, resumeAfter, done });
+
 // S3 and SQLite both order keys by their UTF-8 bytes (not by JS UTF-16 code units).
 export const byteOrder = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b));
 
@@ -65,10 +75,10 @@ export function storeContract(harness: () => StoreHarness): void {
   /** A finished one-pass catalog of `objects`, in pages of `pageSize`. */
   const cataloged = async (objects: readonly ListedObject[], pageSize = 1_000): Promise<OpenedStore> => {
     const h = await open();
-    const { pass } = await h.store.beginCatalogPass();
+    const { pass } = await beginListing(h.store);
     for (let i = 0; i < objects.length; i += pageSize) {
       const page = objects.slice(i, i + pageSize);
-      await h.store.ingestPage(pass, page, page[page.length - 1]!.key);
+      await h.store.ingestPage(pass, page, atPart(page[page.length - 1]!.key));
     }
     await h.store.finishCatalogPass(pass);
     return h;
@@ -88,9 +98,9 @@ export function storeContract(harness: () => StoreHarness): void {
     beforeAll(async () => {
       h = await harness().open();
       store = h.store;
-      const { pass } = await store.beginCatalogPass();
-      await store.ingestPage(pass, listed.slice(0, 9), listed[8]!.key);
-      await store.ingestPage(pass, listed.slice(9), listed[listed.length - 1]!.key);
+      const { pass } = await beginListing(store);
+      await store.ingestPage(pass, listed.slice(0, 9), atPart(listed[8]!.key));
+      await store.ingestPage(pass, listed.slice(9), atPart(listed[listed.length - 1]!.key));
       await store.finishCatalogPass(pass);
       const ids = new Map((await store.claimPending('key', 100)).map((row) => [row.key, row.id]));
       await store.markDone(ids.get('b')!, { destKey: 'b', evidence: 'md5' });
@@ -183,10 +193,10 @@ export function storeContract(harness: () => StoreHarness): void {
     it('reconciles a new pass: changed and reappearing keys pending, unseen keys gone, others keep status', async () => {
       const h = await open();
       const { store } = h;
-      const p1 = await store.beginCatalogPass();
-      expect(p1).toEqual({ pass: 1, startAfter: '', resumed: false });
-      await store.ingestPage(1, [obj('a'), obj('b'), obj('c')], 'c');
-      await store.ingestPage(1, [obj('d'), obj('e'), obj('f')], 'f');
+      const p1 = await beginListing(store);
+      expect(p1).toMatchObject({ pass: 1, resumed: false, source: { kind: 'listing' } });
+      await store.ingestPage(1, [obj('a'), obj('b'), obj('c')], atPart('c'));
+      await store.ingestPage(1, [obj('d'), obj('e'), obj('f')], atPart('f'));
       expect(await store.finishCatalogPass(1)).toEqual({ gone: 0 });
       expect(await store.catalogComplete()).toBe(true);
 
@@ -194,8 +204,8 @@ export function storeContract(harness: () => StoreHarness): void {
       for (const key of ['a', 'b', 'c', 'd']) await store.markDone(ids.get(key)!, { destKey: key, evidence: 'md5' });
       await store.markFailed(ids.get('e')!, 'boom');
 
-      const p2 = await store.beginCatalogPass();
-      expect(p2).toEqual({ pass: 2, startAfter: '', resumed: false });
+      const p2 = await beginListing(store);
+      expect(p2).toMatchObject({ pass: 2, resumed: false });
       expect(await store.catalogComplete()).toBe(false);
       await store.ingestPage(2, [
         obj('a'), // unchanged: stays done
@@ -204,15 +214,15 @@ export function storeContract(harness: () => StoreHarness): void {
         obj('d', 1, '"e-d"', '2024-06-01T00:00:00.000Z'), // re-uploaded, same bytes
         obj('e'), // unchanged failed: stays failed
         obj('g'), // new
-      ], 'g');
+      ], atPart('g'));
       expect(await store.finishCatalogPass(2)).toEqual({ gone: 1 }); // f
       expect(await h.statusOf()).toEqual({ a: 'done', b: 'pending', c: 'pending', d: 'pending', e: 'failed', f: 'gone', g: 'pending' });
       expect(await h.row('b')).toMatchObject({ size: 2, attempts: 0, error: null, evidence: null });
       expect(await h.row('e')).toMatchObject({ error: 'boom' });
 
       // A third pass: f is back, so it is pending again; a is gone now, and stays a single row.
-      await store.beginCatalogPass();
-      await store.ingestPage(3, ['b', 'c', 'd', 'e', 'f', 'g'].map((k) => (k === 'b' ? obj('b', 2) : k === 'c' ? obj('c', 1, '"other"') : k === 'd' ? obj('d', 1, '"e-d"', '2024-06-01T00:00:00.000Z') : obj(k))), 'g');
+      await beginListing(store);
+      await store.ingestPage(3, ['b', 'c', 'd', 'e', 'f', 'g'].map((k) => (k === 'b' ? obj('b', 2) : k === 'c' ? obj('c', 1, '"other"') : k === 'd' ? obj('d', 1, '"e-d"', '2024-06-01T00:00:00.000Z') : obj(k))), atPart('g'));
       expect(await store.finishCatalogPass(3)).toEqual({ gone: 1 });
       expect(await h.statusOf()).toEqual({ a: 'gone', b: 'pending', c: 'pending', d: 'pending', e: 'failed', f: 'pending', g: 'pending' });
       expect(await store.countListed()).toBe(6);
@@ -221,45 +231,54 @@ export function storeContract(harness: () => StoreHarness): void {
     it('an interrupted pass resumes after its last page, and its first part is not marked gone', async () => {
       const h = await open();
       const { store } = h;
-      await store.beginCatalogPass();
-      await store.ingestPage(1, [obj('a'), obj('b')], 'b');
-      await store.ingestPage(1, [obj('c'), obj('old')], 'old');
+      await beginListing(store);
+      await store.ingestPage(1, [obj('a'), obj('b')], atPart('b'));
+      await store.ingestPage(1, [obj('c'), obj('old')], atPart('old', true));
       await store.finishCatalogPass(1);
 
-      await store.beginCatalogPass(); // pass 2
-      await store.ingestPage(2, [obj('a'), obj('b')], 'b');
+      await beginListing(store); // pass 2
+      await store.ingestPage(2, [obj('a'), obj('b')], atPart('b'));
       await store.close(); // the process dies here
 
       const reopened = await h.reopen();
       expect(await reopened.catalogComplete()).toBe(false);
-      expect(await reopened.beginCatalogPass()).toEqual({ pass: 2, startAfter: 'b', resumed: true });
-      await reopened.ingestPage(2, [obj('c')], 'c');
+      expect(await reopened.catalogPass()).toEqual({ pass: 2, complete: false, source: { kind: 'listing' }, nextFile: 0 });
+      expect(await reopened.beginCatalogPass({ kind: 'listing' })).toEqual({
+        pass: 2,
+        resumed: true,
+        source: { kind: 'listing' },
+        parts: [{ part: 1, startAfter: '', endKey: null, resumeAfter: 'b', done: false, keysListed: 2 }],
+        nextFile: 0,
+      });
+      await reopened.ingestPage(2, [obj('c')], atPart('c', true));
       expect(await reopened.finishCatalogPass(2)).toEqual({ gone: 1 });
       expect(await h.statusOf()).toEqual({ a: 'pending', b: 'pending', c: 'pending', old: 'gone' });
-      expect(await h.meta('catalog_start_after')).toBeUndefined();
     });
 
     it('a page and its resume point commit together or not at all', async () => {
       const h = await open();
       const { store } = h;
-      const { pass } = await store.beginCatalogPass();
-      await store.ingestPage(pass, [obj('a')], 'a');
+      const { pass } = await beginListing(store);
+      await store.ingestPage(pass, [obj('a')], atPart('a'));
       // The second row breaks a NOT NULL constraint: the first row must not be stored either.
-      await expect(store.ingestPage(pass, [obj('b'), { ...obj('c'), size: null as unknown as number }], 'c')).rejects.toThrow();
+      await expect(store.ingestPage(pass, [obj('b'), { ...obj('c'), size: null as unknown as number }], atPart('c'))).rejects.toThrow();
       expect(Object.keys(await h.statusOf())).toEqual(['a']);
-      expect(await h.meta('catalog_start_after')).toBe('a');
+      expect((await beginListing(store)).parts[0]).toMatchObject({ resumeAfter: 'a', keysListed: 1, done: false });
+      // A part the pass does not have is refused, its page not stored.
+      await expect(store.ingestPage(pass, [obj('z')], { part: 7, resumeAfter: 'z', done: false })).rejects.toThrow(/no part 7/);
+      expect(Object.keys(await h.statusOf())).toEqual(['a']);
     });
 
     it('keeps what the listing said: size, ETag (or none), date, storage class; a key listed twice in a page once', async () => {
       const h = await open();
       const { store } = h;
-      const { pass } = await store.beginCatalogPass();
+      const { pass } = await beginListing(store);
       await store.ingestPage(pass, [
         { key: 'x', size: 5 * 1024 ** 4, etag: '"abc-3"', lastModified: '2023-02-03T04:05:06.789Z', storageClass: 'GLACIER' },
         { key: 'no-etag', size: 0, lastModified: '2023-02-03T04:05:06.000Z' },
         { key: 'twice', size: 1, etag: '"1"', lastModified: '2023-02-03T04:05:06.000Z' },
         { key: 'twice', size: 2, etag: '"2"', lastModified: '2023-02-03T04:05:07.000Z' },
-      ], 'x');
+      ], atPart('x'));
       expect(await h.row('x')).toMatchObject({
         key: 'x', size: 5 * 1024 ** 4, etag: '"abc-3"', last_modified: '2023-02-03T04:05:06.789Z', storage_class: 'GLACIER',
         status: 'pending', attempts: 0, catalog_pass: 1, error: null,
@@ -268,8 +287,139 @@ export function storeContract(harness: () => StoreHarness): void {
       expect(await h.row('twice')).toMatchObject({ size: 2, etag: '"2"' });
       expect(await store.countListed()).toBe(3);
       // An empty page still moves the resume point.
-      await store.ingestPage(pass, [], 'y');
-      expect(await h.meta('catalog_start_after')).toBe('y');
+      await store.ingestPage(pass, [], atPart('y'));
+      expect((await beginListing(store)).parts[0]!.resumeAfter).toBe('y');
+    });
+
+    it('a pass in parts: each resumes on its own, planned once, and a kill leaves whole pages of each', async () => {
+      const h = await open();
+      const { store } = h;
+      const first = await store.beginCatalogPass({ kind: 'listing' });
+      expect(first).toEqual({ pass: 1, resumed: false, source: { kind: 'listing' }, parts: [], nextFile: 0 });
+      const ranges = [
+        { startAfter: '', endKey: 'b/' },
+        { startAfter: 'b/', endKey: 'd/' },
+        { startAfter: 'd/', endKey: null },
+      ];
+      const parts = await store.planCatalogParts(1, ranges);
+      expect(parts).toEqual(ranges.map((range, i) => ({ part: i + 1, ...range, resumeAfter: range.startAfter, done: false, keysListed: 0 })));
+      // Planned once: a second plan (a resumed run that planned too) gets the stored parts.
+      expect(await store.planCatalogParts(1, [{ startAfter: '', endKey: null }])).toEqual(parts);
+      await expect(store.planCatalogParts(2, ranges)).rejects.toThrow(/not the current one/);
+
+      // Pages of the parts interleaved, as listers running side by side store them.
+      await store.ingestPage(1, [obj('d/1'), obj('d/2')], { part: 3, resumeAfter: 'd/2', done: false });
+      await store.ingestPage(1, [obj('a'), obj('b/')], { part: 1, resumeAfter: 'b/', done: true });
+      await store.ingestPage(1, [obj('b/x')], { part: 2, resumeAfter: 'b/x', done: false });
+      await store.close(); // killed
+
+      const again = await h.reopen();
+      const resumed = await again.beginCatalogPass({ kind: 'listing' });
+      expect(resumed).toMatchObject({ pass: 1, resumed: true });
+      expect(resumed.parts).toEqual([
+        { part: 1, startAfter: '', endKey: 'b/', resumeAfter: 'b/', done: true, keysListed: 2 },
+        { part: 2, startAfter: 'b/', endKey: 'd/', resumeAfter: 'b/x', done: false, keysListed: 1 },
+        { part: 3, startAfter: 'd/', endKey: null, resumeAfter: 'd/2', done: false, keysListed: 2 },
+      ]);
+      expect((await again.summary()).catalogSource).toEqual({ kind: 'listing', parts: 3, partsDone: 1 });
+      await again.ingestPage(1, [obj('c'), obj('d/')], { part: 2, resumeAfter: 'd/', done: true });
+      await again.ingestPage(1, [], { part: 3, resumeAfter: 'd/2', done: true });
+      expect(await again.finishCatalogPass(1)).toEqual({ gone: 0 });
+      expect(Object.keys(await h.statusOf()).sort()).toEqual(['a', 'b/', 'b/x', 'c', 'd/', 'd/1', 'd/2']);
+      expect((await again.summary()).catalogSource).toEqual({ kind: 'listing', parts: 3, partsDone: 3 });
+
+      // The next pass plans anew: the old parts are gone with their pass.
+      const next = await again.beginCatalogPass({ kind: 'listing' });
+      expect(next).toMatchObject({ pass: 2, resumed: false, parts: [] });
+      expect((await again.planCatalogParts(2, [{ startAfter: '', endKey: null }])).map((part) => part.part)).toEqual([1]);
+    });
+  });
+
+  describe('catalog passes from an S3 Inventory report', () => {
+    const day = 24 * 60 * 60 * 1000;
+    const takenAt = '2024-06-10T00:00:00.000Z';
+    const inventory = (md5 = 'a'.repeat(32)) =>
+      ({ kind: 'inventory', manifestUrl: 's3://inv/src/all/2024-06-10T00-00Z/manifest.json', manifestMd5: md5, createdAt: takenAt, fileCount: 3 }) as const;
+    const before = (ms: number): string => new Date(Date.parse(takenAt) - ms).toISOString();
+
+    it('resumes at its next data file, records the report, and a listing after it starts a new pass', async () => {
+      const h = await open();
+      const { store } = h;
+      const begun = await store.beginCatalogPass(inventory());
+      expect(begun).toEqual({ pass: 1, resumed: false, source: inventory(), parts: [], nextFile: 0 });
+      await store.ingestPage(1, [obj('a'), obj('c')], { file: 0, done: false });
+      await store.ingestPage(1, [obj('e')], { file: 0, done: true });
+      await store.ingestPage(1, [obj('b')], { file: 1, done: false });
+      expect(await h.meta('inventory_manifest')).toBe(inventory().manifestUrl);
+      expect(await h.meta('inventory_created_at')).toBe(takenAt);
+      expect(await h.meta('catalog_source')).toBe('inventory');
+      await store.close();
+
+      const again = await h.reopen();
+      expect(await again.catalogPass()).toEqual({ pass: 1, complete: false, source: inventory(), nextFile: 1 });
+      expect((await again.summary()).catalogSource).toEqual({
+        kind: 'inventory', manifestUrl: inventory().manifestUrl, createdAt: takenAt, files: 3, filesDone: 1,
+      });
+      expect(await again.beginCatalogPass(inventory())).toEqual({ pass: 1, resumed: true, source: inventory(), parts: [], nextFile: 1 });
+      // The same URL with other bytes (a report re-delivered): another report, a new pass.
+      const other = await again.beginCatalogPass(inventory('b'.repeat(32)));
+      expect(other).toEqual({ pass: 2, resumed: false, source: inventory('b'.repeat(32)), parts: [], nextFile: 0, abandoned: inventory() });
+      // A listing after an interrupted inventory pass: a new pass, the report's meta gone.
+      const listing = await again.beginCatalogPass({ kind: 'listing' });
+      expect(listing).toMatchObject({ pass: 3, resumed: false, abandoned: inventory('b'.repeat(32)) });
+      expect(await h.meta('inventory_manifest')).toBeUndefined();
+      expect(await h.meta('catalog_source')).toBe('listing');
+    });
+
+    it('never overwrites what is newer than the report, and marks gone only rows a day older than it', async () => {
+      const h = await open();
+      const { store } = h;
+      const { pass } = await beginListing(store);
+      const listed = [
+        obj('old-same', 1, '"1"', before(3 * day)),
+        obj('old-changed', 1, '"1"', before(3 * day)),
+        obj('old-gone', 1, '"1"', before(3 * day)),
+        obj('recent-gone', 1, '"1"', before(day / 2)), // within the margin: the report may have missed it
+        obj('after-report', 1, '"new"', before(-day)), // listed after the report was taken
+        obj('after-report-absent', 1, '"new"', before(-day)),
+        obj('done-same', 1, '"1"', before(3 * day)),
+      ];
+      await store.ingestPage(pass, listed, atPart('recent-gone', true));
+      await store.finishCatalogPass(pass);
+      const ids = new Map((await store.claimPending('key', 100)).map((row) => [row.key, row.id]));
+      await store.markDone(ids.get('done-same')!, { destKey: 'done-same', evidence: 'md5' });
+      await store.markDone(ids.get('after-report')!, { destKey: 'after-report', evidence: 'md5' });
+      await store.releaseClaims([...ids].filter(([key]) => !['done-same', 'after-report'].includes(key)).map(([, id]) => id));
+
+      const p2 = (await store.beginCatalogPass(inventory())).pass;
+      await store.ingestPage(p2, [
+        obj('old-same', 1, '"1"', before(3 * day)),
+        obj('old-changed', 2, '"2"', before(2 * day)),
+        obj('after-report', 1, '"old"', before(2 * day)), // the report's older version
+        obj('done-same', 1, '"1"', before(3 * day)),
+        obj('new-key', 5, '"5"', before(day)),
+      ], { file: 0, done: true });
+      await store.ingestPage(p2, [], { file: 1, done: true });
+      await store.ingestPage(p2, [], { file: 2, done: true });
+      expect(await store.finishCatalogPass(p2)).toEqual({ gone: 1 });
+      expect(await h.statusOf()).toEqual({
+        'old-same': 'pending',
+        'old-changed': 'pending',
+        'old-gone': 'gone',
+        'recent-gone': 'pending',
+        'after-report': 'done',
+        'after-report-absent': 'pending',
+        'done-same': 'done',
+        'new-key': 'pending',
+      });
+      expect(await h.row('after-report')).toMatchObject({ etag: '"new"', catalog_pass: p2 });
+      expect(await h.row('old-changed')).toMatchObject({ size: 2, etag: '"2"', catalog_pass: p2 });
+      expect(await store.catalogPass()).toEqual({ pass: p2, complete: true, source: inventory(), nextFile: 3 });
+
+      // A gone verdict reached after the report was taken is not undone by the report's older row.
+      const p3 = (await store.beginCatalogPass(inventory('c'.repeat(32)))).pass;
+      await store.ingestPage(p3, [obj('old-gone', 1, '"1"', before(3 * day))], { file: 0, done: true });
+      expect((await h.statusOf())['old-gone']).toBe('gone');
     });
   });
 
@@ -462,6 +612,7 @@ export function storeContract(harness: () => StoreHarness): void {
         catalogState: undefined,
         catalogStartedAt: undefined,
         catalogFinishedAt: undefined,
+        catalogSource: undefined,
         counts: [],
         objectsTotal: 0,
         objectsDone: 0,

@@ -8,7 +8,7 @@ import { FatalError } from '../../src/errors.js';
 import { SqliteStore } from '../../src/state/sqlite/sqlite-store.js';
 import { SORT_ORDERS } from '../../src/state/types.js';
 import { sha256File, tempDir } from '../support/catalog-fixtures.js';
-import { obj, storeContract, type OpenedStore } from '../support/store-contract.js';
+import { atPart, beginListing, obj, storeContract, type OpenedStore } from '../support/store-contract.js';
 
 let work: string;
 const open: SqliteStore[] = [];
@@ -81,12 +81,12 @@ describe('SQLite query plans', () => {
     const prepare = db.prepare.bind(db);
     const seen = new Set<string>();
     db.prepare = ((sql: string) => (seen.add(sql), prepare(sql))) as typeof db.prepare;
-    const { pass } = await big.beginCatalogPass();
+    const { pass } = await beginListing(big);
     for (let page = 0; page < 5; page += 1) {
       const objects = Array.from({ length: 1_000 }, (_, i) =>
         obj(`p${page}/${i}`, i % 97, `"${i}"`, `2024-01-${String((i % 28) + 1).padStart(2, '0')}T00:00:00.000Z`),
       );
-      await big.ingestPage(pass, objects, objects[objects.length - 1]!.key);
+      await big.ingestPage(pass, objects, atPart(objects[objects.length - 1]!.key));
     }
     await big.finishCatalogPass(pass);
     for (const row of await big.claimPending('key', 4_000)) await big.markDone(row.id, { destKey: row.key, evidence: 'md5' });
@@ -115,8 +115,8 @@ describe('opening state files', () => {
   it('refuses a state file from a newer schema and leaves its bytes unchanged', async () => {
     const { store, file } = newStore();
     await store.setSource({ endpoint: 'http://x', bucket: 'b', prefix: '' });
-    await store.beginCatalogPass();
-    await store.ingestPage(1, [obj('a')], 'a');
+    await beginListing(store);
+    await store.ingestPage(1, [obj('a')], atPart('a'));
     await store.close();
     const db = new Database(file);
     db.pragma('user_version = 99');

@@ -18,7 +18,7 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Transform, type Readable } from 'node:stream';
+import { Transform, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { GetObjectCommand, type S3Client } from '../../s3/sdk.js';
 import { FatalError, UsageError } from '../../errors.js';
@@ -81,6 +81,13 @@ export interface InventoryReader {
   manifest: InventoryManifest;
   /** The report's objects, page by page, file by file in manifest order. */
   pages(options?: InventoryPagesOptions): AsyncGenerator<InventoryPage>;
+  /**
+   * Proves the data files from `startAtFile` on against the manifest (present, MD5 and size) without
+   * keeping them: each is read once, hashed on the way, and dropped. Throws the FatalError pages() would
+   * for the first missing or damaged one. A catalog runs it before storing anything, so that a damaged
+   * report leaves the state as it was.
+   */
+  verifyFiles(options?: { startAtFile?: number; signal?: AbortSignal; onEvent?: (event: InventoryEvent) => void }): Promise<void>;
 }
 
 export interface ManifestLocation {
@@ -194,7 +201,38 @@ export async function openInventory(
     identity,
     manifest,
     pages: (pageOptions = {}) => readPages(client, location.bucket, manifest, pageOptions),
+    verifyFiles: async (verifyOptions = {}) => {
+      const fileCount = manifest.files.length;
+      for (let fileIndex = verifyOptions.startAtFile ?? 0; fileIndex < fileCount; fileIndex++) {
+        const file = manifest.files[fileIndex]!;
+        const which = `data file ${fileIndex + 1} of ${fileCount}, ${urlOf(location.bucket, file.key)}`;
+        const response = await getObject(client, location.bucket, file.key, verifyOptions.signal, () => missingFile(which));
+        const hash = createHash('md5');
+        const counter = { bytes: 0 };
+        await pipeline(response.Body as Readable, hashing(hash, counter), new Writable({ write: (_chunk, _encoding, done) => done() }), {
+          signal: verifyOptions.signal,
+        });
+        checkFile(which, file, hash.digest('hex'), counter.bytes);
+        verifyOptions.onEvent?.({ type: 'file-verified', fileIndex, fileKey: file.key, bytes: counter.bytes });
+      }
+    },
   };
+}
+
+const missingFile = (which: string): string =>
+  `Inventory ${which}, listed in the manifest, does not exist. The report is incomplete or partly ` +
+  `deleted (lifecycle rules often expire old reports); use a newer report's manifest.json`;
+
+/** A data file whose bytes are not the manifest's is refused whole. */
+function checkFile(which: string, file: InventoryManifest['files'][number], md5: string, bytes: number): void {
+  if (md5 !== file.md5 || (file.size !== undefined && bytes !== file.size)) {
+    throw new FatalError(
+      `Inventory ${which} does not match its manifest: MD5 ${md5} and ${bytes} bytes, the manifest ` +
+        `says MD5 ${file.md5}${file.size !== undefined ? ` and ${file.size} bytes` : ''}. The file is damaged ` +
+        `or was replaced; none of its rows were used. Use a complete inventory report, or catalog by listing ` +
+        `the bucket (--from).`,
+    );
+  }
 }
 
 /** Counts bytes and hashes them on their way through. */
@@ -236,27 +274,11 @@ async function* readPages(
       const local = path.join(work, `data-${fileIndex}.csv.gz`);
 
       // 1. Download to disk, hashing on the way; nothing of this file is used before its MD5 checks out.
-      const response = await getObject(
-        client,
-        bucket,
-        file.key,
-        signal,
-        () =>
-          `Inventory ${which}, listed in the manifest, does not exist. The report is incomplete or partly ` +
-          `deleted (lifecycle rules often expire old reports); use a newer report's manifest.json`,
-      );
+      const response = await getObject(client, bucket, file.key, signal, () => missingFile(which));
       const hash = createHash('md5');
       const counter = { bytes: 0 };
       await pipeline(response.Body as Readable, hashing(hash, counter), createWriteStream(local), { signal });
-      const md5 = hash.digest('hex');
-      if (md5 !== file.md5 || (file.size !== undefined && counter.bytes !== file.size)) {
-        throw new FatalError(
-          `Inventory ${which} does not match its manifest: MD5 ${md5} and ${counter.bytes} bytes, the manifest ` +
-            `says MD5 ${file.md5}${file.size !== undefined ? ` and ${file.size} bytes` : ''}. The file is damaged ` +
-            `or was replaced; none of its rows were used. Use a complete inventory report, or catalog by listing ` +
-            `the bucket (--from).`,
-        );
-      }
+      checkFile(which, file, hash.digest('hex'), counter.bytes);
       options.onEvent?.({ type: 'file-verified', fileIndex, fileKey: file.key, bytes: counter.bytes });
 
       // 2. Parse the verified copy, one page at a time. A full page is held until the next row arrives, so the

@@ -1,10 +1,14 @@
 import os from 'node:os';
 import pg from 'pg';
 import { FatalError, S3MigrateError, UsageError } from '../../errors.js';
-import { LeaseLostError, StateBusyError, StateStoreError, type OutcomeCounts, type StateStore } from '../store.js';
+import { catalogSourceMeta, catalogSourceOf, catalogSourceSummary, sameCatalogSource } from '../catalog-meta.js';
+import { inventoryGoneBefore, LeaseLostError, StateBusyError, StateStoreError, type OutcomeCounts, type StateStore } from '../store.js';
 import { deadLocalWorker, newWorkerId, processAlive } from '../worker-ids.js';
 import type {
+  CatalogPart,
   CatalogProgress,
+  CatalogSource,
+  PageResume,
   CopyResult,
   EndpointLocation,
   ListedObject,
@@ -687,32 +691,90 @@ export class PgStore implements StateStore {
 
   // ---- catalog ---------------------------------------------------------------------------
 
-  /** Continues an interrupted listing pass, or starts a new one (which will reconcile every row). */
-  async beginCatalogPass(): Promise<CatalogProgress> {
+  /** Continues the interrupted pass of the same source, or starts a new one (which will reconcile every row). */
+  async beginCatalogPass(source: CatalogSource): Promise<CatalogProgress> {
     return this.guard(() =>
       this.transaction(async (client): Promise<CatalogProgress> => {
         await this.lockMigrationRow(client);
         const meta = await this.allMeta(client);
         const pass = Number(meta.get('catalog_pass') ?? '0');
+        let abandoned: CatalogSource | undefined;
         if (pass > 0 && meta.get('catalog_state') === 'listing') {
-          return { pass, startAfter: meta.get('catalog_start_after') ?? '', resumed: true };
+          const current = catalogSourceOf((key) => meta.get(key));
+          if (sameCatalogSource(current, source)) {
+            return {
+              pass,
+              resumed: true,
+              source: current,
+              parts: await this.partsOf(pass, client),
+              nextFile: Number(meta.get('inventory_next_file') ?? '0'),
+            };
+          }
+          abandoned = current;
         }
         const next = pass + 1;
+        await this.query('DELETE FROM s3migrate.catalog_parts WHERE migration = $1', [this.migration], client);
         await this.setMeta('catalog_pass', String(next), client);
         await this.setMeta('catalog_state', 'listing', client);
-        await this.setMeta('catalog_start_after', '', client);
         await this.setMeta('catalog_started_at', now(), client);
-        return { pass: next, startAfter: '', resumed: false };
+        for (const [key, value] of catalogSourceMeta(source)) {
+          if (value === undefined) await this.deleteMeta(key, client);
+          else await this.setMeta(key, value, client);
+        }
+        return { pass: next, resumed: false, source, parts: [], nextFile: 0, ...(abandoned ? { abandoned } : {}) };
+      }),
+    );
+  }
+
+  async catalogPass(): Promise<{ pass: number; complete: boolean; source: CatalogSource; nextFile: number } | undefined> {
+    return this.guard(async () => {
+      const meta = await this.allMeta();
+      const pass = Number(meta.get('catalog_pass') ?? '0');
+      if (pass === 0) return undefined;
+      return {
+        pass,
+        complete: meta.get('catalog_state') === 'complete',
+        source: catalogSourceOf((key) => meta.get(key)),
+        nextFile: Number(meta.get('inventory_next_file') ?? '0'),
+      };
+    });
+  }
+
+  private async partsOf(pass: number, on: Queryable = this.pool): Promise<CatalogPart[]> {
+    const result = await this.query<CatalogPart>(
+      `SELECT part, start_after AS "startAfter", end_key AS "endKey", resume_after AS "resumeAfter", done, keys_listed AS "keysListed"
+       FROM s3migrate.catalog_parts WHERE migration = $1 AND pass = $2 ORDER BY part`,
+      [this.migration, pass],
+      on,
+    );
+    return result.rows.map((row) => ({ ...row }));
+  }
+
+  async planCatalogParts(pass: number, ranges: ReadonlyArray<{ startAfter: string; endKey: string | null }>): Promise<CatalogPart[]> {
+    return this.guard(() =>
+      this.transaction(async (client) => {
+        await this.lockMigrationRow(client);
+        if (Number((await this.getMeta('catalog_pass', client)) ?? '0') !== pass) throw new Error(`catalog pass ${pass} is not the current one`);
+        const existing = await this.partsOf(pass, client);
+        if (existing.length > 0) return existing;
+        await this.query(
+          `INSERT INTO s3migrate.catalog_parts (migration, pass, part, start_after, end_key, resume_after)
+           SELECT $1, $2, v.part, v.start_after, v.end_key, v.start_after
+           FROM unnest($3::int[], $4::text[], $5::text[]) AS v(part, start_after, end_key)`,
+          [this.migration, pass, ranges.map((_, i) => i + 1), ranges.map((r) => r.startAfter), ranges.map((r) => r.endKey)],
+          client,
+        );
+        return this.partsOf(pass, client);
       }),
     );
   }
 
   /**
-   * Stores one listing page and the listing's resume point in ONE transaction, so a crash leaves either
-   * the whole page with its resume point or neither. Changed keys go back to pending; unchanged rows keep
-   * their status. One set-based statement per page.
+   * Stores one page and where it leaves its pass in ONE transaction, so a crash leaves either the whole
+   * page with its resume point or neither. Changed keys go back to pending; unchanged rows keep their
+   * status. One set-based statement per page.
    */
-  async ingestPage(pass: number, objects: readonly ListedObject[], startAfter: string): Promise<void> {
+  async ingestPage(pass: number, objects: readonly ListedObject[], resume: PageResume): Promise<void> {
     // A key listed twice in one page (an inventory report can do that): the last one wins, as row by row.
     const byKey = new Map<string, ListedObject>();
     for (const object of objects) {
@@ -720,7 +782,8 @@ export class PgStore implements StateStore {
       byKey.set(object.key, object);
     }
     const page = [...byKey.values()];
-    const values = [
+    const inventory = 'file' in resume;
+    const values: unknown[] = [
       this.migration,
       page.map((o) => o.key),
       page.map((o) => o.size),
@@ -741,22 +804,46 @@ export class PgStore implements StateStore {
         listed_at = EXCLUDED.listed_at, updated_at = EXCLUDED.updated_at`;
     const input = `v AS (SELECT * FROM unnest($2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[])
         AS v(key, size, etag, last_modified, storage_class))`;
-    // The first pass only ever meets new keys (its resume point commits with each page): no probe needed.
-    // Later passes first stamp unchanged rows (the bulk of a re-catalog: no indexed column is written);
-    // new, changed, gone or changed-marked keys are rewritten whole by the upsert.
-    const sql =
-      pass === 1
-        ? `WITH ${input} ${upsert.replace('%WHERE%', '')}`
-        : `WITH ${input}, touched AS (
+    // An inventory row never replaces what the state knows to be newer: a later version (listed after the
+    // report was taken), or a gone verdict reached after it. Such rows are only stamped as seen.
+    const newerThanInventory = `(o.last_modified > v.last_modified OR (o.status = 'gone' AND o.updated_at >= $9))`;
+    const touched = `touched AS (
             UPDATE s3migrate.objects o SET catalog_pass = $7, listed_at = $8 FROM v
             WHERE o.migration = $1 AND o.key = v.key AND o.size = v.size AND o.etag IS NOT DISTINCT FROM v.etag
               AND o.last_modified = v.last_modified AND o.status NOT IN ('gone', 'changed')
+              ${inventory ? `AND NOT ${newerThanInventory}` : ''}
             RETURNING o.key
-          ) ${upsert.replace('%WHERE%', 'WHERE v.key NOT IN (SELECT key FROM touched)')}`;
+          )`;
+    let sql: string;
+    if (inventory) {
+      sql = `WITH ${input}, newer AS (
+            UPDATE s3migrate.objects o SET catalog_pass = $7, listed_at = $8 FROM v
+            WHERE o.migration = $1 AND o.key = v.key AND ${newerThanInventory}
+            RETURNING o.key
+          ), ${touched} ${upsert.replace('%WHERE%', 'WHERE v.key NOT IN (SELECT key FROM touched) AND v.key NOT IN (SELECT key FROM newer)')}`;
+    } else if (pass === 1) {
+      // A first listing pass only ever meets new keys (each part's resume point commits with its pages).
+      sql = `WITH ${input} ${upsert.replace('%WHERE%', '')}`;
+    } else {
+      // Later passes first stamp unchanged rows (the bulk of a re-catalog: no indexed column is written);
+      // new, changed, gone or changed-marked keys are rewritten whole by the upsert.
+      sql = `WITH ${input}, ${touched} ${upsert.replace('%WHERE%', 'WHERE v.key NOT IN (SELECT key FROM touched)')}`;
+    }
     await this.guard(() =>
       this.transaction(async (client) => {
+        if (inventory) values.push((await this.getMeta('inventory_created_at', client)) ?? '');
         if (page.length > 0) await this.query(sql, values, client);
-        await this.setMeta('catalog_start_after', startAfter, client);
+        if ('part' in resume) {
+          const moved = await this.query(
+            `UPDATE s3migrate.catalog_parts SET resume_after = $4, done = $5, keys_listed = keys_listed + $6
+             WHERE migration = $1 AND pass = $2 AND part = $3`,
+            [this.migration, pass, resume.part, resume.resumeAfter, resume.done, objects.length],
+            client,
+          );
+          if (moved.rowCount !== 1) throw new Error(`catalog pass ${pass} has no part ${resume.part}`);
+        } else if (resume.done) {
+          await this.setMeta('inventory_next_file', String(resume.file + 1), client);
+        }
       }),
     );
   }
@@ -765,16 +852,18 @@ export class PgStore implements StateStore {
   async finishCatalogPass(pass: number): Promise<{ gone: number }> {
     return this.guard(() =>
       this.transaction(async (client) => {
-        const stamp = now();
+        const meta = await this.allMeta(client);
+        const source = catalogSourceOf((key) => meta.get(key));
+        // An inventory pass: only rows the report must have seen (see INVENTORY_GONE_MARGIN_MS).
+        const before = source.kind === 'inventory' ? inventoryGoneBefore(source.createdAt) : null;
         const result = await this.query(
           `UPDATE s3migrate.objects SET status = 'gone', updated_at = $2
-           WHERE migration = $1 AND catalog_pass < $3 AND status <> 'gone'`,
-          [this.migration, stamp, pass],
+           WHERE migration = $1 AND catalog_pass < $3 AND status <> 'gone' AND ($4::text IS NULL OR last_modified < $4::text)`,
+          [this.migration, now(), pass, before],
           client,
         );
         await this.setMeta('catalog_state', 'complete', client);
         await this.setMeta('catalog_finished_at', now(), client);
-        await this.deleteMeta('catalog_start_after', client);
         return { gone: result.rowCount ?? 0 };
       }),
     );
@@ -1275,11 +1364,20 @@ export class PgStore implements StateStore {
         }));
         const verifyResults = await this.verifyResultCountsOn(client);
         const meta = await this.allMeta(client);
+        const partCounts = (
+          await this.query<{ parts: number; partsDone: number }>(
+            `SELECT COUNT(*)::int AS parts, COUNT(*) FILTER (WHERE done)::int AS "partsDone" FROM s3migrate.catalog_parts
+             WHERE migration = $1 AND pass = $2`,
+            [this.migration, Number(meta.get('catalog_pass') ?? '0')],
+            client,
+          )
+        ).rows[0]!;
         return {
           source: locationFrom(meta, 'source'),
           catalogState: meta.get('catalog_state'),
           catalogStartedAt: meta.get('catalog_started_at'),
           catalogFinishedAt: meta.get('catalog_finished_at'),
+          catalogSource: catalogSourceSummary((key) => meta.get(key), () => partCounts),
           counts,
           objectsTotal: progress.objectsTotal,
           objectsDone: progress.objectsDone,

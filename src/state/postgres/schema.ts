@@ -131,6 +131,21 @@ export const MIGRATIONS: readonly string[] = [
   CREATE VIEW s3migrate.changed_objects AS
     SELECT migration, key, size, etag, error, updated_at FROM s3migrate.objects
     WHERE status = 'changed' ORDER BY migration, key;
+
+  -- The parts of the current listing pass (catalog --list-concurrency): each the keys k with
+  -- start_after < k <= end_key in byte order (end_key NULL: to the last key), listed on its own and
+  -- resumed after resume_after, the last key it stored (committed with each page).
+  CREATE TABLE s3migrate.catalog_parts (
+    migration    TEXT COLLATE "C" NOT NULL REFERENCES s3migrate.migrations(name) ON DELETE CASCADE,
+    pass         INTEGER NOT NULL,
+    part         INTEGER NOT NULL,
+    start_after  TEXT COLLATE "C" NOT NULL,
+    end_key      TEXT COLLATE "C",
+    resume_after TEXT COLLATE "C" NOT NULL,
+    done         BOOLEAN NOT NULL DEFAULT false,
+    keys_listed  BIGINT NOT NULL DEFAULT 0,
+    PRIMARY KEY (migration, pass, part)
+  );
   `,
   // 2: multipart uploads kept across runs (part-level resume), as in the SQLite file.
   `

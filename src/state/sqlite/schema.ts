@@ -213,6 +213,27 @@ export const MIGRATIONS: readonly string[] = [
     FROM counters WHERE kind = 'status';
   -- The few rows that carry an error (status lists the latest), found without a scan.
   CREATE INDEX objects_with_error ON objects(updated_at) WHERE error IS NOT NULL;
+
+  -- The parts of the current listing pass (catalog --list-concurrency): each the keys k with
+  -- start_after < k <= end_key in byte order (end_key NULL: to the last key), listed on its own and
+  -- resumed after resume_after, the last key it stored (committed with each page).
+  CREATE TABLE catalog_parts (
+    pass         INTEGER NOT NULL,
+    part         INTEGER NOT NULL,
+    start_after  TEXT NOT NULL,
+    end_key      TEXT,
+    resume_after TEXT NOT NULL,
+    done         INTEGER NOT NULL DEFAULT 0,
+    keys_listed  INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (pass, part)
+  ) WITHOUT ROWID;
+  -- A listing the first release left interrupted resumes as one part, after the key it had stored last.
+  INSERT INTO catalog_parts (pass, part, start_after, end_key, resume_after)
+    SELECT CAST(p.value AS INTEGER), 1, '', NULL, COALESCE(a.value, '')
+    FROM meta p JOIN meta s ON s.key = 'catalog_state' AND s.value = 'listing'
+    LEFT JOIN meta a ON a.key = 'catalog_start_after'
+    WHERE p.key = 'catalog_pass';
+  DELETE FROM meta WHERE key = 'catalog_start_after';
   `,
 ];
 

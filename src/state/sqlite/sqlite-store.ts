@@ -1,10 +1,14 @@
 import os from 'node:os';
 import type Database from 'better-sqlite3';
 import { S3MigrateError } from '../../errors.js';
-import { LeaseLostError, StateBusyError, StateStoreError, type OutcomeCounts, type StateStore } from '../store.js';
+import { catalogSourceMeta, catalogSourceOf, catalogSourceSummary, sameCatalogSource } from '../catalog-meta.js';
+import { inventoryGoneBefore, LeaseLostError, StateBusyError, StateStoreError, type OutcomeCounts, type StateStore } from '../store.js';
 import { deadLocalWorker, newWorkerId, processAlive } from '../worker-ids.js';
 import type {
+  CatalogPart,
   CatalogProgress,
+  CatalogSource,
+  PageResume,
   CopyResult,
   EndpointLocation,
   ListedObject,
@@ -273,32 +277,84 @@ export class SqliteStore implements StateStore {
 
   // ---- catalog ---------------------------------------------------------------------------
 
-  /** Continues an interrupted listing pass, or starts a new one (which will reconcile every row). */
-  async beginCatalogPass(): Promise<CatalogProgress> {
+  /** Continues the interrupted pass of the same source, or starts a new one (which will reconcile every row). */
+  async beginCatalogPass(source: CatalogSource): Promise<CatalogProgress> {
     return this.guard(() =>
       this.db
         .transaction((): CatalogProgress => {
           const pass = Number(this.getMeta('catalog_pass') ?? '0');
+          let abandoned: CatalogSource | undefined;
           if (pass > 0 && this.getMeta('catalog_state') === 'listing') {
-            return { pass, startAfter: this.getMeta('catalog_start_after') ?? '', resumed: true };
+            const current = catalogSourceOf((key) => this.getMeta(key));
+            if (sameCatalogSource(current, source)) {
+              return {
+                pass,
+                resumed: true,
+                source: current,
+                parts: this.partsOf(pass),
+                nextFile: Number(this.getMeta('inventory_next_file') ?? '0'),
+              };
+            }
+            abandoned = current;
           }
           const next = pass + 1;
+          this.stmt('DELETE FROM catalog_parts').run();
           this.setMeta('catalog_pass', String(next));
           this.setMeta('catalog_state', 'listing');
-          this.setMeta('catalog_start_after', '');
           this.setMeta('catalog_started_at', now());
-          return { pass: next, startAfter: '', resumed: false };
+          for (const [key, value] of catalogSourceMeta(source)) {
+            if (value === undefined) this.deleteMeta(key);
+            else this.setMeta(key, value);
+          }
+          return { pass: next, resumed: false, source, parts: [], nextFile: 0, ...(abandoned ? { abandoned } : {}) };
+        })
+        .immediate(),
+    );
+  }
+
+  async catalogPass(): Promise<{ pass: number; complete: boolean; source: CatalogSource; nextFile: number } | undefined> {
+    return this.guard(() => {
+      const pass = Number(this.getMeta('catalog_pass') ?? '0');
+      if (pass === 0) return undefined;
+      return {
+        pass,
+        complete: this.getMeta('catalog_state') === 'complete',
+        source: catalogSourceOf((key) => this.getMeta(key)),
+        nextFile: Number(this.getMeta('inventory_next_file') ?? '0'),
+      };
+    });
+  }
+
+  private partsOf(pass: number): CatalogPart[] {
+    const rows = this.stmt(
+      `SELECT part, start_after AS startAfter, end_key AS endKey, resume_after AS resumeAfter, done, keys_listed AS keysListed
+       FROM catalog_parts WHERE pass = ? ORDER BY part`,
+    ).all(pass) as Array<Omit<CatalogPart, 'done'> & { done: number }>;
+    return rows.map((row) => ({ ...row, done: row.done === 1 }));
+  }
+
+  async planCatalogParts(pass: number, ranges: ReadonlyArray<{ startAfter: string; endKey: string | null }>): Promise<CatalogPart[]> {
+    return this.guard(() =>
+      this.db
+        .transaction(() => {
+          if (Number(this.getMeta('catalog_pass') ?? '0') !== pass) throw new Error(`catalog pass ${pass} is not the current one`);
+          const existing = this.partsOf(pass);
+          if (existing.length > 0) return existing;
+          const insert = this.stmt(
+            'INSERT INTO catalog_parts (pass, part, start_after, end_key, resume_after) VALUES (?, ?, ?, ?, ?)',
+          );
+          ranges.forEach((range, i) => insert.run(pass, i + 1, range.startAfter, range.endKey, range.startAfter));
+          return this.partsOf(pass);
         })
         .immediate(),
     );
   }
 
   /**
-   * Stores one listing page and the listing's resume point in ONE transaction, so a crash leaves either
-   * the whole page with its resume point or neither. Changed keys go back to pending; unchanged rows keep
-   * their status.
+   * Stores one page and where it leaves its pass in ONE transaction, so a crash leaves either the whole
+   * page with its resume point or neither. Changed keys go back to pending; unchanged rows keep their status.
    */
-  async ingestPage(pass: number, objects: readonly ListedObject[], startAfter: string): Promise<void> {
+  async ingestPage(pass: number, objects: readonly ListedObject[], resume: PageResume): Promise<void> {
     this.guard(() => {
       // Unchanged rows (the bulk of a re-catalog) only get their pass stamp: no indexed column is written.
       // Rows gone or changed are rewritten whole by the upsert (a changed row is reconciled here).
@@ -317,6 +373,14 @@ export class SqliteStore implements StateStore {
            storage_class = excluded.storage_class, catalog_pass = excluded.catalog_pass,
            listed_at = excluded.listed_at, updated_at = excluded.updated_at`,
       );
+      // An inventory row never replaces what the state knows to be newer: a later version (listed after the
+      // report was taken), or a gone verdict reached after it. Such rows are only stamped as seen.
+      const inventory = 'file' in resume;
+      const newer = this.stmt(
+        `UPDATE objects SET catalog_pass = @pass, listed_at = @now
+         WHERE key = @key AND (last_modified > @lastModified OR (status = 'gone' AND updated_at >= @createdAt))`,
+      );
+      const createdAt = inventory ? (this.getMeta('inventory_created_at') ?? '') : '';
       const stamp = now();
       this.db.transaction(() => {
         for (const object of objects) {
@@ -329,10 +393,22 @@ export class SqliteStore implements StateStore {
             pass,
             now: stamp,
           };
-          // The first pass only ever meets new keys (its resume point commits with each page): no probe needed.
+          if (inventory) {
+            if (newer.run({ key: row.key, lastModified: row.lastModified, createdAt, pass, now: stamp }).changes > 0) continue;
+            if (touch.run(row).changes === 0) upsert.run(row);
+            continue;
+          }
+          // A first listing pass only ever meets new keys (each part's resume point commits with its pages).
           if (pass === 1 || touch.run(row).changes === 0) upsert.run(row);
         }
-        this.setMeta('catalog_start_after', startAfter);
+        if ('part' in resume) {
+          const moved = this.stmt(
+            `UPDATE catalog_parts SET resume_after = ?, done = ?, keys_listed = keys_listed + ? WHERE pass = ? AND part = ?`,
+          ).run(resume.resumeAfter, resume.done ? 1 : 0, objects.length, pass, resume.part);
+          if (moved.changes !== 1) throw new Error(`catalog pass ${pass} has no part ${resume.part}`);
+        } else if (resume.done) {
+          this.setMeta('inventory_next_file', String(resume.file + 1));
+        }
       })();
     });
   }
@@ -341,12 +417,15 @@ export class SqliteStore implements StateStore {
   async finishCatalogPass(pass: number): Promise<{ gone: number }> {
     return this.guard(() =>
       this.db.transaction(() => {
+        const source = catalogSourceOf((key) => this.getMeta(key));
+        // An inventory pass: only rows the report must have seen (see INVENTORY_GONE_MARGIN_MS).
+        const before = source.kind === 'inventory' ? inventoryGoneBefore(source.createdAt) : null;
         const result = this.stmt(
-          `UPDATE objects SET status = 'gone', updated_at = ? WHERE catalog_pass < ? AND status <> 'gone'`,
-        ).run(now(), pass);
+          `UPDATE objects SET status = 'gone', updated_at = ?
+           WHERE catalog_pass < ? AND status <> 'gone' AND (? IS NULL OR last_modified < ?)`,
+        ).run(now(), pass, before, before);
         this.setMeta('catalog_state', 'complete');
         this.setMeta('catalog_finished_at', now());
-        this.deleteMeta('catalog_start_after');
         return { gone: result.changes };
       })(),
     );
@@ -790,6 +869,13 @@ export class SqliteStore implements StateStore {
         catalogState: this.getMeta('catalog_state'),
         catalogStartedAt: this.getMeta('catalog_started_at'),
         catalogFinishedAt: this.getMeta('catalog_finished_at'),
+        catalogSource: catalogSourceSummary((key) => this.getMeta(key), () => {
+          const pass = Number(this.getMeta('catalog_pass') ?? '0');
+          return this.stmt('SELECT COUNT(*) AS parts, COALESCE(SUM(done), 0) AS partsDone FROM catalog_parts WHERE pass = ?').get(pass) as {
+            parts: number;
+            partsDone: number;
+          };
+        }),
         counts,
         ...progress,
         evidenceCounts: evidenceCounts.map((v) => ({ evidence: v.evidence ?? 'none', objects: v.objects })),
