@@ -96,11 +96,13 @@ export async function leanListObjects(lean: LeanPath, request: LeanListRequest):
   else if (request.startAfter) query['start-after'] = request.startAfter;
   if (request.delimiter !== undefined) query.delimiter = request.delimiter;
   if (request.encodingType) query['encoding-type'] = request.encodingType;
+  // In the SDK's order (sorted by name): the same URL as the SDK would send.
+  const sorted = Object.fromEntries(Object.entries(query).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
   const answer = await lean.send({
     method: 'GET',
     bucket: request.bucket,
     key: '',
-    query,
+    query: sorted,
     headers: {},
     unsignedPayload: false,
     readWhole: true,

@@ -417,9 +417,9 @@ export class LeanPath {
   }
 
   private async attempt(target: Target, request: LeanRequest): Promise<LeanAnswer> {
-    // Key '' (never an object's: S3 keys are not empty) is the bucket itself, for a listing: `/bucket`
+    // Key '' (never an object's: S3 keys are not empty) is the bucket itself, for a listing: `/bucket/`
     // (path style) or `/` (virtual host), as the SDK sends ListObjectsV2.
-    const path = request.key === '' && target.base.length > 1 ? target.base.slice(0, -1) : target.base + encodeKey(request.key);
+    const path = target.base + encodeKey(request.key);
     const headers: Record<string, string> = { host: target.host, ...target.userAgent, ...request.headers };
     if (request.unsignedPayload) headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
     // As the SDK (its add-expect-continue middleware, 2 MiB): with our own agents it, too, sends the body
