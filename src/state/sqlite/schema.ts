@@ -143,6 +143,49 @@ export const MIGRATIONS: readonly string[] = [
            COUNT(p.part_number) AS parts_done, COALESCE(SUM(p.size), 0) AS bytes_done, u.started_at
     FROM uploads u JOIN objects o ON o.id = u.object_id LEFT JOIN parts p ON p.object_id = u.object_id
     GROUP BY u.object_id ORDER BY o.key;
+
+  -- Cut-over. States: archived (an archive storage class: restore it first; copy skips it) and deleted
+  -- (gone from the source, and the copy s3migrate wrote deleted by copy --delete-gone, at deleted_at).
+  ALTER TABLE objects ADD COLUMN deleted_at TEXT;
+  -- What the catalog pass change_pass found for this row: new | modified | gone.
+  ALTER TABLE objects ADD COLUMN change_kind TEXT;
+  ALTER TABLE objects ADD COLUMN change_pass INTEGER;
+  CREATE INDEX objects_gone ON objects(key) WHERE status = 'gone';
+
+  -- What each finished catalog pass found, compared with the state before it.
+  CREATE TABLE catalog_passes (
+    pass              INTEGER PRIMARY KEY,
+    started_at        TEXT,
+    finished_at       TEXT NOT NULL,
+    -- the filter a filtered pass was limited to (JSON of its flags); NULL: the whole prefix
+    scope             TEXT,
+    new_objects       INTEGER NOT NULL,
+    new_bytes         INTEGER NOT NULL,
+    modified_objects  INTEGER NOT NULL,
+    modified_bytes    INTEGER NOT NULL,
+    gone_objects      INTEGER NOT NULL,
+    gone_bytes        INTEGER NOT NULL
+  );
+
+  DROP VIEW progress;
+  CREATE VIEW progress AS
+    SELECT
+      COUNT(*) FILTER (WHERE status NOT IN ('gone', 'deleted'))               AS objects_total,
+      COUNT(*) FILTER (WHERE status = 'done')                                 AS objects_done,
+      COALESCE(SUM(size) FILTER (WHERE status NOT IN ('gone', 'deleted')), 0) AS bytes_total,
+      COALESCE(SUM(size) FILTER (WHERE status = 'done'), 0)                   AS bytes_done,
+      ROUND(100.0 * COUNT(*) FILTER (WHERE status = 'done')
+            / MAX(COUNT(*) FILTER (WHERE status NOT IN ('gone', 'deleted')), 1), 2) AS percent_done
+    FROM objects;
+
+  -- Objects copy skips until they are restored at the source.
+  CREATE VIEW archived_objects AS
+    SELECT key, size, storage_class, last_modified FROM objects WHERE status = 'archived' ORDER BY key;
+  -- What copy --delete-gone deleted from the destination, and gone rows it left alone (with why).
+  CREATE VIEW deleted_objects AS
+    SELECT key, dest_key, size, dest_etag, deleted_at FROM objects WHERE status = 'deleted' ORDER BY key;
+  CREATE VIEW gone_objects AS
+    SELECT key, dest_key, size, dest_etag, error, updated_at FROM objects WHERE status = 'gone' ORDER BY key;
   `,
 ];
 
