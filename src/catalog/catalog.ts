@@ -1,6 +1,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { describeLocation, sameLocation } from '../config/s3-url.js';
 import { UsageError } from '../errors.js';
+import { keyScope, matches, type ObjectFilter } from '../filter/object-filter.js';
 import { describeS3Failure } from '../s3/describe-failure.js';
 import { StateStoreError, type StateStore } from '../state/store.js';
 import type { EndpointLocation } from '../state/types.js';
@@ -23,6 +24,12 @@ export interface CatalogOptions {
   /** Injected page source for benchmarks and tests of ingest alone; defaults to ListObjectsV2. */
   pages?: (startAfter: string) => AsyncIterable<ListingPage>;
   onListRequest?: () => void;
+  /**
+   * Limits the pass (--include, --exclude, sizes, dates): only matching objects are recorded, and only
+   * keys within its key scope (prefix, includes, excludes) can be found gone. `filterText` is recorded with the pass.
+   */
+  filter?: ObjectFilter;
+  filterText?: string;
 }
 
 export interface CatalogResult {
@@ -73,7 +80,8 @@ export async function runCatalog(options: CatalogOptions): Promise<CatalogResult
   try {
     // The next page is requested while this one is stored: the listing never waits for SQLite.
     for await (const page of prefetchOne(pages)) {
-      await store.ingestPage(progress.pass, page.objects, page.lastKey);
+      const { record, seen } = split(page.objects, options.filter);
+      await store.ingestPage(progress.pass, record, page.lastKey, seen);
       keysListed += page.objects.length;
       pageCount += 1;
       options.onEvent?.({ type: 'page', keysListed, pages: pageCount, elapsedMs: Date.now() - started });
@@ -85,8 +93,24 @@ export async function runCatalog(options: CatalogOptions): Promise<CatalogResult
     throw describeS3Failure(error, { side: 'source', bucket: source.bucket, credentialSource: options.credentialSource });
   }
 
-  const { gone } = await store.finishCatalogPass(progress.pass);
+  const { gone } = await store.finishCatalogPass(progress.pass, keyScope(options.filter), options.filterText);
   const totalKeys = await store.countListed();
   options.onEvent?.({ type: 'finish', keysListed, totalKeys, gone, elapsedMs: Date.now() - started });
   return { completed: true, keysListed, totalKeys, gone };
+}
+
+/**
+ * A page under a filter: the objects to record, and the keys listed within the key scope but outside the
+ * size or date bounds (seen by the pass, so not gone; nothing of them recorded).
+ */
+function split(objects: ListingPage['objects'], filter: ObjectFilter | undefined): { record: ListingPage['objects']; seen: string[] } {
+  if (filter === undefined) return { record: objects, seen: [] };
+  const scope = keyScope(filter);
+  const record: ListingPage['objects'] = [];
+  const seen: string[] = [];
+  for (const object of objects) {
+    if (matches(filter, object)) record.push(object);
+    else if (matches(scope, object)) seen.push(object.key);
+  }
+  return { record, seen };
 }

@@ -8,10 +8,21 @@ import { chooseProgressMode } from '../progress/output.js';
 import type { StateStore } from '../state/store.js';
 import { loadEnvironment } from './environment.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
-import { addEndpointOptions, addLogOptions, addStateOptions, endpointConfigFromFlags, parsePositiveInteger, stateFromFlags } from './options.js';
+import {
+  addEndpointOptions,
+  addFilterOptions,
+  addLogOptions,
+  addStateOptions,
+  endpointConfigFromFlags,
+  filterFromFlags,
+  filterText,
+  parsePositiveInteger,
+  stateFromFlags,
+  type FilterOptionFlags,
+} from './options.js';
 import { onInterrupt, runAction } from './run-action.js';
 
-interface CatalogFlags extends Record<string, string | boolean | undefined> {
+interface CatalogFlags extends FilterOptionFlags {
   from: string;
   state?: string;
   migration?: string;
@@ -19,6 +30,7 @@ interface CatalogFlags extends Record<string, string | boolean | undefined> {
   progressInterval: string;
   logFormat: LogFormat;
   logFile?: string;
+  [flag: string]: string | string[] | boolean | undefined;
 }
 
 const EXAMPLES = `
@@ -28,8 +40,12 @@ Examples:
   $ PGPASSWORD=... s3migrate catalog --from s3://my-bucket --state postgres://s3migrate@db.example.com/s3migrate --migration photos
   $ SOURCE_ENDPOINT=https://s3.eu-central-1.wasabisys.com s3migrate catalog --from s3://archive
 
+  $ s3migrate catalog --from s3://my-bucket --include 'photos/**' --modified-after 2024-01-01
+
 Run it again at any time: an interrupted listing continues where it stopped; a finished one is
-re-listed and reconciled (new and changed keys become pending, vanished keys are marked gone).`;
+re-listed and reconciled (new and changed keys become pending, vanished keys are marked gone;
+\`s3migrate status\` shows what the pass found). With filters, only matching objects are recorded,
+and only keys within the --include/--exclude scope can be marked gone.`;
 
 export function catalogCommand(): Command {
   const command = new Command('catalog')
@@ -38,6 +54,7 @@ export function catalogCommand(): Command {
   addStateOptions(command, 'state file (created if missing)')
     .option('--quiet', 'print only errors and the final summary')
     .option('--progress-interval <seconds>', 'seconds between progress lines when not on a terminal', '5');
+  addFilterOptions(command);
   addEndpointOptions(command, ['source']);
   addLogOptions(command);
   command.addHelpText('after', EXAMPLES);
@@ -51,6 +68,9 @@ async function catalog(flags: CatalogFlags): Promise<number> {
   const config = endpointConfigFromFlags('source', env, flags as Record<string, string | undefined>);
   const intervalSeconds = parsePositiveInteger(flags.progressInterval, '--progress-interval', 3600);
   const source = { endpoint: describeEndpoint(config), ...location };
+  // Checked before the state file is opened: a bad glob, size or date changes nothing.
+  const filter = filterFromFlags(flags, location.prefix);
+  const scopeText = filterText(flags);
   const state = stateFromFlags(flags, env);
   // Opened before the state file: a log file that cannot be opened is invalid usage, nothing touched.
   const logTarget = openLogTarget(flags.logFormat, flags.logFile);
@@ -82,7 +102,7 @@ async function catalog(flags: CatalogFlags): Promise<number> {
   try {
     await bindSource(store, source);
     await store.acquireLock('catalog');
-    const runId = await store.startRun('catalog', JSON.stringify({ from: flags.from }));
+    const runId = await store.startRun('catalog', JSON.stringify({ from: flags.from, ...(scopeText ? { filter: JSON.parse(scopeText) as unknown } : {}) }));
     log.describe({ source, stateRunId: runId });
     const controller = new AbortController();
     const output = { mode: chooseProgressMode(process.stderr, Boolean(flags.quiet)), stream: process.stderr, intervalSeconds };
@@ -102,6 +122,8 @@ async function catalog(flags: CatalogFlags): Promise<number> {
         source,
         credentialSource: config.credentialSource,
         signal: controller.signal,
+        filter,
+        filterText: scopeText,
         onEvent: (event) => {
           if (event.type === 'page') listedAny = true;
           render(event);

@@ -6,10 +6,16 @@ export const EXIT = {
   fatal: 1,
   usage: 2,
   incomplete: 3,
+  /** The run finished; everything it could copy is done, but archived objects (GLACIER...) were skipped. */
+  archived: 4,
+  /** --delete-gone would delete more than --max-delete allows: the run stopped before doing anything. */
+  deleteLimit: 5,
   interrupted: 130,
 } as const;
 
 export function exitCodeFor(error: unknown): number {
-  if (error instanceof S3MigrateError) return error.kind === 'usage' ? EXIT.usage : EXIT.fatal;
+  if (error instanceof S3MigrateError) {
+    return error.kind === 'usage' ? EXIT.usage : error.kind === 'delete-limit' ? EXIT.deleteLimit : EXIT.fatal;
+  }
   return EXIT.fatal;
 }

@@ -53,11 +53,3 @@ export function filterCondition(filter: ObjectFilter | undefined, params: SqlPar
   return parts.length === 0 ? '1 = 1' : parts.join(' AND ');
 }
 
-/**
- * The key part of a filter only (prefix, includes, excludes): the scope in which a filtered catalog pass
- * may conclude that a key vanished. Sizes and dates are left out: a vanished object has neither.
- */
-export function keyScope(filter: ObjectFilter | undefined): ObjectFilter | undefined {
-  if (filter === undefined) return undefined;
-  return { catalogPrefix: filter.catalogPrefix, include: filter.include, exclude: filter.exclude, keyRanges: filter.keyRanges };
-}
