@@ -274,7 +274,7 @@ async function copy(flags: CopyFlags): Promise<number> {
         output: { mode: chooseProgressMode(process.stderr, Boolean(flags.quiet)), stream: process.stderr, intervalSeconds },
         finish: async (code, stats) => {
           if (terminal) process.stderr.write(`${code === EXIT.interrupted ? 'Stopped' : 'Finished'}: ${statsLine(stats)}\n`);
-          if (code !== EXIT.ok && code !== EXIT.incomplete) return code;
+          if (code !== EXIT.ok && code !== EXIT.incomplete && code !== EXIT.archived) return code;
           const again = await openStateStore(state.location, { create: false, readonly: true, migration: state.migration, env });
           try {
             const outcome = reportOutcomes(await again.outcomeCounts(filter), changedObjectsQuery(state.location, state.migration), terminal);
