@@ -242,8 +242,8 @@ describe('catalog delta and --delete-gone', () => {
     expect(destProxy.log().filter((entry) => WRITES.has(entry.method))).toEqual([]);
     expect(readRows(state())).toEqual(rows);
 
-    // Default workers: the deletions run once, after the copies.
-    const cut = await runCli(['copy', '--to', 's3://live-dst', '--state', state(), '--delete-gone', '--max-delete', '3'], { env: proxied });
+    // Two worker processes: the deletions run once, in the parent, after the copies.
+    const cut = await runCli(['copy', '--to', 's3://live-dst', '--state', state(), '--workers', '2', '--delete-gone', '--max-delete', '3'], { env: proxied });
     expect(cut.code, cut.stderr).toBe(0);
     expect(cut.stderr).toMatch(/left alone: remove-changed\.txt: not deleted: the destination object has ETag/);
     expect(destProxy.counts().DeleteObject).toBe(2);

@@ -8,7 +8,7 @@ import { UsageError } from '../errors.js';
 import type { CopyStats } from '../copy/events.js';
 import type { TagsMode } from '../copy/transfer-settings.js';
 import type { WriteEncryption } from '../s3/bucket.js';
-import { openLogTarget, type LogFormat } from '../progress/log-sink.js';
+import { openLogTarget, type LogFormat, type LogTarget } from '../progress/log-sink.js';
 import { chooseProgressMode } from '../progress/output.js';
 import type { OutcomeCounts, StateStore } from '../state/store.js';
 import { SORT_ORDERS, type SortOrder } from '../state/types.js';
@@ -33,12 +33,29 @@ import type { EndpointLocation } from '../state/types.js';
 import { printPlan } from './plan-command.js';
 import { addPriceOptions, checkPlanFlags, parseMaxDelete, type PlanFlags } from './plan-report.js';
 import { coordinateWorkers } from './copy-coordinator.js';
-import { reportToParent, workerShare } from './copy-workers.js';
+import { reportToParent, WORKER_EVENTS_VARIABLE, workerShare } from './copy-workers.js';
 import { resolveMigration } from './migration.js';
-import { onInterrupt, runAction } from './run-action.js';
+import { errorLine, onInterrupt, runAction } from './run-action.js';
 
 /** Default worker processes: one per core (see the README's Performance section for what it buys here). */
 export const DEFAULT_WORKERS = Math.max(1, os.availableParallelism());
+
+/** Without --workers, a run starts no more workers than one per this much work left. */
+const OBJECTS_PER_WORKER = 1000;
+const BYTES_PER_WORKER = 1024 ** 3;
+
+/**
+ * How many worker processes this run starts: --workers as given; by default one per core, but no more
+ * than the work left keeps busy (a worker costs a process start and its own connections).
+ */
+async function workerCount(store: StateStore, workers: number, given: boolean, concurrency: number): Promise<number> {
+  if (given || workers <= 1) return workers;
+  const summary = await store.summary(0);
+  const objects = summary.objectsTotal - summary.objectsDone;
+  const bytes = summary.bytesTotal - summary.bytesDone;
+  const useful = Math.max(Math.ceil(objects / Math.max(OBJECTS_PER_WORKER, concurrency)), Math.ceil(bytes / BYTES_PER_WORKER));
+  return Math.max(1, Math.min(workers, useful));
+}
 
 /** What a worker child forwards to the parent's display (per-object successes would only be noise). */
 const FORWARDED_EVENTS: ReadonlySet<string> = new Set([
@@ -84,7 +101,7 @@ interface CopyFlags extends FilterOptionFlags {
   progressInterval: string;
   logFormat: LogFormat;
   logFile?: string;
-  workers: string;
+  workers?: string;
   leaseSeconds: string;
 }
 
@@ -143,7 +160,7 @@ export function copyCommand(): Command {
     .option('--dest-sse-kms-key-id <id>', 'the KMS key of --dest-sse aws:kms (default: the destination account\'s AWS managed key)')
     .option('--max-bandwidth <size>', 'bytes per second read from the source, across the run (e.g. 50MiB)')
     .option('--max-requests-per-second <n>', 'HTTP requests per second, both sides together, retries included')
-    .option('--workers <n>', 'worker processes sharing the state (claims with leases); totals stay totals', String(DEFAULT_WORKERS))
+    .option('--workers <n>', 'worker processes sharing the state (claims with leases); totals stay totals (default: one per core, at most one per 1,000 objects or 1 GiB left)')
     .option('--lease-seconds <s>', 'how long a claimed object stays a worker\'s without renewal (a dead worker\'s rows return after it)', '60')
     .option('--dry-run', 'print the plan (what this copy would do, and its cost) and stop: nothing sent, nothing changed')
     .option('--delete-gone', 'after copying, delete from the destination the copies s3migrate wrote of objects gone from the source')
@@ -179,7 +196,8 @@ async function copy(flags: CopyFlags): Promise<number> {
   const partSize = parseSizeInRange(flags.partSize, '--part-size', MIN_PART_SIZE, MAX_PART_SIZE);
   const memoryTotal = parseSizeInRange(flags.maxMemory, '--max-memory', 16 * 1024 * 1024, 1024 ** 4, 'a sane range');
   const multipartThreshold = parseSizeInRange(flags.multipartThreshold, '--multipart-threshold', MIN_PART_SIZE, MAX_PART_SIZE);
-  const workers = parsePositiveInteger(flags.workers, '--workers', 256);
+  const workersGiven = flags.workers !== undefined;
+  const workers = workersGiven ? parsePositiveInteger(flags.workers!, '--workers', 256) : DEFAULT_WORKERS;
   const leaseMs = parsePositiveInteger(flags.leaseSeconds, '--lease-seconds', 3600) * 1000;
   if (leaseMs < 2000) throw new UsageError(`--lease-seconds must be at least 2, got "${flags.leaseSeconds}"`);
   // A worker of `copy --workers N` takes its share of the run's totals.
@@ -196,7 +214,12 @@ async function copy(flags: CopyFlags): Promise<number> {
   const memoryBudget = Math.max(16 * 1024 * 1024, Math.floor(memoryTotal / share));
   const child = workerShare(process.env) !== undefined;
   // Opened before the state file: a log file that cannot be opened is invalid usage, nothing touched.
-  const logTarget = openLogTarget(flags.logFormat, flags.logFile);
+  // A worker child writes no log: its parent does, from the events it forwards.
+  const logTarget: LogTarget = child
+    ? { format: flags.logFormat, sink: undefined, terminal: false }
+    : openLogTarget(flags.logFormat, flags.logFile);
+  const parent = child ? reportToParent() : undefined;
+  const forwardAll = process.env[WORKER_EVENTS_VARIABLE] === 'all';
   // False when the JSON log goes to stderr, or in a worker child: then nothing else goes there.
   const terminal = logTarget.terminal && !child;
   // Loaded here rather than at start-up, so that the other commands never pay for the engine.
@@ -218,9 +241,11 @@ async function copy(flags: CopyFlags): Promise<number> {
     logTarget.sink?.close();
   };
   // A failed run ends its log with run-end; with the JSON log on stderr that line is the report (no plain one).
-  const failed = (error: unknown): number => {
+  const failed = async (error: unknown): Promise<number> => {
     log.end({ outcome: 'failed', exitCode: exitCodeFor(error), stats: snapshot?.(), error: (error as Error)?.message ?? String(error) });
     closeLog();
+    // A worker child's parent reports the error, once for all workers.
+    if (parent) await parent.fatal(errorLine(error), exitCodeFor(error));
     if (terminal) throw error;
     return exitCodeFor(error);
   };
@@ -228,7 +253,7 @@ async function copy(flags: CopyFlags): Promise<number> {
   try {
     store = await openStateStore(state.location, { create: false, readonly: false, migration: state.migration, env });
   } catch (error) {
-    return failed(error);
+    return await failed(error);
   }
   try {
     const { source, dest, sourceConfig, destConfig } = await resolveMigration(store, env, flags as Record<string, string | undefined> & { to: string });
@@ -266,26 +291,45 @@ async function copy(flags: CopyFlags): Promise<number> {
       );
     }
 
-    if (workers > 1 && !child) {
+    const processes = child ? 1 : await workerCount(store, workers, workersGiven, concurrency);
+    if (processes > 1) {
       // Checked here once for all of them; the workers run this same command line.
       await store.close();
-      return await coordinateWorkers(workers, {
+      const run = await coordinateWorkers(processes, {
         terminal,
+        log,
+        logging: logTarget.sink !== undefined,
         output: { mode: chooseProgressMode(process.stderr, Boolean(flags.quiet)), stream: process.stderr, intervalSeconds },
-        finish: async (code, stats) => {
-          if (terminal) process.stderr.write(`${code === EXIT.interrupted ? 'Stopped' : 'Finished'}: ${statsLine(stats)}\n`);
-          if (code !== EXIT.ok && code !== EXIT.incomplete && code !== EXIT.archived) return code;
-          const again = await openStateStore(state.location, { create: false, readonly: true, migration: state.migration, env });
-          try {
-            const outcome = reportOutcomes(await again.outcomeCounts(filter), changedObjectsQuery(state.location, state.migration), terminal);
-            await again.close();
-            if (deletions !== undefined) await runDeletions({ location: state.location, migration: state.migration, env, destConfig, dest, filter, maxDelete, terminal });
-            return outcome;
-          } finally {
-            await again.close();
-          }
+        started: (combined) => {
+          snapshot = combined;
+          log.describe({ source, destination: dest, catalogComplete, snapshot: combined });
         },
       });
+      if (run.fatal) {
+        log.end({ outcome: 'failed', exitCode: run.code, stats: run.stats, error: run.fatal.message });
+        if (terminal) process.stderr.write(`s3migrate: ${run.fatal.message}\n`);
+        return run.code;
+      }
+      if (terminal) process.stderr.write(`${run.code === EXIT.interrupted ? 'Stopped' : 'Finished'}: ${statsLine(run.stats)}\n`);
+      if (run.code !== EXIT.ok && run.code !== EXIT.incomplete && run.code !== EXIT.archived) {
+        log.end({ outcome: run.code === EXIT.interrupted ? 'interrupted' : 'failed', exitCode: run.code, stats: run.stats });
+        return run.code;
+      }
+      const again = await openStateStore(state.location, { create: false, readonly: true, migration: state.migration, env });
+      let code: number;
+      let outcomes: OutcomeCounts;
+      try {
+        outcomes = await again.outcomeCounts(filter);
+        code = reportOutcomes(outcomes, changedObjectsQuery(state.location, state.migration), terminal);
+      } finally {
+        await again.close();
+      }
+      // The deletions of a run whose copies went to worker processes: here, once, after them.
+      if (deletions !== undefined) {
+        await runDeletions({ location: state.location, migration: state.migration, env, destConfig, dest, filter, maxDelete, terminal });
+      }
+      log.end({ outcome: 'completed', exitCode: code, stats: run.stats, outcomes });
+      return code;
     }
 
     // Each object may hold `partConcurrency` ranged GETs and as many part uploads at once.
@@ -329,12 +373,11 @@ async function copy(flags: CopyFlags): Promise<number> {
       onEvent: (event) => {
         progress.onEvent(event);
         log.onEvent(event);
-        if (parent && FORWARDED_EVENTS.has(event.type)) parent.event(event);
+        if (parent && (forwardAll || FORWARDED_EVENTS.has(event.type))) parent.event(event);
       },
     });
     snapshot = () => engine.snapshot();
     // A worker child of `copy --workers N` reports to the parent, which displays the run.
-    const parent = child ? reportToParent() : undefined;
     const reporting = parent ? setInterval(() => parent.stats(engine.snapshot()), 500) : undefined;
     reporting?.unref();
     log.describe({ source, destination: dest, catalogComplete, snapshot });
@@ -373,7 +416,7 @@ async function copy(flags: CopyFlags): Promise<number> {
       unhook();
     }
   } catch (error) {
-    return failed(error);
+    return await failed(error);
   } finally {
     await store.close();
     closeLog();

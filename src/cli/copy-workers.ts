@@ -12,10 +12,15 @@ import { EXIT } from './exit-codes.js';
 /** What a worker child sends over its IPC channel. */
 export type WorkerMessage =
   | { type: 'stats'; stats: CopyStats }
-  | { type: 'event'; event: CopyEvent };
+  | { type: 'event'; event: CopyEvent }
+  /** The error that ends this worker's run (missing bucket, refused credentials, state unusable). */
+  | { type: 'fatal'; message: string; exitCode: number };
 
 /** Set in a worker child's environment: how many workers share the run's totals (bandwidth, memory). */
 export const WORKER_SHARE_VARIABLE = 'S3MIGRATE_WORKER_SHARE';
+
+/** Set to `all` when the parent writes a log: workers then forward every event, not only notable ones. */
+export const WORKER_EVENTS_VARIABLE = 'S3MIGRATE_WORKER_EVENTS';
 
 /** In a worker child: how many workers share the run (undefined when this is not one). */
 export function workerShare(env: NodeJS.ProcessEnv): number | undefined {
@@ -23,8 +28,15 @@ export function workerShare(env: NodeJS.ProcessEnv): number | undefined {
   return Number.isInteger(share) && share > 1 && typeof process.send === 'function' ? share : undefined;
 }
 
+export interface ParentReport {
+  stats(stats: CopyStats): void;
+  event(event: CopyEvent): void;
+  /** Resolves once the message is handed to the channel (before the worker exits). */
+  fatal(message: string, exitCode: number): Promise<void>;
+}
+
 /** In a worker child: reports stats and events to the parent; exits at once if the parent is gone. */
-export function reportToParent(): { stats: (stats: CopyStats) => void; event: (event: CopyEvent) => void } {
+export function reportToParent(): ParentReport {
   // The parent died (kill -9 of the whole run): stop as abruptly, leases left for the next run to take over.
   process.on('disconnect', () => process.exit(EXIT.interrupted));
   // The channel must not keep a finished worker alive.
@@ -32,7 +44,15 @@ export function reportToParent(): { stats: (stats: CopyStats) => void; event: (e
   const send = (message: WorkerMessage): void => {
     if (process.connected) process.send!(message);
   };
-  return { stats: (stats) => send({ type: 'stats', stats }), event: (event) => send({ type: 'event', event }) };
+  return {
+    stats: (stats) => send({ type: 'stats', stats }),
+    event: (event) => send({ type: 'event', event }),
+    fatal: (message, exitCode) =>
+      new Promise<void>((resolve) => {
+        if (!process.connected) return resolve();
+        process.send!({ type: 'fatal', message, exitCode } satisfies WorkerMessage, undefined, {}, () => resolve());
+      }),
+  };
 }
 
 export interface WorkerPool {
@@ -44,20 +64,32 @@ export interface WorkerPool {
   done: Promise<number>;
 }
 
+export interface WorkerCallbacks {
+  onEvent(event: CopyEvent): void;
+  onFatal(message: string, exitCode: number): void;
+  /** Forward every event (the parent writes a log), not only those the display shows. */
+  allEvents: boolean;
+}
+
 /** Starts `count` workers running this process's own command line, in worker mode. */
-export function startWorkers(count: number, onEvent: (event: CopyEvent) => void): WorkerPool {
+export function startWorkers(count: number, callbacks: WorkerCallbacks): WorkerPool {
   const latest: Array<CopyStats | undefined> = new Array(count).fill(undefined);
   const children: ChildProcess[] = [];
   const exits: Array<Promise<number>> = [];
   for (let index = 0; index < count; index += 1) {
     const child = spawn(process.execPath, [...process.execArgv, process.argv[1]!, ...process.argv.slice(2)], {
-      env: { ...process.env, [WORKER_SHARE_VARIABLE]: String(count) },
+      env: {
+        ...process.env,
+        [WORKER_SHARE_VARIABLE]: String(count),
+        [WORKER_EVENTS_VARIABLE]: callbacks.allEvents ? 'all' : 'notable',
+      },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       detached: true,
     });
     child.on('message', (message: WorkerMessage) => {
       if (message.type === 'stats') latest[index] = message.stats;
-      else onEvent(message.event);
+      else if (message.type === 'event') callbacks.onEvent(message.event);
+      else callbacks.onFatal(message.message, message.exitCode);
     });
     children.push(child);
     exits.push(

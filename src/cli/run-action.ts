@@ -9,11 +9,17 @@ export async function runAction(action: () => Promise<number>): Promise<void> {
     process.exitCode = await action();
   } catch (error) {
     const known = error instanceof Error && error.name !== 'Error' && 'kind' in error;
-    const message = error instanceof Error ? error.message : String(error);
-    process.stderr.write(`s3migrate: ${known ? message : `unexpected error: ${message}`}\n`);
+    process.stderr.write(`s3migrate: ${errorLine(error)}\n`);
     if (!known && process.env.S3MIGRATE_DEBUG && error instanceof Error) process.stderr.write(`${error.stack}\n`);
     process.exitCode = exitCodeFor(error);
   }
+}
+
+/** An error as its one line on stderr (after `s3migrate: `): its message, or flagged as unexpected. */
+export function errorLine(error: unknown): string {
+  const known = error instanceof Error && error.name !== 'Error' && 'kind' in error;
+  const message = error instanceof Error ? error.message : String(error);
+  return known ? message : `unexpected error: ${message}`;
 }
 
 /**
