@@ -17,7 +17,7 @@ let work: Awaited<ReturnType<typeof tempDir>>;
 const proxies: RequestProxy[] = [];
 
 beforeAll(async () => {
-  [source, dest] = await Promise.all([startS3rver({ buckets: ['src', 'live'] }), startS3rver({ buckets: ['dst', 'live-dst'] })]);
+  [source, dest] = await Promise.all([startS3rver({ buckets: ['src', 'live', 'scoped'] }), startS3rver({ buckets: ['dst', 'live-dst'] })]);
   sourceClient = s3rverClient(source.endpoint);
   destClient = s3rverClient(dest.endpoint);
   work = await tempDir('cutover');
@@ -270,5 +270,40 @@ describe('catalog delta and --delete-gone', () => {
     expect(again.code, again.stderr).toBe(0);
     expect(destProxy.counts().DeleteObject ?? 0).toBe(0);
     expect((await runCli(['status', '--state', state()], { env })).stdout).toMatch(/Deleted: +2 objects/);
+  });
+});
+
+describe('a filtered catalog pass', () => {
+  it('records only matching objects and marks gone only within its --include/--exclude scope', async () => {
+    const env = s3rverEnv(source.endpoint, dest.endpoint);
+    const state = work.file('scoped.db');
+    await seed(sourceClient, 'scoped', [
+      { key: 'photos/a.jpg', body: bytes(100) },
+      { key: 'photos/b.jpg', body: bytes(5000) },
+      { key: 'photos/c.jpg', body: bytes(6000) },
+      { key: 'docs/d.txt', body: bytes(7000) },
+    ]);
+    expect((await runCli(['catalog', '--from', 's3://scoped', '--state', state, '--quiet'], { env })).code).toBe(0);
+    await sourceClient.send(new DeleteObjectCommand({ Bucket: 'scoped', Key: 'photos/c.jpg' }));
+    await sourceClient.send(new DeleteObjectCommand({ Bucket: 'scoped', Key: 'docs/d.txt' }));
+    await seed(sourceClient, 'scoped', [
+      { key: 'photos/e.jpg', body: bytes(8000) },
+      { key: 'docs/f.txt', body: bytes(9000) },
+    ]);
+
+    // photos/a.jpg is listed but below --min-size: seen, not gone; docs/ is outside the scope.
+    const pass = await runCli(['catalog', '--from', 's3://scoped', '--state', state, '--quiet', '--include', 'photos/**', '--min-size', '1KiB'], { env });
+    expect(pass.code, pass.stderr).toBe(0);
+    const status = Object.fromEntries(readRows(state).map((row) => [row.key, row.status]));
+    expect(status).toEqual({
+      'photos/a.jpg': 'pending',
+      'photos/b.jpg': 'pending',
+      'photos/c.jpg': 'gone',
+      'photos/e.jpg': 'pending',
+      'docs/d.txt': 'pending',
+    });
+    const summary = JSON.parse((await runCli(['status', '--state', state, '--json'], { env })).stdout) as { lastCatalogPass: { scope: string } };
+    expect(summary.lastCatalogPass).toMatchObject({ pass: 2, new: { objects: 1, bytes: 8000 }, modified: { objects: 0 }, gone: { objects: 1, bytes: 6000 } });
+    expect(JSON.parse(summary.lastCatalogPass.scope)).toEqual({ include: ['photos/**'], minSize: '1KiB' });
   });
 });
