@@ -100,7 +100,7 @@ function collect(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];
 }
 
-/** The filter flags (docs/plan-and-filters.md), as catalog, copy, plan and status take them. */
+/** The filter flags (README: Filters), as catalog, copy, plan and status take them. */
 export function addFilterOptions(command: Command): Command {
   return command
     .option('--include <glob>', 'only keys matching this glob, relative to the catalog prefix (repeatable)', collect)
