@@ -34,7 +34,7 @@ const proxies: RequestProxy[] = [];
 beforeAll(async () => {
   [source, dest] = await Promise.all([
     startS3rver({ buckets: ['photos', 'videos', 'big-src', 'parts-src'] }),
-    startS3rver({ buckets: ['photos-dst', 'videos-dst', 'env-dst', 'two-a', 'two-b', 'big-dst'] }),
+    startS3rver({ buckets: ['photos-dst', 'videos-dst', 'env-dst', 'two-a', 'two-b', 'big-dst', 'wave-dst'] }),
   ]);
   sourceClient = s3rverClient(source.endpoint);
   destClient = s3rverClient(dest.endpoint);
@@ -155,6 +155,30 @@ describePostgres('the CLI on a PostgreSQL state', (pg) => {
       expect(result.stdout + result.stderr).not.toContain(pg().password);
       expect(result.stderr).not.toMatch(/warning|deprecat/i);
     }
+  });
+
+  it('plan and a filtered wave in SQL (key ~ pattern), the rest pending; a second wave finishes', async () => {
+    const database = await pg().createDatabase();
+    const state = ['--state', pg().urlOf(database), '--migration', 'waves'];
+    expectExit(await run(['catalog', '--from', 's3://photos', ...state, '--quiet']), 0);
+    const wave = ['--include', '*.jpg', '--exclude', 'a*'];
+    const selected = ['B.jpg', 'é.jpg', 'emoji 😀.jpg', '\uFF01bang.jpg', 'plus+sign.jpg'];
+    const planned = await run(['plan', ...state, '--json', ...wave]);
+    expectExit(planned, 0);
+    const plan = JSON.parse(planned.stdout) as { objects: { toCopy: { objects: number } }; requests: { source: { get: number }; dest: { put: number } } };
+    expect(plan.objects.toCopy.objects).toBe(selected.length);
+    expect(plan.requests.source.get).toBe(selected.length);
+    expect(plan.requests.dest.put).toBe(selected.length);
+
+    expectExit(await run(['copy', '--to', 's3://wave-dst', ...state, '--quiet', ...wave]), 0);
+    expect((await listKeys(destClient, 'wave-dst')).sort()).toEqual([...selected].sort());
+    const rows = await objectsOf(database, 'waves');
+    for (const row of rows) expect(row.status, row.key).toBe(selected.includes(row.key) ? 'done' : 'pending');
+    const status = JSON.parse((await run(['status', ...state, '--json', ...wave])).stdout) as { selection: { counts: unknown } };
+    expect(status.selection.counts).toEqual([{ status: 'done', objects: selected.length, bytes: expect.any(Number) }]);
+
+    expectExit(await run(['copy', '--to', 's3://wave-dst', ...state, '--quiet']), 0);
+    expect((await listKeys(destClient, 'wave-dst')).sort()).toEqual(PHOTOS.map((o) => o.key).sort());
   });
 
   it('two migrations in one database never see each other; S3MIGRATE_STATE_URL stands in for --state', async () => {

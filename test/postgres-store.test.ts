@@ -146,8 +146,8 @@ describePostgres('the PostgreSQL state store', (pg) => {
       ]);
       expect(v.counts).toEqual([{ status: 'in_flight', objects: 4, bytes: 400 }]);
       expect(p.lastRun).toBeUndefined();
-      expect(await photos.outcomeCounts()).toEqual({ failed: 0, changed: 0, gone: 1, unproven: 0 });
-      expect(await videos.outcomeCounts()).toEqual({ failed: 0, changed: 0, gone: 0, unproven: 0 });
+      expect(await photos.outcomeCounts()).toEqual({ failed: 0, changed: 0, gone: 1, unproven: 0, archived: 0 });
+      expect(await videos.outcomeCounts()).toEqual({ failed: 0, changed: 0, gone: 0, unproven: 0, archived: 0 });
 
       // psql users see every migration in the views, one row group each.
       expect(await sql('SELECT * FROM s3migrate.status_summary', [], db)).toEqual([

@@ -2,6 +2,7 @@ import { setMaxListeners } from 'node:events';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { describeLocation, sameLocation } from '../config/s3-url.js';
 import { UsageError } from '../errors.js';
+import { keyScope, matches, type ObjectFilter } from '../filter/object-filter.js';
 import { describeS3Failure } from '../s3/describe-failure.js';
 import { listObjectsPage, type ListAnswer } from '../s3/list-pages.js';
 import { StateStoreError, type StateStore } from '../state/store.js';
@@ -46,6 +47,12 @@ export interface CatalogOptions {
   lister?: Lister;
   /** Called once per ListObjectsV2 request (for progress and tests). */
   onListRequest?: () => void;
+  /**
+   * Limits the pass (--include, --exclude, sizes, dates): only matching objects are recorded, and only
+   * keys within its key scope (prefix, includes, excludes) can be found gone. `filterText` is recorded with the pass.
+   */
+  filter?: ObjectFilter;
+  filterText?: string;
 }
 
 export interface CatalogResult {
@@ -164,7 +171,7 @@ export async function runCatalog(options: CatalogOptions): Promise<CatalogResult
         parts: { total: parts.length, done: parts.filter((part) => part.done).length, concurrency },
         ...(progress.abandoned ? { abandoned: progress.abandoned } : {}),
       });
-      await listParts({ store, pass: progress.pass, parts, lister, prefix: source.prefix, concurrency, stop, onPage });
+      await listParts({ store, pass: progress.pass, parts, lister, prefix: source.prefix, concurrency, stop, onPage, filter: options.filter });
     }
   } catch (error) {
     stop.fail(error);
@@ -172,7 +179,7 @@ export async function runCatalog(options: CatalogOptions): Promise<CatalogResult
   if (stop.failure !== undefined) throw s3Failure(stop.failure);
   if (stop.stopped) return interrupted();
 
-  const { gone } = await store.finishCatalogPass(progress.pass);
+  const { gone } = await store.finishCatalogPass(progress.pass, keyScope(options.filter), options.filterText);
   const totalKeys = await store.countListed();
   options.onEvent?.({ type: 'finish', keysListed: counters.keysListed, totalKeys, gone, elapsedMs: Date.now() - started });
   return { completed: true, keysListed: counters.keysListed, totalKeys, gone };
@@ -187,6 +194,8 @@ interface ListPartsOptions {
   concurrency: number;
   stop: Stop;
   onPage: (objects: number) => void;
+  /** A filtered pass's filter: only matching objects are recorded. */
+  filter: ObjectFilter | undefined;
 }
 
 /** Lists the parts not yet done, `concurrency` at a time. The first failure stops the others. */
@@ -293,7 +302,8 @@ function assertByteOrder(objects: readonly ListedObject[]): void {
 async function listPart(part: CatalogPart, options: ListPartsOptions): Promise<void> {
   // The next page is requested while this one is stored: the listing never waits for the state.
   for await (const page of prefetchOne(partPages(part, options.lister, options.prefix))) {
-    await options.store.ingestPage(options.pass, page.objects, { part: part.part, resumeAfter: page.resumeAfter, done: page.done });
+    const { record, seen } = split(page.objects, options.filter);
+    await options.store.ingestPage(options.pass, record, { part: part.part, resumeAfter: page.resumeAfter, done: page.done }, seen);
     options.onPage(page.objects.length);
     if (options.stop.stopped) return;
   }
@@ -311,8 +321,25 @@ async function ingestInventory(
   for await (const page of prefetchOne(pages)) {
     // A report lists the whole bucket (or its own filter): the catalog keeps the --from prefix only.
     const objects = prefix === '' ? page.objects : page.objects.filter((object) => object.key.startsWith(prefix));
-    await options.store.ingestPage(progress.pass, objects, { file: page.fileIndex, done: page.fileComplete });
+    const { record, seen } = split(objects, options.filter);
+    await options.store.ingestPage(progress.pass, record, { file: page.fileIndex, done: page.fileComplete }, seen);
     onPage(objects.length);
     if (stop.stopped) return;
   }
+}
+
+/**
+ * A page under a filter: the objects to record, and the keys listed within the key scope but outside the
+ * size or date bounds (seen by the pass, so not gone; nothing of them recorded).
+ */
+function split(objects: ListingPage['objects'], filter: ObjectFilter | undefined): { record: ListingPage['objects']; seen: string[] } {
+  if (filter === undefined) return { record: objects, seen: [] };
+  const scope = keyScope(filter);
+  const record: ListingPage['objects'] = [];
+  const seen: string[] = [];
+  for (const object of objects) {
+    if (matches(filter, object)) record.push(object);
+    else if (matches(scope, object)) seen.push(object.key);
+  }
+  return { record, seen };
 }

@@ -11,10 +11,21 @@ import { sameCatalogSource } from '../state/catalog-meta.js';
 import type { StateStore } from '../state/store.js';
 import { loadEnvironment } from './environment.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
-import { addEndpointOptions, addLogOptions, addStateOptions, endpointConfigFromFlags, parsePositiveInteger, stateFromFlags } from './options.js';
+import {
+  addEndpointOptions,
+  addFilterOptions,
+  addLogOptions,
+  addStateOptions,
+  endpointConfigFromFlags,
+  filterFromFlags,
+  filterText,
+  parsePositiveInteger,
+  stateFromFlags,
+  type FilterOptionFlags,
+} from './options.js';
 import { onInterrupt, runAction } from './run-action.js';
 
-interface CatalogFlags extends Record<string, string | boolean | undefined> {
+interface CatalogFlags extends FilterOptionFlags {
   from: string;
   listConcurrency: string;
   fromInventory?: string;
@@ -24,6 +35,7 @@ interface CatalogFlags extends Record<string, string | boolean | undefined> {
   progressInterval: string;
   logFormat: LogFormat;
   logFile?: string;
+  [flag: string]: string | string[] | boolean | undefined;
 }
 
 const EXAMPLES = `
@@ -35,8 +47,12 @@ Examples:
   $ s3migrate catalog --from s3://my-bucket --list-concurrency 16
   $ s3migrate catalog --from s3://my-bucket --from-inventory s3://inventory-bucket/my-bucket/all/2024-01-31T01-00Z/manifest.json
 
+  $ s3migrate catalog --from s3://my-bucket --include 'photos/**' --modified-after 2024-01-01
+
 Run it again at any time: an interrupted listing continues where each part stopped; a finished one is
-re-listed and reconciled (new and changed keys become pending, vanished keys are marked gone).
+re-listed and reconciled (new and changed keys become pending, vanished keys are marked gone;
+\`s3migrate status\` shows what the pass found). With filters, only matching objects are recorded,
+and only keys within the --include/--exclude scope can be marked gone.
 From an inventory, rows newer than the report are never overwritten, and only rows last modified a day
 or more before it was taken can be marked gone.`;
 
@@ -59,6 +75,7 @@ export function catalogCommand(): Command {
   addStateOptions(command, 'state file (created if missing)')
     .option('--quiet', 'print only errors and the final summary')
     .option('--progress-interval <seconds>', 'seconds between progress lines when not on a terminal', '5');
+  addFilterOptions(command);
   addEndpointOptions(command, ['source']);
   addLogOptions(command);
   command.addHelpText('after', EXAMPLES);
@@ -73,6 +90,9 @@ async function catalog(flags: CatalogFlags): Promise<number> {
   const intervalSeconds = parsePositiveInteger(flags.progressInterval, '--progress-interval', 3600);
   const listConcurrency = parsePositiveInteger(flags.listConcurrency, '--list-concurrency', 256);
   const source = { endpoint: describeEndpoint(config), ...location };
+  // Checked before the state file is opened: a bad glob, size or date changes nothing.
+  const filter = filterFromFlags(flags, location.prefix);
+  const scopeText = filterText(flags);
   const state = stateFromFlags(flags, env);
   // Opened before the state file: a log file that cannot be opened is invalid usage, nothing touched.
   const logTarget = openLogTarget(flags.logFormat, flags.logFile);
@@ -155,7 +175,12 @@ async function catalog(flags: CatalogFlags): Promise<number> {
     }
     const runId = await store.startRun(
       'catalog',
-      JSON.stringify({ from: flags.from, listConcurrency, ...(flags.fromInventory ? { fromInventory: flags.fromInventory } : {}) }),
+      JSON.stringify({
+        from: flags.from,
+        listConcurrency,
+        ...(flags.fromInventory ? { fromInventory: flags.fromInventory } : {}),
+        ...(scopeText ? { filter: JSON.parse(scopeText) as unknown } : {}),
+      }),
     );
     log.describe({ source, stateRunId: runId });
     const output = { mode: chooseProgressMode(process.stderr, Boolean(flags.quiet)), stream: process.stderr, intervalSeconds };
@@ -177,6 +202,8 @@ async function catalog(flags: CatalogFlags): Promise<number> {
         signal: controller.signal,
         listConcurrency,
         inventory,
+        filter,
+        filterText: scopeText,
         onEvent: (event) => {
           if (event.type === 'page') listedAny = true;
           render(event);

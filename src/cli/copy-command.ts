@@ -16,12 +16,22 @@ import { loadEnvironment } from './environment.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 import {
   addEndpointOptions,
+  addFilterOptions,
   addLogOptions,
   addStateOptions,
+  checkFilterFlags,
+  filterFromFlags,
+  filterText,
   parsePositiveInteger,
   parseSizeInRange,
   stateFromFlags,
+  type FilterOptionFlags,
 } from './options.js';
+import type { ObjectFilter } from '../filter/object-filter.js';
+import type { EndpointConfig, Env } from '../config/endpoint-config.js';
+import type { EndpointLocation } from '../state/types.js';
+import { printPlan } from './plan-command.js';
+import { addPriceOptions, checkPlanFlags, parseMaxDelete, type PlanFlags } from './plan-report.js';
 import { coordinateWorkers } from './copy-coordinator.js';
 import { reportToParent, WORKER_EVENTS_VARIABLE, workerShare } from './copy-workers.js';
 import { resolveMigration } from './migration.js';
@@ -61,8 +71,15 @@ const FORWARDED_EVENTS: ReadonlySet<string> = new Set([
 /** Default objects in flight; see the Performance section of the README for how it was chosen. */
 export const DEFAULT_CONCURRENCY = 32;
 
-interface CopyFlags extends Record<string, string | boolean | undefined> {
+interface CopyFlags extends FilterOptionFlags {
+  [flag: string]: string | string[] | boolean | undefined;
   to: string;
+  dryRun?: boolean;
+  deleteGone?: boolean;
+  maxDelete?: string;
+  prices?: string;
+  sourceProvider?: string;
+  destProvider?: string;
   from?: string;
   state?: string;
   migration?: string;
@@ -97,6 +114,10 @@ Examples:
   $ s3migrate copy --to s3://new-bucket --storage-class STANDARD_IA --dest-sse aws:kms --dest-sse-kms-key-id alias/archive
   $ SOURCE_SSE_C_KEY=... DEST_SSE_C_KEY=... s3migrate copy --to s3://new-bucket   # SSE-C keys (base64 of 32 bytes), each side its own
 
+  $ s3migrate copy --to s3://new-bucket --include 'photos/**' --modified-after 2024-01-01   # one wave
+  $ s3migrate copy --to s3://new-bucket --dry-run                  # the plan: nothing sent, nothing changed
+  $ s3migrate copy --to s3://new-bucket --delete-gone --max-delete 100   # cut-over: also delete what vanished
+
 Tags travel by default (asked only for objects whose source reports some); storage class and
 encryption are the destination's defaults unless asked. See the README's "Object fidelity" for what
 travels and what cannot (ACLs across accounts, object lock, versions).
@@ -105,7 +126,11 @@ Ctrl+C once: in-flight objects (and the parts in flight of large ones) finish, t
 130). Twice: it stops at once; in-flight objects stay pending. Three times: it exits at once. Multipart
 uploads are kept: the next run resumes them part by part (\`s3migrate abort-uploads\` aborts them). Run the same command again to carry on; failed objects are
 retried. Exit 3 when objects failed or changed at the source since the catalog (run catalog again);
-source keys that vanished are recorded as gone and do not fail the run.`;
+source keys that vanished are recorded as gone and do not fail the run. Objects in archive storage
+classes (GLACIER, DEEP_ARCHIVE) are skipped (row state archived: restore them at the source, then
+catalog and copy again); exit 3 when that is all that is left. --delete-gone deletes from the
+destination only objects s3migrate wrote whose source vanished, after a HeadObject shows the ETag it
+recorded; with --max-delete N, more than N candidates stop the run before it does anything (exit 1).`;
 
 export function copyCommand(): Command {
   const command = new Command('copy')
@@ -137,8 +162,13 @@ export function copyCommand(): Command {
     .option('--max-requests-per-second <n>', 'HTTP requests per second, both sides together, retries included')
     .option('--workers <n>', 'worker processes sharing the state (claims with leases); totals stay totals (default: one per core, at most one per 1,000 objects or 1 GiB left)')
     .option('--lease-seconds <s>', 'how long a claimed object stays a worker\'s without renewal (a dead worker\'s rows return after it)', '60')
+    .option('--dry-run', 'print the plan (what this copy would do, and its cost) and stop: nothing sent, nothing changed')
+    .option('--delete-gone', 'after copying, delete from the destination the copies s3migrate wrote of objects gone from the source')
+    .option('--max-delete <n>', 'with --delete-gone: stop before doing anything when more than N objects would be deleted')
     .option('--quiet', 'print only failures and the final summary')
     .option('--progress-interval <seconds>', 'seconds between progress lines when not on a terminal', '5');
+  addFilterOptions(command);
+  addPriceOptions(command);
   addEndpointOptions(command, ['source', 'dest']);
   addLogOptions(command);
   command.addHelpText('after', EXAMPLES);
@@ -151,6 +181,14 @@ async function copy(flags: CopyFlags): Promise<number> {
   // Checked before the state file is opened, so a typo never touches it.
   parseS3Url(flags.to, '--to');
   if (flags.from !== undefined) parseS3Url(flags.from, '--from');
+  checkFilterFlags(flags);
+  const maxDelete = parseMaxDelete(flags.maxDelete);
+  if (flags.maxDelete !== undefined && !flags.deleteGone) throw new UsageError('--max-delete needs --delete-gone');
+  if (flags.dryRun) {
+    const planFlags = flags as unknown as PlanFlags;
+    checkPlanFlags(planFlags);
+    return printPlan(planFlags, env, maxDelete);
+  }
   const concurrency = parsePositiveInteger(flags.concurrency, '--concurrency', 1024);
   const partConcurrency = parsePositiveInteger(flags.partConcurrency, '--part-concurrency', 64);
   const maxAttempts = parsePositiveInteger(flags.maxAttempts, '--max-attempts', 100);
@@ -218,7 +256,10 @@ async function copy(flags: CopyFlags): Promise<number> {
     return await failed(error);
   }
   try {
-    const { source, dest, sourceConfig, destConfig } = await resolveMigration(store, env, flags);
+    const { source, dest, sourceConfig, destConfig } = await resolveMigration(store, env, flags as Record<string, string | undefined> & { to: string });
+    const filter = filterFromFlags(flags, source.prefix);
+    // --max-delete is checked before anything is copied or deleted (exit 1).
+    const deletions = flags.deleteGone && !child ? await deletionCheck(store, filter, maxDelete) : undefined;
     if (destConfig.sseCustomerKey !== undefined && encryption !== undefined) {
       throw new UsageError('DEST_SSE_C_KEY and --dest-sse are both set: an object is encrypted either with your key (SSE-C) or by the server. Keep one.');
     }
@@ -270,19 +311,25 @@ async function copy(flags: CopyFlags): Promise<number> {
         return run.code;
       }
       if (terminal) process.stderr.write(`${run.code === EXIT.interrupted ? 'Stopped' : 'Finished'}: ${statsLine(run.stats)}\n`);
-      if (run.code !== EXIT.ok && run.code !== EXIT.incomplete) {
+      if (run.code !== EXIT.ok && run.code !== EXIT.incomplete && run.code !== EXIT.archived) {
         log.end({ outcome: run.code === EXIT.interrupted ? 'interrupted' : 'failed', exitCode: run.code, stats: run.stats });
         return run.code;
       }
       const again = await openStateStore(state.location, { create: false, readonly: true, migration: state.migration, env });
+      let code: number;
+      let outcomes: OutcomeCounts;
       try {
-        const outcomes = await again.outcomeCounts();
-        const code = reportOutcomes(outcomes, changedObjectsQuery(state.location, state.migration), terminal);
-        log.end({ outcome: 'completed', exitCode: code, stats: run.stats, outcomes });
-        return code;
+        outcomes = await again.outcomeCounts(filter);
+        code = reportOutcomes(outcomes, changedObjectsQuery(state.location, state.migration), terminal);
       } finally {
         await again.close();
       }
+      // The deletions of a run whose copies went to worker processes: here, once, after them.
+      if (deletions !== undefined) {
+        await runDeletions({ location: state.location, migration: state.migration, env, destConfig, dest, filter, maxDelete, terminal });
+      }
+      log.end({ outcome: 'completed', exitCode: code, stats: run.stats, outcomes });
+      return code;
     }
 
     // Each object may hold `partConcurrency` ranged GETs and as many part uploads at once.
@@ -308,6 +355,7 @@ async function copy(flags: CopyFlags): Promise<number> {
       serverSide: { mode: flags.serverSide, available: sameEndpoint && unprovable === undefined },
       leaseMs,
       fidelity: { tags: flags.tags, storageClass, probePrefix: dest.prefix },
+      filter,
       // No secrets: the SSE-C keys come from the environment only and are never recorded.
       runArguments: JSON.stringify({
         to: flags.to,
@@ -319,6 +367,8 @@ async function copy(flags: CopyFlags): Promise<number> {
         tags: flags.tags,
         storageClass,
         destSse: flags.destSse,
+        ...(filterText(flags) ? { filter: JSON.parse(filterText(flags)!) as unknown } : {}),
+        ...(flags.deleteGone ? { deleteGone: true, maxDelete } : {}),
       }),
       onEvent: (event) => {
         progress.onEvent(event);
@@ -349,6 +399,16 @@ async function copy(flags: CopyFlags): Promise<number> {
       const code = summary.interrupted
         ? EXIT.interrupted
         : reportOutcomes(summary.outcomes, changedObjectsQuery(state.location, state.migration), terminal);
+      if (deletions !== undefined && !summary.interrupted) {
+        const { deleteGone, deletionPlan } = await import('../copy/delete-gone.js');
+        const result = await deleteGone({
+          store,
+          dest: new S3Bucket(destClient, dest.bucket, 'dest', { sseCustomerKey: destConfig.sseCustomerKey }),
+          candidates: await deletionPlan(store, filter, maxDelete),
+          onEvent: (event) => reportDeletion(event, terminal),
+        });
+        reportDeletions(result, terminal);
+      }
       log.end({ outcome: summary.interrupted ? 'interrupted' : 'completed', exitCode: code, stats: summary.stats, outcomes: summary.outcomes });
       return code;
     } finally {
@@ -368,9 +428,17 @@ async function copy(flags: CopyFlags): Promise<number> {
  * (with what to do), gone rows alone -> 0 (recorded, not an error: the source no longer has them).
  */
 function reportOutcomes(outcomes: OutcomeCounts, changedQuery: string, terminal: boolean): number {
-  const code = outcomes.failed > 0 || outcomes.changed > 0 ? EXIT.incomplete : EXIT.ok;
+  const code =
+    outcomes.failed > 0 || outcomes.changed > 0 ? EXIT.incomplete : outcomes.archived > 0 ? EXIT.archived : EXIT.ok;
   // With the JSON log on stderr, run-end's state counts say this.
   if (!terminal) return code;
+  if (outcomes.archived > 0) {
+    process.stderr.write(
+      `${outcomes.archived} objects are in an archive storage class (GLACIER, DEEP_ARCHIVE) and were not copied (recorded as archived): ` +
+        'restore them at the source (S3 RestoreObject), then run `s3migrate catalog` and `s3migrate copy` again. ' +
+        '`s3migrate status` counts them.\n',
+    );
+  }
   if (outcomes.gone > 0) {
     process.stderr.write(
       `${outcomes.gone} cataloged objects are gone from the source (deleted since the catalog); recorded as gone, not copied.\n`,
@@ -425,4 +493,56 @@ function parseBandwidth(text: string): number {
   const bytes = parseSize(text, '--max-bandwidth');
   if (bytes < 1024) throw new UsageError(`--max-bandwidth must be at least 1KiB (bytes per second), got "${text}"`);
   return bytes;
+}
+
+/** The --delete-gone candidates, refused whole (DeleteLimitError, exit 5) beyond --max-delete. */
+async function deletionCheck(store: StateStore, filter: ObjectFilter | undefined, maxDelete: number | undefined): Promise<number> {
+  const { deletionPlan } = await import('../copy/delete-gone.js');
+  return (await deletionPlan(store, filter, maxDelete)).length;
+}
+
+/** The deletions of a run whose copies went to worker processes: done here, once, after them. */
+async function runDeletions(options: {
+  location: string;
+  migration: string | undefined;
+  env: Env;
+  destConfig: EndpointConfig;
+  dest: EndpointLocation;
+  filter: ObjectFilter | undefined;
+  maxDelete: number | undefined;
+  terminal: boolean;
+}): Promise<void> {
+  const [{ deleteGone, deletionPlan }, { S3Bucket }, { createS3Client }, { openStateStore }] = await Promise.all([
+    import('../copy/delete-gone.js'),
+    import('../s3/bucket.js'),
+    import('../s3/client.js'),
+    import('../state/open-store.js'),
+  ]);
+  const store = await openStateStore(options.location, { create: false, readonly: false, migration: options.migration, env: options.env });
+  try {
+    const client = createS3Client(options.destConfig, { maxSockets: 8 });
+    const result = await deleteGone({
+      store,
+      dest: new S3Bucket(client, options.dest.bucket, 'dest', { sseCustomerKey: options.destConfig.sseCustomerKey }),
+      candidates: await deletionPlan(store, options.filter, options.maxDelete),
+      onEvent: (event) => reportDeletion(event, options.terminal),
+    });
+    reportDeletions(result, options.terminal);
+  } finally {
+    await store.close();
+  }
+}
+
+function reportDeletion(event: import('../copy/delete-gone.js').DeleteEvent, terminal: boolean): void {
+  if (!terminal || event.type === 'deleted') return;
+  process.stderr.write(`left alone: ${event.destKey}: ${event.reason}\n`);
+}
+
+function reportDeletions(result: import('../copy/delete-gone.js').DeleteGoneResult, terminal: boolean): void {
+  if (!terminal) return;
+  process.stderr.write(
+    `Deleted ${result.deleted} objects gone from the source from the destination` +
+      (result.leftAlone > 0 ? `; left ${result.leftAlone} alone (not as s3migrate wrote them: see above, and \`s3migrate status\`)` : '') +
+      '.\n',
+  );
 }

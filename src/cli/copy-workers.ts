@@ -109,12 +109,14 @@ export function startWorkers(count: number, callbacks: WorkerCallbacks): WorkerP
   };
 }
 
-/** One exit code for the run: interrupted wins, then a fatal error, then failed objects, else 0. */
+/** One exit code for the run: interrupted wins, then a fatal error, then failed objects, then archived ones, else 0. */
 export function mergeExitCodes(codes: readonly number[]): number {
+  const finished: readonly number[] = [EXIT.ok, EXIT.incomplete, EXIT.usage, EXIT.archived];
   if (codes.includes(EXIT.interrupted)) return EXIT.interrupted;
-  if (codes.some((code) => code !== EXIT.ok && code !== EXIT.incomplete && code !== EXIT.usage)) return EXIT.fatal;
+  if (codes.some((code) => !finished.includes(code))) return EXIT.fatal;
   if (codes.includes(EXIT.usage)) return EXIT.usage;
   if (codes.includes(EXIT.incomplete)) return EXIT.incomplete;
+  if (codes.includes(EXIT.archived)) return EXIT.archived;
   return EXIT.ok;
 }
 

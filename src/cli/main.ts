@@ -4,6 +4,7 @@ import { abortUploadsCommand } from './abort-uploads-command.js';
 import { catalogCommand } from './catalog-command.js';
 import { copyCommand } from './copy-command.js';
 import { EXIT } from './exit-codes.js';
+import { planCommand } from './plan-command.js';
 import { statusCommand } from './status-command.js';
 import { verifyCommand } from './verify-command.js';
 
@@ -19,14 +20,16 @@ export function buildProgram(): Command {
       `
 Typical migration:
   $ s3migrate catalog --from s3://old-bucket      # list the source into ./state.db
+  $ s3migrate plan                                # what copy would do, and its cost
   $ s3migrate copy --to s3://new-bucket --sort newest
   $ s3migrate status
   $ s3migrate verify                              # prove it: sizes and ETags at the destination
 
 Credentials and endpoints come from SOURCE_* and DEST_* variables (or .env); see .env.example.
-Exit codes: 0 done, 1 fatal error, 2 invalid usage, 3 some objects failed, 130 interrupted.`,
+Exit codes: 0 done, 1 fatal error, 2 invalid usage, 3 some objects failed, 4 archived objects skipped,
+5 --max-delete exceeded (nothing done), 130 interrupted.`,
     );
-  for (const command of [catalogCommand(), copyCommand(), statusCommand(), verifyCommand(), abortUploadsCommand()]) {
+  for (const command of [catalogCommand(), planCommand(), copyCommand(), statusCommand(), verifyCommand(), abortUploadsCommand()]) {
     program.addCommand(command.showHelpAfterError('(run with --help for usage)'));
   }
   // Commander's own usage errors (unknown flag, bad choice, missing option) exit with 2, like ours.

@@ -2,6 +2,7 @@ import { Option, type Command } from 'commander';
 import { resolveEndpointConfig, type EndpointConfig, type Env, type Side } from '../config/endpoint-config.js';
 import { parseSize } from '../config/size.js';
 import { UsageError } from '../errors.js';
+import { parseFilter, type FilterFlags, type ObjectFilter } from '../filter/object-filter.js';
 import { LOG_FORMATS } from '../progress/log-sink.js';
 
 export const DEFAULT_STATE = './state.db';
@@ -93,4 +94,55 @@ export function parseSizeInRange(text: string, flag: string, min: number, max: n
     );
   }
   return bytes;
+}
+
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+/** The filter flags (README: Filters), as catalog, copy, plan and status take them. */
+export function addFilterOptions(command: Command): Command {
+  return command
+    .option('--include <glob>', 'only keys matching this glob, relative to the catalog prefix (repeatable)', collect)
+    .option('--exclude <glob>', 'never keys matching this glob (repeatable; wins over --include)', collect)
+    .option('--min-size <size>', 'only objects of at least this size (e.g. 1KiB)')
+    .option('--max-size <size>', 'only objects of at most this size (e.g. 64MiB)')
+    .option('--modified-after <date>', 'only objects modified at or after this UTC date (2024-01-01, 2024-01-01T12:00:00Z)')
+    .option('--modified-before <date>', 'only objects modified before this UTC date');
+}
+
+export interface FilterOptionFlags {
+  include?: string[];
+  exclude?: string[];
+  minSize?: string;
+  maxSize?: string;
+  modifiedAfter?: string;
+  modifiedBefore?: string;
+}
+
+function filterFlags(flags: FilterOptionFlags): FilterFlags {
+  return {
+    include: flags.include,
+    exclude: flags.exclude,
+    minSize: flags.minSize,
+    maxSize: flags.maxSize,
+    modifiedAfter: flags.modifiedAfter,
+    modifiedBefore: flags.modifiedBefore,
+  };
+}
+
+/** Checks the filter flags before anything is opened (a bad glob or date changes nothing): UsageError. */
+export function checkFilterFlags(flags: FilterOptionFlags): void {
+  parseFilter(filterFlags(flags), '');
+}
+
+/** The filter for a catalog's prefix, or undefined when no filter flag was given. */
+export function filterFromFlags(flags: FilterOptionFlags, catalogPrefix: string): ObjectFilter | undefined {
+  return parseFilter(filterFlags(flags), catalogPrefix);
+}
+
+/** The filter flags given, as recorded with a catalog pass or a run (JSON), or undefined. */
+export function filterText(flags: FilterOptionFlags): string | undefined {
+  const given = Object.fromEntries(Object.entries(filterFlags(flags)).filter(([, value]) => value !== undefined));
+  return Object.keys(given).length === 0 ? undefined : JSON.stringify(given);
 }

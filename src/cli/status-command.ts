@@ -1,13 +1,13 @@
 import { Command } from 'commander';
 import { describeLocation } from '../config/s3-url.js';
 import { formatBytes, formatCount, percent } from '../progress/format.js';
-import type { StateSummary } from '../state/types.js';
+import type { StateSummary, StatusCount } from '../state/types.js';
 import { loadEnvironment } from './environment.js';
 import { EXIT } from './exit-codes.js';
-import { addStateOptions, stateFromFlags } from './options.js';
+import { addFilterOptions, addStateOptions, checkFilterFlags, filterFromFlags, filterText, stateFromFlags, type FilterOptionFlags } from './options.js';
 import { runAction } from './run-action.js';
 
-interface StatusFlags {
+interface StatusFlags extends FilterOptionFlags {
   state?: string;
   migration?: string;
   json?: boolean;
@@ -18,14 +18,18 @@ Examples:
   $ s3migrate status
   $ s3migrate status --state photos.db --json | jq .percentDone
   $ sqlite3 state.db 'select * from status_summary'
-  $ s3migrate status --state postgres://s3migrate@db.example.com/s3migrate --migration photos --json`;
+  $ s3migrate status --state postgres://s3migrate@db.example.com/s3migrate --migration photos --json
+  $ s3migrate status --include 'photos/**' --modified-after 2024-01-01   # what this filter selects
+
+Shows what the last catalog pass found (new, modified and gone objects) and, with filter flags,
+the objects and bytes per status that the filter selects (the wave a copy with them would take).`;
 
 export function statusCommand(): Command {
-  return addStateOptions(
+  const command = addStateOptions(
     new Command('status').description('Show how far the migration is: counts and bytes per status, verification, recent errors'),
     'state file',
-  )
-    .option('--json', 'print one JSON document instead of text')
+  ).option('--json', 'print one JSON document instead of text');
+  return addFilterOptions(command)
     .addHelpText('after', EXAMPLES)
     .action((flags: StatusFlags) => runAction(() => status(flags)));
 }
@@ -33,23 +37,32 @@ export function statusCommand(): Command {
 async function status(flags: StatusFlags): Promise<number> {
   const env = loadEnvironment();
   const state = stateFromFlags(flags, env);
+  checkFilterFlags(flags);
   const { openStateStore, isPostgresUrl } = await import('../state/open-store.js');
   const store = await openStateStore(state.location, { create: false, readonly: true, migration: state.migration, env });
   try {
     const summary = await store.summary();
+    const filter = filterFromFlags(flags, summary.source?.prefix ?? '');
+    const selection = filter ? { filter: filterText(flags)!, counts: await store.selectionCounts(filter) } : undefined;
     // A PostgreSQL state is named with its migration: the URL alone does not say which one.
     const shown = isPostgresUrl(state.location) ? store.location : state.location;
-    process.stdout.write(flags.json ? `${JSON.stringify(toJson(shown, summary), null, 2)}\n` : render(shown, summary));
+    process.stdout.write(flags.json ? `${JSON.stringify(toJson(shown, summary, selection), null, 2)}\n` : render(shown, summary, selection));
     return EXIT.ok;
   } finally {
     await store.close();
   }
 }
 
-function toJson(statePath: string, summary: StateSummary): unknown {
+interface Selection {
+  filter: string;
+  counts: StatusCount[];
+}
+
+function toJson(statePath: string, summary: StateSummary, selection: Selection | undefined): unknown {
   return {
     stateFile: statePath,
     ...summary,
+    ...(selection ? { selection } : {}),
     percentDone: summary.objectsTotal === 0 ? 100 : Number(((100 * summary.objectsDone) / summary.objectsTotal).toFixed(2)),
   };
 }
@@ -70,7 +83,7 @@ function describeCatalog(s: StateSummary): string {
     : `incomplete (listing interrupted: ${parts}run catalog again)`;
 }
 
-function render(statePath: string, s: StateSummary): string {
+function render(statePath: string, s: StateSummary, selection: Selection | undefined): string {
   const lines = [
     `State file: ${statePath}`,
     `Source:     ${s.source ? describeLocation(s.source) : '(no catalog yet)'}`,
@@ -83,12 +96,37 @@ function render(statePath: string, s: StateSummary): string {
       (c) => `  ${c.status.padEnd(10)} ${formatCount(c.objects).padStart(10)} ${formatBytes(c.bytes).padStart(14)}`,
     ),
   ];
+  const delta = s.lastCatalogPass;
+  if (delta) {
+    const part = (label: string, c: { objects: number; bytes: number }): string => `${label} ${formatCount(c.objects)} (${formatBytes(c.bytes)})`;
+    lines.push(
+      '',
+      `Last catalog pass (#${delta.pass}, finished ${delta.finishedAt}${delta.scope ? `, limited to ${delta.scope}` : ''}): ` +
+        `${part('new', delta.new)}, ${part('modified', delta.modified)}, ${part('gone', delta.gone)}`,
+    );
+  }
+  if (selection) {
+    const total = selection.counts.reduce((sum, c) => ({ objects: sum.objects + c.objects, bytes: sum.bytes + c.bytes }), { objects: 0, bytes: 0 });
+    lines.push('', `Selected by ${selection.filter}: ${formatCount(total.objects)} objects, ${formatBytes(total.bytes)}`);
+    for (const c of selection.counts) {
+      lines.push(`  ${c.status.padEnd(10)} ${formatCount(c.objects).padStart(10)} ${formatBytes(c.bytes).padStart(14)}`);
+    }
+  }
   if (s.evidenceCounts.length > 0) {
     lines.push('', `Evidence:   ${s.evidenceCounts.map((v) => `${v.evidence} ${formatCount(v.objects)}`).join(', ')} (what done rows were checked against)`);
   }
   const count = (status: string): number => s.counts.find((c) => c.status === status)?.objects ?? 0;
   if (count('changed') > 0) {
     lines.push(`Changed:    ${formatCount(count('changed'))} objects changed at the source since the catalog: run \`s3migrate catalog\` again, then copy`);
+  }
+  if (count('archived') > 0) {
+    lines.push(
+      `Archived:   ${formatCount(count('archived'))} objects in an archive storage class (GLACIER, DEEP_ARCHIVE), not copied: ` +
+        'restore them at the source, then catalog and copy again',
+    );
+  }
+  if (count('deleted') > 0) {
+    lines.push(`Deleted:    ${formatCount(count('deleted'))} objects gone from the source were deleted from the destination (copy --delete-gone)`);
   }
   if (count('unproven') > 0) {
     lines.push(

@@ -1,4 +1,5 @@
 import { setMaxListeners } from 'node:events';
+import type { ObjectFilter } from '../filter/object-filter.js';
 import type { S3Bucket } from '../s3/bucket.js';
 import { describeS3Failure } from '../s3/describe-failure.js';
 import type { ClassifiedError } from '../s3/errors.js';
@@ -56,6 +57,8 @@ export interface CopyOptions {
   serverSide?: { mode: 'auto' | 'always' | 'never'; available: boolean };
   /** Tags and storage class (--tags, --storage-class); default: tags where the source reports them. */
   fidelity?: Fidelity;
+  /** The wave of rows to copy (--include, --exclude, sizes, dates); rows outside it stay pending. */
+  filter?: ObjectFilter;
 }
 
 export interface CopySummary {
@@ -194,7 +197,7 @@ export class CopyEngine {
       await checkBucket(this.options.source, { ...checks, credentialSource: this.options.credentialSources.source });
       await checkBucket(this.options.dest, { ...checks, credentialSource: this.options.credentialSources.dest });
     } catch (error) {
-      if (this.stopping) return { stats: this.snapshot(), interrupted: true, outcomes: await store.outcomeCounts() };
+      if (this.stopping) return { stats: this.snapshot(), interrupted: true, outcomes: await store.outcomeCounts(this.options.filter) };
       throw error;
     }
 
@@ -221,7 +224,7 @@ export class CopyEngine {
 
   private async copyAll(runId: number): Promise<CopySummary> {
     const { store } = this.options;
-    await store.prepareCopy(this.options.order);
+    await store.prepareCopy(this.options.order, this.options.filter);
     await this.recover();
     await releaseUnfitUploads(store, this.options.dest, this.options.multipartThreshold);
 
@@ -263,7 +266,7 @@ export class CopyEngine {
       bytesDone: stats.bytesCopied,
       objectsFailed: stats.objectsFailed,
     });
-    return { stats, interrupted, outcomes: await store.outcomeCounts() };
+    return { stats, interrupted, outcomes: await store.outcomeCounts(this.options.filter) };
   }
 
   /** Takes over and checks the rows of workers that are gone (crashed, killed, cut off past their lease). */
@@ -294,7 +297,7 @@ export class CopyEngine {
   private async claim(count: number): Promise<ObjectRow[]> {
     const { store } = this.options;
     for (;;) {
-      const rows = await store.claimPending(this.options.order, count);
+      const rows = await store.claimPending(this.options.order, count, this.options.filter);
       if (rows.length > 0 || this.stopping) return rows;
       if ((await this.recover()) > 0) continue;
       if ((await store.liveLeases()) === 0) return [];

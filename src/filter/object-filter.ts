@@ -197,3 +197,12 @@ export function matches(filter: ObjectFilter | undefined, object: FilterCandidat
 export function inFilterRanges(filter: ObjectFilter, key: string): boolean {
   return filter.keyRanges.some((range) => inKeyRange(key, range));
 }
+
+/**
+ * The key part of a filter only (prefix, includes, excludes): the scope in which a filtered catalog pass
+ * may conclude that a key vanished (a vanished object has no size or date to filter by).
+ */
+export function keyScope(filter: ObjectFilter | undefined): ObjectFilter | undefined {
+  if (filter === undefined) return undefined;
+  return { catalogPrefix: filter.catalogPrefix, include: filter.include, exclude: filter.exclude, keyRanges: filter.keyRanges };
+}

@@ -1,9 +1,15 @@
 import { FatalError, S3MigrateError } from '../errors.js';
+import type { ObjectFilter } from '../filter/object-filter.js';
 import type {
   CatalogPart,
   CatalogProgress,
   CatalogSource,
   PageResume,
+  CatalogPassDelta,
+  DeletionCandidate,
+  MeasuredRate,
+  PlanGroupRow,
+  StatusCount,
   CopyResult,
   RecordedPart,
   RecordedUpload,
@@ -66,6 +72,7 @@ export interface OutcomeCounts {
   changed: number;
   gone: number;
   unproven: number;
+  archived: number;
 }
 
 /**
@@ -112,14 +119,20 @@ export interface StateStore {
   /**
    * Stores one page and where it leaves its pass (a part's resume point, an inventory's next data file) in
    * ONE transaction. Changed keys go back to pending; unchanged rows keep their status. A page of an
-   * inventory never overwrites what the state knows to be newer (see finishCatalogPass).
+   * inventory never overwrites what the state knows to be newer (see finishCatalogPass). `seen`: keys
+   * listed but outside a filtered pass's size or date bounds: their rows (if any) only count as seen by
+   * the pass (never gone), nothing of them is recorded.
    */
-  ingestPage(pass: number, objects: readonly ListedObject[], resume: PageResume): Promise<void>;
+  ingestPage(pass: number, objects: readonly ListedObject[], resume: PageResume, seen?: readonly string[]): Promise<void>;
   /**
-   * Ends a complete pass: rows it did not see are marked gone (kept). A pass from an inventory marks gone
-   * only rows last modified more than INVENTORY_GONE_MARGIN_MS before the report was taken.
+   * Ends a complete pass: rows it did not see become gone, within `scope` only (the key part of a
+   * filtered pass's filter); records what the pass found (new, modified, gone) with `scopeText`. A pass
+   * from an inventory marks gone only rows last modified more than INVENTORY_GONE_MARGIN_MS before the
+   * report was taken.
    */
-  finishCatalogPass(pass: number): Promise<{ gone: number }>;
+  finishCatalogPass(pass: number, scope?: ObjectFilter, scopeText?: string): Promise<{ gone: number }>;
+  /** What the last finished catalog pass found. */
+  lastCatalogPass(): Promise<CatalogPassDelta | undefined>;
   catalogComplete(): Promise<boolean>;
   countListed(): Promise<number>;
 
@@ -137,8 +150,11 @@ export interface StateStore {
   holdsLease(id: number, marginMs: number): Promise<boolean>;
   /** In-flight rows leased to other workers whose leases have not expired. */
   liveLeases(): Promise<number>;
-  /** Readies the rows for a copy run: the index of this order, failed and unproven rows back to pending. */
-  prepareCopy(order: SortOrder): Promise<void>;
+  /**
+   * Readies the rows for a copy run (within the filter's wave): the index of this order, failed and
+   * unproven rows back to pending, pending rows of archive storage classes marked archived.
+   */
+  prepareCopy(order: SortOrder, filter?: ObjectFilter): Promise<void>;
   /** Every row in flight, whoever holds it, in key order. */
   inFlightRows(): Promise<ObjectRow[]>;
   /**
@@ -152,7 +168,7 @@ export interface StateStore {
    * and leased to this worker in one transaction, and returns them in that order. Claimed rows are no
    * longer pending, so the next claim continues after them; several workers never claim the same row.
    */
-  claimPending(order: SortOrder, limit: number): Promise<ObjectRow[]>;
+  claimPending(order: SortOrder, limit: number, filter?: ObjectFilter): Promise<ObjectRow[]>;
   /** Claimed rows that never started (a stop): back to pending, their attempt not counted. */
   releaseClaims(ids: readonly number[]): Promise<void>;
   /**
@@ -168,7 +184,25 @@ export interface StateStore {
   /** An interrupted transfer: back to pending; the attempt it started does not count when refunded. */
   markPending(id: number, refundAttempt: boolean): Promise<void>;
   recordRetry(id: number, error: string): Promise<void>;
-  outcomeCounts(): Promise<OutcomeCounts>;
+  /** Rows that decide the exit code, within the filter's selection. */
+  outcomeCounts(filter?: ObjectFilter): Promise<OutcomeCounts>;
+
+  // plan, selection and cut-over (read-only but for the two marks)
+  /**
+   * What a copy would still copy (pending, failed, unproven) and what it skips (archived), within the
+   * filter, grouped by storage class and size (objects up to the threshold in one group per class).
+   */
+  planGroups(filter: ObjectFilter | undefined, multipartThreshold: number): Promise<PlanGroupRow[]>;
+  /** Objects and bytes per status within the filter. */
+  selectionCounts(filter: ObjectFilter | undefined): Promise<StatusCount[]>;
+  /** The totals of the last few copy runs that copied anything, for the plan's duration estimate. */
+  measuredRate(): Promise<MeasuredRate | undefined>;
+  /** Gone rows (within the filter) whose copy s3migrate wrote (done with a recorded destination ETag), in key order. */
+  deletionCandidates(filter?: ObjectFilter): Promise<DeletionCandidate[]>;
+  /** The copy of a gone row was deleted from the destination: the row becomes `deleted`. */
+  markDeleted(id: number): Promise<void>;
+  /** A gone row's destination object was left alone (not ours any more, or absent): the reason is recorded. */
+  noteNotDeleted(id: number, reason: string): Promise<void>;
 
   // multipart uploads kept across runs (part-level resume)
   /** Records the upload a row's copy started (replacing any earlier record of that row). */

@@ -4,9 +4,52 @@
  * pending: to copy; in_flight: a transfer started (a crash leaves it so: the next run checks it);
  * done: at the destination, on positive evidence; failed: gave up after retries (retried by the next run);
  * changed: the source object differs from the catalog (catalog again); gone: the source key vanished;
- * unproven: marked done by the first release on size alone (verify --deep proves it, copy copies it again).
+ * unproven: marked done by the first release on size alone (verify --deep proves it, copy copies it again);
+ * archived: in an archive storage class (GLACIER, DEEP_ARCHIVE): copy skips it (it must be restored first);
+ * deleted: gone from the source, and its copy deleted from the destination by `copy --delete-gone`.
  */
-export type ObjectStatus = 'pending' | 'in_flight' | 'done' | 'failed' | 'changed' | 'gone' | 'unproven';
+export type ObjectStatus = 'pending' | 'in_flight' | 'done' | 'failed' | 'changed' | 'gone' | 'unproven' | 'archived' | 'deleted';
+
+/** Storage classes whose objects cannot be read without a restore: copy marks their rows `archived`. */
+export const ARCHIVE_CLASSES: readonly string[] = ['GLACIER', 'DEEP_ARCHIVE'];
+
+/** What one catalog pass found, compared with the state before it (recorded per pass). */
+export interface CatalogPassDelta {
+  pass: number;
+  startedAt?: string;
+  finishedAt?: string;
+  /** The filter the pass was limited to (JSON of the flags), or undefined for the whole prefix. */
+  scope?: string;
+  new: { objects: number; bytes: number };
+  modified: { objects: number; bytes: number };
+  gone: { objects: number; bytes: number };
+}
+
+/** A row whose source vanished and whose copy s3migrate wrote: what `--delete-gone` may delete. */
+export interface DeletionCandidate {
+  id: number;
+  key: string;
+  size: number;
+  destKey: string;
+  /** The ETag the destination gave our write. */
+  destEtag: string;
+}
+
+/** A group of rows for the plan: size NULL for the objects at or below the multipart threshold. */
+export interface PlanGroupRow {
+  storageClass: string | null;
+  size: number | null;
+  count: number;
+  bytes: number;
+}
+
+/** Throughput earlier copy runs of this state achieved (their totals). */
+export interface MeasuredRate {
+  runs: number;
+  objects: number;
+  bytes: number;
+  seconds: number;
+}
 export type SortOrder = 'key' | 'newest' | 'oldest' | 'largest' | 'smallest';
 export const SORT_ORDERS: readonly SortOrder[] = ['key', 'newest', 'oldest', 'largest', 'smallest'];
 /**
@@ -174,6 +217,8 @@ export interface StateSummary {
   /** Multipart uploads recorded for resumption (costing storage until completed or aborted). */
   openUploads: { count: number; bytesDone: number; sample: OpenUpload[] };
   lastRun?: { command: string; startedAt: string; finishedAt?: string; outcome: string };
+  /** What the last finished catalog pass found (new, modified, gone). */
+  lastCatalogPass?: CatalogPassDelta;
 }
 
 export type VerifyResult =

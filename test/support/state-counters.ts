@@ -13,7 +13,7 @@ const SCAN = (objects: string, migration: string): string => `
   SELECT ${migration} AS migration, kind, value, COUNT(*) AS objects, COALESCE(SUM(size), 0) AS bytes FROM (
     SELECT ${migration === 'migration' ? 'migration, ' : ''}'status' AS kind, status AS value, size FROM ${objects}
     UNION ALL SELECT ${migration === 'migration' ? 'migration, ' : ''}'evidence', COALESCE(evidence, 'none'), size FROM ${objects} WHERE status = 'done'
-    UNION ALL SELECT ${migration === 'migration' ? 'migration, ' : ''}'verify', COALESCE(verify_result, 'not-verified'), size FROM ${objects} WHERE status <> 'gone'
+    UNION ALL SELECT ${migration === 'migration' ? 'migration, ' : ''}'verify', COALESCE(verify_result, 'not-verified'), size FROM ${objects} WHERE status NOT IN ('gone', 'deleted')
   ) AS d GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`;
 
 function sorted(rows: Counted): Counted {

@@ -5,6 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { parseFilter } from '../../src/filter/object-filter.js';
 import type { StateStore } from '../../src/state/store.js';
 import { SORT_ORDERS, type CatalogProgress, type ListedObject, type ObjectRow, type PageResume, type SortOrder } from '../../src/state/types.js';
 
@@ -423,6 +424,99 @@ export function storeContract(harness: () => StoreHarness): void {
     });
   });
 
+  describe('filters, catalog deltas, archived rows and deletions', () => {
+    const listed = (key: string, size: number, lastModified: string, storageClass?: string): ListedObject => ({
+      ...obj(key, size, `"e-${key}"`, lastModified),
+      ...(storageClass ? { storageClass } : {}),
+    });
+    const objects = [
+      listed('photos/2023/a.jpg', 100, '2023-06-01T00:00:00.000Z'),
+      listed('photos/2024/b.jpg', 200, '2024-06-01T00:00:00.000Z'),
+      listed('photos/2024/c.tmp', 300, '2024-07-01T00:00:00.000Z'),
+      listed('photos/cold.jpg', 400, '2024-08-01T00:00:00.000Z', 'GLACIER'),
+      listed('docs/d.txt', 500, '2024-09-01T00:00:00.000Z'),
+      listed('photosynthesis', 600, '2024-10-01T00:00:00.000Z'),
+    ];
+
+    it('claims only the filter\'s wave, in the --sort order; the rest stays pending', async () => {
+      const h = await cataloged(objects);
+      const filter = parseFilter({ include: 'photos/**', exclude: '**/*.tmp', modifiedAfter: '2024-01-01' }, '')!;
+      await h.store.prepareCopy('newest', filter);
+      expect((await h.statusOf())['photos/cold.jpg']).toBe('archived');
+      expect(await h.store.outcomeCounts(filter)).toMatchObject({ archived: 1 });
+      const claimed = await h.store.claimPending('newest', 10, filter);
+      expect(claimed.map((row) => row.key)).toEqual(['photos/2024/b.jpg']);
+      expect(await h.store.claimPending('newest', 10, filter)).toEqual([]);
+      const status = await h.statusOf();
+      expect(Object.entries(status).filter(([, s]) => s === 'pending').map(([k]) => k).sort(byteOrder)).toEqual(
+        ['docs/d.txt', 'photos/2023/a.jpg', 'photos/2024/c.tmp', 'photosynthesis'].sort(byteOrder),
+      );
+      const bySize = parseFilter({ minSize: '250', maxSize: '500' }, '')!;
+      expect((await h.store.claimPending('smallest', 10, bySize)).map((row) => row.key)).toEqual(['photos/2024/c.tmp', 'docs/d.txt']);
+      expect(await h.store.selectionCounts(bySize)).toEqual([
+        { status: 'archived', objects: 1, bytes: 400 },
+        { status: 'in_flight', objects: 2, bytes: 800 },
+      ]);
+    });
+
+    it('plan groups: pending and archived rows by storage class, big ones by size', async () => {
+      const h = await cataloged(objects);
+      const groups = await h.store.planGroups(parseFilter({ include: 'photos/**' }, '')!, 250);
+      expect(groups).toEqual([
+        { storageClass: null, size: null, count: 2, bytes: 300 },
+        { storageClass: null, size: 300, count: 1, bytes: 300 },
+        { storageClass: 'GLACIER', size: 400, count: 1, bytes: 400 },
+      ]);
+    });
+
+    it('records each pass\'s delta; a filtered pass marks gone only within its key scope', async () => {
+      const h = await cataloged(objects);
+      expect(await h.store.lastCatalogPass()).toMatchObject({ pass: 1, new: { objects: 6, bytes: 2100 }, gone: { objects: 0 } });
+      // Pass 2, limited to photos/** and >= 150 bytes: a.jpg (100 bytes) is listed but out of bounds (seen);
+      // b.jpg changed; c.tmp vanished; docs/ and photosynthesis are outside the scope.
+      const scope = parseFilter({ include: 'photos/**', minSize: '150' }, '')!;
+      const { pass } = await h.store.beginCatalogPass();
+      await h.store.ingestPage(pass, [listed('photos/2024/b.jpg', 250, '2024-06-02T00:00:00.000Z'), listed('photos/2024/new.jpg', 50_000, '2024-12-01T00:00:00.000Z'), listed('photos/cold.jpg', 400, '2024-08-01T00:00:00.000Z', 'GLACIER')], 'photos/cold.jpg', ['photos/2023/a.jpg']);
+      expect(await h.store.finishCatalogPass(pass, { ...scope, minSize: undefined }, '{"include":["photos/**"]}')).toEqual({ gone: 1 });
+      const status = await h.statusOf();
+      expect(status).toMatchObject({ 'photos/2023/a.jpg': 'pending', 'photos/2024/c.tmp': 'gone', 'docs/d.txt': 'pending', photosynthesis: 'pending' });
+      expect(await h.store.lastCatalogPass()).toMatchObject({
+        pass: 2,
+        scope: '{"include":["photos/**"]}',
+        new: { objects: 1, bytes: 50_000 },
+        modified: { objects: 1, bytes: 250 },
+        gone: { objects: 1, bytes: 300 },
+      });
+      expect((await h.store.summary()).lastCatalogPass).toMatchObject({ pass: 2 });
+    });
+
+    it('deletion candidates are gone rows s3migrate wrote; deleted rows are recorded, reappearing keys are new', async () => {
+      const h = await cataloged(objects.slice(0, 3));
+      const rows = await h.store.claimPending('key', 10);
+      await h.store.markDone(rows[0]!.id, { destKey: 'x/photos/2023/a.jpg', destEtag: 'abc', evidence: 'md5' });
+      await h.store.markPending(rows[1]!.id, true);
+      await h.store.markDone(rows[2]!.id, { destKey: 'x/photos/2024/c.tmp', destEtag: 'def', evidence: 'md5' });
+      const { pass } = await h.store.beginCatalogPass();
+      await h.store.ingestPage(pass, [objects[2]!], objects[2]!.key);
+      await h.store.finishCatalogPass(pass);
+      const candidates = await h.store.deletionCandidates();
+      expect(candidates).toEqual([{ id: rows[0]!.id, key: 'photos/2023/a.jpg', size: 100, destKey: 'x/photos/2023/a.jpg', destEtag: 'abc' }]);
+      expect(await h.store.deletionCandidates(parseFilter({ include: 'docs/**' }, ''))).toEqual([]);
+      await h.store.noteNotDeleted(rows[0]!.id, 'left alone');
+      expect(await h.row('photos/2023/a.jpg')).toMatchObject({ status: 'gone', error: 'left alone' });
+      await h.store.markDeleted(rows[0]!.id);
+      expect(await h.row('photos/2023/a.jpg')).toMatchObject({ status: 'deleted', error: null });
+      expect((await h.row('photos/2023/a.jpg'))!.deleted_at).toMatch(/Z$/);
+      expect(await h.store.deletionCandidates()).toEqual([]);
+      expect(await h.store.countListed()).toBe(1);
+      const next = await h.store.beginCatalogPass();
+      await h.store.ingestPage(next.pass, [objects[0]!, objects[2]!], objects[2]!.key);
+      await h.store.finishCatalogPass(next.pass);
+      expect(await h.row('photos/2023/a.jpg')).toMatchObject({ status: 'pending', deleted_at: null });
+      expect(await h.store.lastCatalogPass()).toMatchObject({ new: { objects: 1 }, modified: { objects: 0 }, gone: { objects: 0 } });
+    });
+  });
+
   describe('row marks', () => {
     it('each mark sets what SQLite sets: status, error, attempts, evidence, destination', async () => {
       const h = await cataloged(['done', 'failed', 'changed', 'gone', 'refunded', 'kept', 'retried', 'released'].map((k) => obj(k, 10)));
@@ -452,11 +546,11 @@ export function storeContract(harness: () => StoreHarness): void {
       expect(await h.row('kept')).toMatchObject({ attempts: 1 });
       expect(await h.row('retried')).toMatchObject({ attempts: 3, error: 'InternalError (HTTP 500)' });
       expect(await h.row('released')).toMatchObject({ attempts: 0 });
-      expect(await store.outcomeCounts()).toEqual({ failed: 1, changed: 1, gone: 1, unproven: 0 });
+      expect(await store.outcomeCounts()).toEqual({ failed: 1, changed: 1, gone: 1, unproven: 0, archived: 0 });
 
       // prepareCopy: failed (and unproven) rows get another chance; the others keep their status.
       await h.setColumn('kept', 'status', 'unproven');
-      expect(await store.outcomeCounts()).toEqual({ failed: 1, changed: 1, gone: 1, unproven: 1 });
+      expect(await store.outcomeCounts()).toEqual({ failed: 1, changed: 1, gone: 1, unproven: 1, archived: 0 });
       await store.prepareCopy('key');
       expect(await h.statusOf()).toMatchObject({ failed: 'pending', kept: 'pending', changed: 'changed', gone: 'gone', retried: 'in_flight' });
       expect((await store.inFlightRows()).map((row) => row.key)).toEqual(['retried']);
@@ -606,7 +700,7 @@ export function storeContract(harness: () => StoreHarness): void {
       expect(await store.countListed()).toBe(0);
       expect(await store.inFlightRows()).toEqual([]);
       expect(await store.claimPending('key', 10)).toEqual([]);
-      expect(await store.outcomeCounts()).toEqual({ failed: 0, changed: 0, gone: 0, unproven: 0 });
+      expect(await store.outcomeCounts()).toEqual({ failed: 0, changed: 0, gone: 0, unproven: 0, archived: 0 });
       expect(await store.summary()).toStrictEqual({
         source: undefined,
         catalogState: undefined,
@@ -623,6 +717,7 @@ export function storeContract(harness: () => StoreHarness): void {
         recentErrors: [],
         openUploads: { count: 0, bytesDone: 0, sample: [] },
         lastRun: undefined,
+        lastCatalogPass: undefined,
       });
     });
 

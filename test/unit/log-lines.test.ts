@@ -84,7 +84,7 @@ describe('the JSON copy log', () => {
     for (const event of events.slice(0, 2)) log.onEvent(event);
     expect(lines()).toEqual([]); // held until run-start
     for (const event of events.slice(2)) log.onEvent(event);
-    log.end({ outcome: 'completed', exitCode: 0, stats, outcomes: { failed: 0, changed: 0, gone: 0, unproven: 0 } });
+    log.end({ outcome: 'completed', exitCode: 0, stats, outcomes: { failed: 0, changed: 0, gone: 0, unproven: 0, archived: 0 } });
     const out = lines();
     expect(out.map((line) => line.event)).toEqual(['run-start', 'recovered', 'object-skipped', 'run-end']);
     expect(out[0]).toMatchObject({

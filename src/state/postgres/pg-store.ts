@@ -4,6 +4,16 @@ import { FatalError, S3MigrateError, UsageError } from '../../errors.js';
 import { catalogSourceMeta, catalogSourceOf, catalogSourceSummary, sameCatalogSource } from '../catalog-meta.js';
 import { inventoryGoneBefore, LeaseLostError, StateBusyError, StateStoreError, type OutcomeCounts, type StateStore } from '../store.js';
 import { deadLocalWorker, newWorkerId, processAlive } from '../worker-ids.js';
+import type { ObjectFilter } from '../../filter/object-filter.js';
+import { filterCondition, SqlParams } from '../filter-sql.js';
+import { passDelta, rateOf, type PassRow } from '../shared-rows.js';
+import {
+  ARCHIVE_CLASSES,
+  type CatalogPassDelta,
+  type DeletionCandidate,
+  type MeasuredRate,
+  type PlanGroupRow,
+} from '../types.js';
 import type {
   CatalogPart,
   CatalogProgress,
@@ -53,11 +63,21 @@ const UPLOAD_COLUMNS =
   'object_id AS "objectId", dest_key AS "destKey", upload_id AS "uploadId", source_etag AS "sourceEtag", size, ' +
   'part_size AS "partSize", part_count AS "partCount", started_at AS "startedAt"';
 
-/** The claim: the next pending rows in this order, locked (skipping rows another claim holds) and marked in flight. */
-export function claimSql(order: SortOrder): string {
+/** The filter as a condition whose parameters follow the statement's first `offset` ones. */
+function whereOf(filter: ObjectFilter | undefined, offset: number): { sql: string; values: unknown[] } {
+  const params = new SqlParams('postgres', offset);
+  const sql = filterCondition(filter, params, 'postgres');
+  return { sql, values: params.values };
+}
+
+/**
+ * The claim: the next pending rows in this order (within the filter, whose parameters follow the five of
+ * the claim), locked (skipping rows another claim holds) and marked in flight.
+ */
+export function claimSql(order: SortOrder, filterSql = '1 = 1'): string {
   return `WITH picked AS (
       SELECT id FROM s3migrate.objects
-      WHERE migration = $1 AND status = 'pending'
+      WHERE migration = $1 AND status = 'pending' AND ${filterSql}
       ORDER BY ${ORDER_BY[order]} LIMIT $2
       FOR UPDATE SKIP LOCKED
     ), claimed AS (
@@ -774,7 +794,7 @@ export class PgStore implements StateStore {
    * page with its resume point or neither. Changed keys go back to pending; unchanged rows keep their
    * status. One set-based statement per page.
    */
-  async ingestPage(pass: number, objects: readonly ListedObject[], resume: PageResume): Promise<void> {
+  async ingestPage(pass: number, objects: readonly ListedObject[], resume: PageResume, seen: readonly string[] = []): Promise<void> {
     // A key listed twice in one page (an inventory report can do that): the last one wins, as row by row.
     const byKey = new Map<string, ListedObject>();
     for (const object of objects) {
@@ -793,11 +813,14 @@ export class PgStore implements StateStore {
       pass,
       now(),
     ];
-    const upsert = `INSERT INTO s3migrate.objects
-        (migration, key, size, etag, last_modified, storage_class, status, catalog_pass, listed_at, updated_at)
-      SELECT $1, v.key, v.size, v.etag, v.last_modified, v.storage_class, 'pending', $7, $8, $8 FROM v
+    const upsert = `INSERT INTO s3migrate.objects AS t
+        (migration, key, size, etag, last_modified, storage_class, status, catalog_pass, listed_at, updated_at,
+         change_kind, change_pass)
+      SELECT $1, v.key, v.size, v.etag, v.last_modified, v.storage_class, 'pending', $7, $8, $8, 'new', $7 FROM v
       %WHERE%
       ON CONFLICT (migration, key) DO UPDATE SET
+        change_kind = CASE WHEN t.status IN ('gone', 'deleted') THEN 'new' ELSE 'modified' END,
+        change_pass = EXCLUDED.change_pass, deleted_at = NULL,
         status = 'pending', attempts = 0, error = NULL, evidence = NULL, verify_result = NULL,
         size = EXCLUDED.size, etag = EXCLUDED.etag, last_modified = EXCLUDED.last_modified,
         storage_class = EXCLUDED.storage_class, catalog_pass = EXCLUDED.catalog_pass,
@@ -810,7 +833,7 @@ export class PgStore implements StateStore {
     const touched = `touched AS (
             UPDATE s3migrate.objects o SET catalog_pass = $7, listed_at = $8 FROM v
             WHERE o.migration = $1 AND o.key = v.key AND o.size = v.size AND o.etag IS NOT DISTINCT FROM v.etag
-              AND o.last_modified = v.last_modified AND o.status NOT IN ('gone', 'changed')
+              AND o.last_modified = v.last_modified AND o.status NOT IN ('gone', 'changed', 'deleted')
               ${inventory ? `AND NOT ${newerThanInventory}` : ''}
             RETURNING o.key
           )`;
@@ -833,11 +856,19 @@ export class PgStore implements StateStore {
       this.transaction(async (client) => {
         if (inventory) values.push((await this.getMeta('inventory_created_at', client)) ?? '');
         if (page.length > 0) await this.query(sql, values, client);
+        // Keys a filtered pass listed outside its size or date bounds: seen (not gone), nothing recorded.
+        if (seen.length > 0) {
+          await this.query(
+            'UPDATE s3migrate.objects SET catalog_pass = $2 WHERE migration = $1 AND key = ANY ($3::text[])',
+            [this.migration, pass, [...seen]],
+            client,
+          );
+        }
         if ('part' in resume) {
           const moved = await this.query(
             `UPDATE s3migrate.catalog_parts SET resume_after = $4, done = $5, keys_listed = keys_listed + $6
              WHERE migration = $1 AND pass = $2 AND part = $3`,
-            [this.migration, pass, resume.part, resume.resumeAfter, resume.done, objects.length],
+            [this.migration, pass, resume.part, resume.resumeAfter, resume.done, objects.length + seen.length],
             client,
           );
           if (moved.rowCount !== 1) throw new Error(`catalog pass ${pass} has no part ${resume.part}`);
@@ -848,18 +879,38 @@ export class PgStore implements StateStore {
     );
   }
 
-  /** Ends a complete pass: rows it did not see are gone from the source (kept, marked 'gone'). */
-  async finishCatalogPass(pass: number): Promise<{ gone: number }> {
+  /**
+   * Ends a complete pass: rows it did not see (within its scope) are gone from the source (kept, marked
+   * 'gone'); what the pass found is recorded in catalog_passes.
+   */
+  async finishCatalogPass(pass: number, scope?: ObjectFilter, scopeText?: string): Promise<{ gone: number }> {
     return this.guard(() =>
       this.transaction(async (client) => {
         const meta = await this.allMeta(client);
         const source = catalogSourceOf((key) => meta.get(key));
         // An inventory pass: only rows the report must have seen (see INVENTORY_GONE_MARGIN_MS).
         const before = source.kind === 'inventory' ? inventoryGoneBefore(source.createdAt) : null;
+        const stamp = now();
+        const where = whereOf(scope, 4);
         const result = await this.query(
-          `UPDATE s3migrate.objects SET status = 'gone', updated_at = $2
-           WHERE migration = $1 AND catalog_pass < $3 AND status <> 'gone' AND ($4::text IS NULL OR last_modified < $4::text)`,
-          [this.migration, now(), pass, before],
+          `UPDATE s3migrate.objects SET status = 'gone', updated_at = $2, change_kind = 'gone', change_pass = $3
+           WHERE migration = $1 AND catalog_pass < $3 AND status NOT IN ('gone', 'deleted')
+             AND ($4::text IS NULL OR last_modified < $4::text) AND ${where.sql}`,
+          [this.migration, stamp, pass, before, ...where.values],
+          client,
+        );
+        await this.query(
+          `INSERT INTO s3migrate.catalog_passes (migration, pass, started_at, finished_at, scope, new_objects, new_bytes,
+             modified_objects, modified_bytes, gone_objects, gone_bytes)
+           SELECT $1, $2, $3, $4, $5,
+             COUNT(*) FILTER (WHERE change_kind = 'new'), COALESCE(SUM(size) FILTER (WHERE change_kind = 'new'), 0),
+             COUNT(*) FILTER (WHERE change_kind = 'modified'), COALESCE(SUM(size) FILTER (WHERE change_kind = 'modified'), 0),
+             COUNT(*) FILTER (WHERE change_kind = 'gone'), COALESCE(SUM(size) FILTER (WHERE change_kind = 'gone'), 0)
+           FROM s3migrate.objects WHERE migration = $1 AND change_pass = $2
+           ON CONFLICT (migration, pass) DO UPDATE SET finished_at = EXCLUDED.finished_at, scope = EXCLUDED.scope,
+             new_objects = EXCLUDED.new_objects, new_bytes = EXCLUDED.new_bytes, modified_objects = EXCLUDED.modified_objects,
+             modified_bytes = EXCLUDED.modified_bytes, gone_objects = EXCLUDED.gone_objects, gone_bytes = EXCLUDED.gone_bytes`,
+          [this.migration, pass, (await this.getMeta('catalog_started_at', client)) ?? null, stamp, scopeText ?? null],
           client,
         );
         await this.setMeta('catalog_state', 'complete', client);
@@ -867,6 +918,17 @@ export class PgStore implements StateStore {
         return { gone: result.rowCount ?? 0 };
       }),
     );
+  }
+
+  async lastCatalogPass(): Promise<CatalogPassDelta | undefined> {
+    return this.guard(() => this.lastPassOn(this.pool));
+  }
+
+  private async lastPassOn(on: Queryable): Promise<CatalogPassDelta | undefined> {
+    const row = (
+      await this.query<PassRow>('SELECT * FROM s3migrate.catalog_passes WHERE migration = $1 ORDER BY pass DESC LIMIT 1', [this.migration], on)
+    ).rows[0];
+    return row ? passDelta(row) : undefined;
   }
 
   async catalogComplete(): Promise<boolean> {
@@ -885,15 +947,27 @@ export class PgStore implements StateStore {
 
   // ---- copy ------------------------------------------------------------------------------
 
-  async prepareCopy(order: SortOrder): Promise<void> {
+  async prepareCopy(order: SortOrder, filter?: ObjectFilter): Promise<void> {
     await this.guard(async () => {
       const built = await this.ensureSortIndex(order);
       await this.refreshStatistics(built);
-      // Failed rows get another chance on every new copy run; unproven rows are copied again.
-      await this.query(
-        "UPDATE s3migrate.objects SET status = 'pending', updated_at = $2 WHERE migration = $1 AND status IN ('failed', 'unproven')",
-        [this.migration, now()],
-      );
+      const where = whereOf(filter, 3);
+      await this.transaction(async (client) => {
+        // Failed rows get another chance on every new copy run; unproven rows are copied again.
+        await this.query(
+          `UPDATE s3migrate.objects SET status = 'pending', updated_at = $2
+           WHERE migration = $1 AND status IN ('failed', 'unproven') AND $3::int IS NOT NULL AND ${where.sql}`,
+          [this.migration, now(), 0, ...where.values],
+          client,
+        );
+        // Archived objects cannot be read before a restore: skipped, in a state of their own.
+        await this.query(
+          `UPDATE s3migrate.objects SET status = 'archived', updated_at = $2
+           WHERE migration = $1 AND status = 'pending' AND storage_class = ANY ($3::text[]) AND ${where.sql}`,
+          [this.migration, now(), [...ARCHIVE_CLASSES], ...where.values],
+          client,
+        );
+      });
     });
   }
 
@@ -1060,9 +1134,17 @@ export class PgStore implements StateStore {
    * Claims the next `limit` pending rows in the chosen order in one statement. FOR UPDATE SKIP LOCKED: rows
    * another worker's claim is taking right now are skipped, so no two claims ever return the same row.
    */
-  async claimPending(order: SortOrder, limit: number): Promise<ObjectRow[]> {
+  async claimPending(order: SortOrder, limit: number, filter?: ObjectFilter): Promise<ObjectRow[]> {
+    const where = whereOf(filter, 5);
     return this.guard(async () => {
-      const result = await this.query<ObjectRow>(claimSql(order), [this.migration, limit, now(), this.worker?.id ?? null, this.worker?.leaseMs ?? 0]);
+      const result = await this.query<ObjectRow>(claimSql(order, where.sql), [
+        this.migration,
+        limit,
+        now(),
+        this.worker?.id ?? null,
+        this.worker?.leaseMs ?? 0,
+        ...where.values,
+      ]);
       return result.rows.map(objectRow);
     });
   }
@@ -1167,18 +1249,98 @@ export class PgStore implements StateStore {
     });
   }
 
-  async outcomeCounts(): Promise<OutcomeCounts> {
+  async outcomeCounts(filter?: ObjectFilter): Promise<OutcomeCounts> {
+    const where = whereOf(filter, 1);
     return this.guard(async () => {
       await this.marks.flush();
-      const counts: OutcomeCounts = { failed: 0, changed: 0, gone: 0, unproven: 0 };
+      const counts: OutcomeCounts = { failed: 0, changed: 0, gone: 0, unproven: 0, archived: 0 };
       const result = await this.query<{ status: keyof OutcomeCounts; n: number }>(
-        `SELECT status, objects AS n FROM s3migrate.status_summary
-         WHERE migration = $1 AND status IN ('failed', 'changed', 'gone', 'unproven')`,
-        [this.migration],
+        filter === undefined
+          ? `SELECT status, objects AS n FROM s3migrate.status_summary
+             WHERE migration = $1 AND status IN ('failed', 'changed', 'gone', 'unproven', 'archived')`
+          : `SELECT status, COUNT(*)::int AS n FROM s3migrate.objects
+             WHERE migration = $1 AND status IN ('failed', 'changed', 'gone', 'unproven', 'archived') AND ${where.sql} GROUP BY status`,
+        filter === undefined ? [this.migration] : [this.migration, ...where.values],
       );
       for (const row of result.rows) counts[row.status] = row.n;
       return counts;
     });
+  }
+
+  // ---- plan, selection and cut-over --------------------------------------------------------
+
+  async planGroups(filter: ObjectFilter | undefined, multipartThreshold: number): Promise<PlanGroupRow[]> {
+    const where = whereOf(filter, 2);
+    return this.guard(async () => {
+      const result = await this.query<PlanGroupRow>(
+        `SELECT storage_class AS "storageClass", CASE WHEN size <= $2 THEN NULL ELSE size END AS size,
+           COUNT(*)::bigint AS count, COALESCE(SUM(size), 0)::bigint AS bytes
+         FROM s3migrate.objects
+         WHERE migration = $1 AND status IN ('pending', 'failed', 'unproven', 'archived') AND ${where.sql}
+         GROUP BY 1, 2 ORDER BY 1 NULLS FIRST, 2 NULLS FIRST`,
+        [this.migration, multipartThreshold, ...where.values],
+      );
+      return result.rows.map((row) => ({ storageClass: row.storageClass, size: row.size, count: row.count, bytes: row.bytes }));
+    });
+  }
+
+  async selectionCounts(filter: ObjectFilter | undefined): Promise<StatusCount[]> {
+    const where = whereOf(filter, 1);
+    return this.guard(async () => {
+      const result = await this.query<StatusCount>(
+        `SELECT status, COUNT(*)::bigint AS objects, COALESCE(SUM(size), 0)::bigint AS bytes FROM s3migrate.objects
+         WHERE migration = $1 AND ${where.sql} GROUP BY status ORDER BY status`,
+        [this.migration, ...where.values],
+      );
+      return result.rows.map((row) => ({ status: row.status, objects: row.objects, bytes: row.bytes }));
+    });
+  }
+
+  async measuredRate(): Promise<MeasuredRate | undefined> {
+    return this.guard(async () => {
+      const result = await this.query<{ objects: number; bytes: number; startedAt: string; finishedAt: string }>(
+        `SELECT objects_done AS objects, bytes_done AS bytes, started_at AS "startedAt", finished_at AS "finishedAt"
+         FROM s3migrate.runs WHERE migration = $1 AND command = 'copy' AND finished_at IS NOT NULL AND objects_done > 0
+         ORDER BY id DESC LIMIT 5`,
+        [this.migration],
+      );
+      return rateOf(result.rows);
+    });
+  }
+
+  async deletionCandidates(filter?: ObjectFilter): Promise<DeletionCandidate[]> {
+    const where = whereOf(filter, 1);
+    return this.guard(async () => {
+      await this.marks.flush();
+      const result = await this.query<DeletionCandidate>(
+        `SELECT id, key, size, dest_key AS "destKey", dest_etag AS "destEtag" FROM s3migrate.objects
+         WHERE migration = $1 AND status = 'gone' AND dest_etag IS NOT NULL AND dest_key IS NOT NULL
+           AND copied_at IS NOT NULL AND ${where.sql}
+         ORDER BY key`,
+        [this.migration, ...where.values],
+      );
+      return result.rows.map((row) => ({ id: row.id, key: row.key, size: row.size, destKey: row.destKey, destEtag: row.destEtag }));
+    });
+  }
+
+  async markDeleted(id: number): Promise<void> {
+    const stamp = now();
+    await this.guard(() =>
+      this.query(
+        `UPDATE s3migrate.objects SET status = 'deleted', deleted_at = $3, error = NULL, updated_at = $3
+         WHERE migration = $1 AND id = $2 AND status = 'gone'`,
+        [this.migration, id, stamp],
+      ),
+    );
+  }
+
+  async noteNotDeleted(id: number, reason: string): Promise<void> {
+    await this.guard(() =>
+      this.query(
+        "UPDATE s3migrate.objects SET error = $3, updated_at = $4 WHERE migration = $1 AND id = $2 AND status = 'gone'",
+        [this.migration, id, reason, now()],
+      ),
+    );
   }
 
   // ---- verify ----------------------------------------------------------------------------
@@ -1198,7 +1360,7 @@ export class PgStore implements StateStore {
     return this.guard(async () => {
       const result = await this.query<VerifyRow>(
         `SELECT id, key, size, etag, status, dest_etag AS "destEtag", evidence
-         FROM s3migrate.objects WHERE migration = $1 AND key = $2 AND status <> 'gone'`,
+         FROM s3migrate.objects WHERE migration = $1 AND key = $2 AND status NOT IN ('gone', 'deleted')`,
         [this.migration, key],
       );
       const row = result.rows[0];
@@ -1255,7 +1417,7 @@ export class PgStore implements StateStore {
            verify_result = CASE WHEN status IN ('done', 'unproven') THEN 'missing' ELSE 'not-copied' END,
            status = CASE WHEN status IN ('done', 'unproven') THEN 'pending' ELSE status END,
            verify_pass = $2, verified_at = $3, updated_at = $3
-         WHERE migration = $1 AND status <> 'gone' AND (verify_pass IS NULL OR verify_pass <> $2)`,
+         WHERE migration = $1 AND status NOT IN ('gone', 'deleted') AND (verify_pass IS NULL OR verify_pass <> $2)`,
         [this.migration, pass, stamp],
       ),
     );
@@ -1270,7 +1432,7 @@ export class PgStore implements StateStore {
           (
             await this.query<{ key: string; size: number; result: string }>(
               `SELECT key, size, verify_result AS result FROM s3migrate.objects
-               WHERE migration = $1 AND verify_result IS NOT NULL AND verify_result <> 'ok' AND status <> 'gone' AND key > $2
+               WHERE migration = $1 AND verify_result IS NOT NULL AND verify_result <> 'ok' AND status NOT IN ('gone', 'deleted') AND key > $2
                ORDER BY key LIMIT 500`,
               [this.migration, after],
             )
@@ -1363,6 +1525,7 @@ export class PgStore implements StateStore {
           startedAt: u.startedAt,
         }));
         const verifyResults = await this.verifyResultCountsOn(client);
+        const lastCatalogPass = await this.lastPassOn(client);
         const meta = await this.allMeta(client);
         const partCounts = (
           await this.query<{ parts: number; partsDone: number }>(
@@ -1390,6 +1553,7 @@ export class PgStore implements StateStore {
           lastRun: lastRun
             ? { command: lastRun.command, startedAt: lastRun.startedAt, finishedAt: lastRun.finishedAt ?? undefined, outcome: lastRun.outcome }
             : undefined,
+          lastCatalogPass,
         };
       }, 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     });

@@ -183,6 +183,49 @@ export const MIGRATIONS: readonly string[] = [
     FROM s3migrate.uploads u JOIN s3migrate.objects o ON o.id = u.object_id
     LEFT JOIN s3migrate.parts p ON p.object_id = u.object_id
     GROUP BY u.object_id, o.id ORDER BY u.migration, o.key;
+
+  -- Cut-over, as in the SQLite file: states archived and deleted, per-row catalog changes, per-pass deltas.
+  ALTER TABLE s3migrate.objects ADD COLUMN deleted_at TEXT COLLATE "C";
+  ALTER TABLE s3migrate.objects ADD COLUMN change_kind TEXT COLLATE "C";
+  ALTER TABLE s3migrate.objects ADD COLUMN change_pass INTEGER;
+  CREATE INDEX objects_gone ON s3migrate.objects (migration, key) WHERE status = 'gone';
+
+  CREATE TABLE s3migrate.catalog_passes (
+    migration         TEXT COLLATE "C" NOT NULL REFERENCES s3migrate.migrations(name) ON DELETE CASCADE,
+    pass              INTEGER NOT NULL,
+    started_at        TEXT COLLATE "C",
+    finished_at       TEXT COLLATE "C" NOT NULL,
+    scope             TEXT COLLATE "C",
+    new_objects       BIGINT NOT NULL,
+    new_bytes         BIGINT NOT NULL,
+    modified_objects  BIGINT NOT NULL,
+    modified_bytes    BIGINT NOT NULL,
+    gone_objects      BIGINT NOT NULL,
+    gone_bytes        BIGINT NOT NULL,
+    PRIMARY KEY (migration, pass)
+  );
+
+  CREATE OR REPLACE VIEW s3migrate.progress AS
+    SELECT
+      m.name                                                                              AS migration,
+      COUNT(o.id) FILTER (WHERE o.status NOT IN ('gone', 'deleted'))                      AS objects_total,
+      COUNT(o.id) FILTER (WHERE o.status = 'done')                                        AS objects_done,
+      COALESCE(SUM(o.size) FILTER (WHERE o.status NOT IN ('gone', 'deleted')), 0)::bigint AS bytes_total,
+      COALESCE(SUM(o.size) FILTER (WHERE o.status = 'done'), 0)::bigint                   AS bytes_done,
+      ROUND(100.0 * COUNT(o.id) FILTER (WHERE o.status = 'done')
+            / GREATEST(COUNT(o.id) FILTER (WHERE o.status NOT IN ('gone', 'deleted')), 1), 2) AS percent_done
+    FROM s3migrate.migrations m LEFT JOIN s3migrate.objects o ON o.migration = m.name
+    GROUP BY m.name ORDER BY m.name;
+
+  CREATE VIEW s3migrate.archived_objects AS
+    SELECT migration, key, size, storage_class, last_modified FROM s3migrate.objects
+    WHERE status = 'archived' ORDER BY migration, key;
+  CREATE VIEW s3migrate.deleted_objects AS
+    SELECT migration, key, dest_key, size, dest_etag, deleted_at FROM s3migrate.objects
+    WHERE status = 'deleted' ORDER BY migration, key;
+  CREATE VIEW s3migrate.gone_objects AS
+    SELECT migration, key, dest_key, size, dest_etag, error, updated_at FROM s3migrate.objects
+    WHERE status = 'gone' ORDER BY migration, key;
   `,
   // 3: counters per status, evidence and verify result, kept by statement triggers in the same
   // transaction as every change of rows, so that status answers from a few rows instead of a scan. Each
@@ -202,7 +245,7 @@ export const MIGRATIONS: readonly string[] = [
     SELECT migration, kind, value, 0, SUM(n), SUM(b) FROM (
       SELECT migration, 'status' AS kind, status AS value, 1 AS n, 1 * size AS b FROM s3migrate.objects
       UNION ALL SELECT migration, 'evidence', COALESCE(evidence, 'none'), 1, 1 * size FROM s3migrate.objects WHERE status = 'done'
-      UNION ALL SELECT migration, 'verify', COALESCE(verify_result, 'not-verified'), 1, 1 * size FROM s3migrate.objects WHERE status <> 'gone'
+      UNION ALL SELECT migration, 'verify', COALESCE(verify_result, 'not-verified'), 1, 1 * size FROM s3migrate.objects WHERE status NOT IN ('gone', 'deleted')
     ) AS d GROUP BY migration, kind, value;
 
   CREATE FUNCTION s3migrate.objects_counted_insert() RETURNS trigger LANGUAGE plpgsql AS $fn$
@@ -211,7 +254,7 @@ export const MIGRATIONS: readonly string[] = [
     SELECT migration, kind, value, pg_backend_pid(), SUM(n), SUM(b) FROM (
       SELECT migration, 'status' AS kind, status AS value, 1 AS n, 1 * size AS b FROM new_rows
       UNION ALL SELECT migration, 'evidence', COALESCE(evidence, 'none'), 1, 1 * size FROM new_rows WHERE status = 'done'
-      UNION ALL SELECT migration, 'verify', COALESCE(verify_result, 'not-verified'), 1, 1 * size FROM new_rows WHERE status <> 'gone'
+      UNION ALL SELECT migration, 'verify', COALESCE(verify_result, 'not-verified'), 1, 1 * size FROM new_rows WHERE status NOT IN ('gone', 'deleted')
     ) AS d GROUP BY migration, kind, value HAVING SUM(n) <> 0 OR SUM(b) <> 0 ORDER BY migration, kind, value
     ON CONFLICT (migration, kind, value, slot)
       DO UPDATE SET objects = c.objects + excluded.objects, bytes = c.bytes + excluded.bytes;
@@ -224,7 +267,7 @@ export const MIGRATIONS: readonly string[] = [
     SELECT migration, kind, value, pg_backend_pid(), SUM(n), SUM(b) FROM (
       SELECT migration, 'status' AS kind, status AS value, -1 AS n, -1 * size AS b FROM old_rows
       UNION ALL SELECT migration, 'evidence', COALESCE(evidence, 'none'), -1, -1 * size FROM old_rows WHERE status = 'done'
-      UNION ALL SELECT migration, 'verify', COALESCE(verify_result, 'not-verified'), -1, -1 * size FROM old_rows WHERE status <> 'gone'
+      UNION ALL SELECT migration, 'verify', COALESCE(verify_result, 'not-verified'), -1, -1 * size FROM old_rows WHERE status NOT IN ('gone', 'deleted')
     ) AS d GROUP BY migration, kind, value HAVING SUM(n) <> 0 OR SUM(b) <> 0 ORDER BY migration, kind, value
     ON CONFLICT (migration, kind, value, slot)
       DO UPDATE SET objects = c.objects + excluded.objects, bytes = c.bytes + excluded.bytes;
@@ -237,11 +280,11 @@ export const MIGRATIONS: readonly string[] = [
     SELECT migration, kind, value, pg_backend_pid(), SUM(n), SUM(b) FROM (
       SELECT migration, 'status' AS kind, status AS value, 1 AS n, 1 * size AS b FROM new_rows
       UNION ALL SELECT migration, 'evidence', COALESCE(evidence, 'none'), 1, 1 * size FROM new_rows WHERE status = 'done'
-      UNION ALL SELECT migration, 'verify', COALESCE(verify_result, 'not-verified'), 1, 1 * size FROM new_rows WHERE status <> 'gone'
+      UNION ALL SELECT migration, 'verify', COALESCE(verify_result, 'not-verified'), 1, 1 * size FROM new_rows WHERE status NOT IN ('gone', 'deleted')
       UNION ALL
       SELECT migration, 'status' AS kind, status AS value, -1 AS n, -1 * size AS b FROM old_rows
       UNION ALL SELECT migration, 'evidence', COALESCE(evidence, 'none'), -1, -1 * size FROM old_rows WHERE status = 'done'
-      UNION ALL SELECT migration, 'verify', COALESCE(verify_result, 'not-verified'), -1, -1 * size FROM old_rows WHERE status <> 'gone'
+      UNION ALL SELECT migration, 'verify', COALESCE(verify_result, 'not-verified'), -1, -1 * size FROM old_rows WHERE status NOT IN ('gone', 'deleted')
     ) AS d GROUP BY migration, kind, value HAVING SUM(n) <> 0 OR SUM(b) <> 0 ORDER BY migration, kind, value
     ON CONFLICT (migration, kind, value, slot)
       DO UPDATE SET objects = c.objects + excluded.objects, bytes = c.bytes + excluded.bytes;
@@ -271,12 +314,12 @@ export const MIGRATIONS: readonly string[] = [
   CREATE OR REPLACE VIEW s3migrate.progress AS
     SELECT
       m.name                                                                       AS migration,
-      COALESCE(SUM(c.objects) FILTER (WHERE c.value <> 'gone'), 0)::bigint         AS objects_total,
+      COALESCE(SUM(c.objects) FILTER (WHERE c.value NOT IN ('gone', 'deleted')), 0)::bigint         AS objects_total,
       COALESCE(SUM(c.objects) FILTER (WHERE c.value = 'done'), 0)::bigint          AS objects_done,
-      COALESCE(SUM(c.bytes) FILTER (WHERE c.value <> 'gone'), 0)::bigint           AS bytes_total,
+      COALESCE(SUM(c.bytes) FILTER (WHERE c.value NOT IN ('gone', 'deleted')), 0)::bigint           AS bytes_total,
       COALESCE(SUM(c.bytes) FILTER (WHERE c.value = 'done'), 0)::bigint            AS bytes_done,
       ROUND(100.0 * COALESCE(SUM(c.objects) FILTER (WHERE c.value = 'done'), 0)
-            / GREATEST(COALESCE(SUM(c.objects) FILTER (WHERE c.value <> 'gone'), 0), 1), 2) AS percent_done
+            / GREATEST(COALESCE(SUM(c.objects) FILTER (WHERE c.value NOT IN ('gone', 'deleted')), 0), 1), 2) AS percent_done
     FROM s3migrate.migrations m LEFT JOIN s3migrate.counters c ON c.migration = m.name AND c.kind = 'status'
     GROUP BY m.name ORDER BY m.name;
   -- The few rows that carry an error (status lists the latest), found without a scan.

@@ -146,7 +146,7 @@ export const MIGRATIONS: readonly string[] = [
 
   -- Counters kept by the triggers below in the same transaction as every row change, so that \`status\`
   -- answers from a few rows instead of scanning the table: objects and bytes per status, per evidence of
-  -- done rows, per verify result of rows not gone. The views below read them; a full scan
+  -- done rows, per verify result of rows not gone or deleted. The views below read them; a full scan
   -- (SELECT status, COUNT(*), SUM(size) FROM objects GROUP BY status) gives the same numbers.
   CREATE TABLE counters (
     kind     TEXT NOT NULL,            -- status | evidence | verify
@@ -159,14 +159,14 @@ export const MIGRATIONS: readonly string[] = [
   INSERT INTO counters SELECT 'evidence', COALESCE(evidence, 'none'), COUNT(*), COALESCE(SUM(size), 0)
     FROM objects WHERE status = 'done' GROUP BY 2;
   INSERT INTO counters SELECT 'verify', COALESCE(verify_result, 'not-verified'), COUNT(*), COALESCE(SUM(size), 0)
-    FROM objects WHERE status <> 'gone' GROUP BY 2;
+    FROM objects WHERE status NOT IN ('gone', 'deleted') GROUP BY 2;
 
   CREATE TRIGGER objects_counted_insert AFTER INSERT ON objects BEGIN
     INSERT INTO counters VALUES ('status', NEW.status, 1, NEW.size)
       ON CONFLICT (kind, value) DO UPDATE SET objects = objects + 1, bytes = bytes + excluded.bytes;
     INSERT INTO counters SELECT 'evidence', COALESCE(NEW.evidence, 'none'), 1, NEW.size WHERE NEW.status = 'done'
       ON CONFLICT (kind, value) DO UPDATE SET objects = objects + 1, bytes = bytes + excluded.bytes;
-    INSERT INTO counters SELECT 'verify', COALESCE(NEW.verify_result, 'not-verified'), 1, NEW.size WHERE NEW.status <> 'gone'
+    INSERT INTO counters SELECT 'verify', COALESCE(NEW.verify_result, 'not-verified'), 1, NEW.size WHERE NEW.status NOT IN ('gone', 'deleted')
       ON CONFLICT (kind, value) DO UPDATE SET objects = objects + 1, bytes = bytes + excluded.bytes;
   END;
   CREATE TRIGGER objects_counted_delete AFTER DELETE ON objects BEGIN
@@ -174,7 +174,7 @@ export const MIGRATIONS: readonly string[] = [
     UPDATE counters SET objects = objects - 1, bytes = bytes - OLD.size
       WHERE OLD.status = 'done' AND kind = 'evidence' AND value = COALESCE(OLD.evidence, 'none');
     UPDATE counters SET objects = objects - 1, bytes = bytes - OLD.size
-      WHERE OLD.status <> 'gone' AND kind = 'verify' AND value = COALESCE(OLD.verify_result, 'not-verified');
+      WHERE OLD.status NOT IN ('gone', 'deleted') AND kind = 'verify' AND value = COALESCE(OLD.verify_result, 'not-verified');
   END;
   CREATE TRIGGER objects_counted_update AFTER UPDATE OF status, size, evidence, verify_result ON objects
     WHEN OLD.status IS NOT NEW.status OR OLD.size IS NOT NEW.size
@@ -184,12 +184,12 @@ export const MIGRATIONS: readonly string[] = [
     UPDATE counters SET objects = objects - 1, bytes = bytes - OLD.size
       WHERE OLD.status = 'done' AND kind = 'evidence' AND value = COALESCE(OLD.evidence, 'none');
     UPDATE counters SET objects = objects - 1, bytes = bytes - OLD.size
-      WHERE OLD.status <> 'gone' AND kind = 'verify' AND value = COALESCE(OLD.verify_result, 'not-verified');
+      WHERE OLD.status NOT IN ('gone', 'deleted') AND kind = 'verify' AND value = COALESCE(OLD.verify_result, 'not-verified');
     INSERT INTO counters VALUES ('status', NEW.status, 1, NEW.size)
       ON CONFLICT (kind, value) DO UPDATE SET objects = objects + 1, bytes = bytes + excluded.bytes;
     INSERT INTO counters SELECT 'evidence', COALESCE(NEW.evidence, 'none'), 1, NEW.size WHERE NEW.status = 'done'
       ON CONFLICT (kind, value) DO UPDATE SET objects = objects + 1, bytes = bytes + excluded.bytes;
-    INSERT INTO counters SELECT 'verify', COALESCE(NEW.verify_result, 'not-verified'), 1, NEW.size WHERE NEW.status <> 'gone'
+    INSERT INTO counters SELECT 'verify', COALESCE(NEW.verify_result, 'not-verified'), 1, NEW.size WHERE NEW.status NOT IN ('gone', 'deleted')
       ON CONFLICT (kind, value) DO UPDATE SET objects = objects + 1, bytes = bytes + excluded.bytes;
   END;
 
@@ -204,12 +204,12 @@ export const MIGRATIONS: readonly string[] = [
   DROP VIEW progress;
   CREATE VIEW progress AS
     SELECT
-      COALESCE(SUM(objects) FILTER (WHERE value <> 'gone'), 0)          AS objects_total,
+      COALESCE(SUM(objects) FILTER (WHERE value NOT IN ('gone', 'deleted')), 0)          AS objects_total,
       COALESCE(SUM(objects) FILTER (WHERE value = 'done'), 0)           AS objects_done,
-      COALESCE(SUM(bytes) FILTER (WHERE value <> 'gone'), 0)            AS bytes_total,
+      COALESCE(SUM(bytes) FILTER (WHERE value NOT IN ('gone', 'deleted')), 0)            AS bytes_total,
       COALESCE(SUM(bytes) FILTER (WHERE value = 'done'), 0)             AS bytes_done,
       ROUND(100.0 * COALESCE(SUM(objects) FILTER (WHERE value = 'done'), 0)
-            / MAX(COALESCE(SUM(objects) FILTER (WHERE value <> 'gone'), 0), 1), 2) AS percent_done
+            / MAX(COALESCE(SUM(objects) FILTER (WHERE value NOT IN ('gone', 'deleted')), 0), 1), 2) AS percent_done
     FROM counters WHERE kind = 'status';
   -- The few rows that carry an error (status lists the latest), found without a scan.
   CREATE INDEX objects_with_error ON objects(updated_at) WHERE error IS NOT NULL;
@@ -234,6 +234,38 @@ export const MIGRATIONS: readonly string[] = [
     LEFT JOIN meta a ON a.key = 'catalog_start_after'
     WHERE p.key = 'catalog_pass';
   DELETE FROM meta WHERE key = 'catalog_start_after';
+
+  -- Cut-over. States: archived (an archive storage class: restore it first; copy skips it) and deleted
+  -- (gone from the source, and the copy s3migrate wrote deleted by copy --delete-gone, at deleted_at).
+  ALTER TABLE objects ADD COLUMN deleted_at TEXT;
+  -- What the catalog pass change_pass found for this row: new | modified | gone.
+  ALTER TABLE objects ADD COLUMN change_kind TEXT;
+  ALTER TABLE objects ADD COLUMN change_pass INTEGER;
+  CREATE INDEX objects_gone ON objects(key) WHERE status = 'gone';
+
+  -- What each finished catalog pass found, compared with the state before it.
+  CREATE TABLE catalog_passes (
+    pass              INTEGER PRIMARY KEY,
+    started_at        TEXT,
+    finished_at       TEXT NOT NULL,
+    -- the filter a filtered pass was limited to (JSON of its flags); NULL: the whole prefix
+    scope             TEXT,
+    new_objects       INTEGER NOT NULL,
+    new_bytes         INTEGER NOT NULL,
+    modified_objects  INTEGER NOT NULL,
+    modified_bytes    INTEGER NOT NULL,
+    gone_objects      INTEGER NOT NULL,
+    gone_bytes        INTEGER NOT NULL
+  );
+
+  -- Objects copy skips until they are restored at the source.
+  CREATE VIEW archived_objects AS
+    SELECT key, size, storage_class, last_modified FROM objects WHERE status = 'archived' ORDER BY key;
+  -- What copy --delete-gone deleted from the destination, and gone rows it left alone (with why).
+  CREATE VIEW deleted_objects AS
+    SELECT key, dest_key, size, dest_etag, deleted_at FROM objects WHERE status = 'deleted' ORDER BY key;
+  CREATE VIEW gone_objects AS
+    SELECT key, dest_key, size, dest_etag, error, updated_at FROM objects WHERE status = 'gone' ORDER BY key;
   `,
 ];
 

@@ -4,6 +4,16 @@ import { S3MigrateError } from '../../errors.js';
 import { catalogSourceMeta, catalogSourceOf, catalogSourceSummary, sameCatalogSource } from '../catalog-meta.js';
 import { inventoryGoneBefore, LeaseLostError, StateBusyError, StateStoreError, type OutcomeCounts, type StateStore } from '../store.js';
 import { deadLocalWorker, newWorkerId, processAlive } from '../worker-ids.js';
+import { REGEX_FLAGS, type ObjectFilter } from '../../filter/object-filter.js';
+import { filterCondition, SqlParams } from '../filter-sql.js';
+import { passDelta, rateOf, type PassRow } from '../shared-rows.js';
+import {
+  ARCHIVE_CLASSES,
+  type CatalogPassDelta,
+  type DeletionCandidate,
+  type MeasuredRate,
+  type PlanGroupRow,
+} from '../types.js';
 import type {
   CatalogPart,
   CatalogProgress,
@@ -68,6 +78,25 @@ export class SqliteStore implements StateStore {
     private readonly db: Database.Database,
   ) {
     this.marks = new GroupCommit(db);
+    // `key REGEXP ?` (filters: --include, --exclude), with JavaScript's regular expressions; the filter's
+    // patterns are written to mean the same here and in PostgreSQL (see src/filter/glob.ts).
+    const compiled = new Map<string, RegExp>();
+    db.function('regexp', { deterministic: true }, (pattern: unknown, value: unknown) => {
+      if (typeof pattern !== 'string' || typeof value !== 'string') return 0;
+      let regex = compiled.get(pattern);
+      if (!regex) {
+        regex = new RegExp(pattern, REGEX_FLAGS);
+        compiled.set(pattern, regex);
+      }
+      return regex.test(value) ? 1 : 0;
+    });
+  }
+
+  /** The filter as a condition with its values (for `?` placeholders, in order). */
+  private where(filter: ObjectFilter | undefined): { sql: string; values: unknown[] } {
+    const params = new SqlParams('sqlite');
+    const sql = filterCondition(filter, params, 'sqlite');
+    return { sql, values: params.values };
   }
 
   static open(path: string, options: OpenOptions): SqliteStore {
@@ -354,20 +383,25 @@ export class SqliteStore implements StateStore {
    * Stores one page and where it leaves its pass in ONE transaction, so a crash leaves either the whole
    * page with its resume point or neither. Changed keys go back to pending; unchanged rows keep their status.
    */
-  async ingestPage(pass: number, objects: readonly ListedObject[], resume: PageResume): Promise<void> {
+  async ingestPage(pass: number, objects: readonly ListedObject[], resume: PageResume, seen: readonly string[] = []): Promise<void> {
     this.guard(() => {
       // Unchanged rows (the bulk of a re-catalog) only get their pass stamp: no indexed column is written.
       // Rows gone or changed are rewritten whole by the upsert (a changed row is reconciled here).
       const touch = this.stmt(
         `UPDATE objects SET catalog_pass = @pass, listed_at = @now
          WHERE key = @key AND size = @size AND etag IS @etag AND last_modified = @lastModified
-           AND status NOT IN ('gone', 'changed')`,
+           AND status NOT IN ('gone', 'changed', 'deleted')`,
       );
+      // Keys a filtered pass listed outside its size or date bounds: seen (not gone), nothing recorded.
+      const see = this.stmt('UPDATE objects SET catalog_pass = @pass WHERE key = @key');
       // New keys are inserted; changed ones (size, ETag, LastModified, or back from gone/changed) become pending.
       const upsert = this.stmt(
-        `INSERT INTO objects (key, size, etag, last_modified, storage_class, status, catalog_pass, listed_at, updated_at)
-         VALUES (@key, @size, @etag, @lastModified, @storageClass, 'pending', @pass, @now, @now)
+        `INSERT INTO objects (key, size, etag, last_modified, storage_class, status, catalog_pass, listed_at, updated_at,
+           change_kind, change_pass)
+         VALUES (@key, @size, @etag, @lastModified, @storageClass, 'pending', @pass, @now, @now, 'new', @pass)
          ON CONFLICT(key) DO UPDATE SET
+           change_kind = CASE WHEN objects.status IN ('gone', 'deleted') THEN 'new' ELSE 'modified' END,
+           change_pass = excluded.change_pass, deleted_at = NULL,
            status = 'pending', attempts = 0, error = NULL, evidence = NULL, verify_result = NULL,
            size = excluded.size, etag = excluded.etag, last_modified = excluded.last_modified,
            storage_class = excluded.storage_class, catalog_pass = excluded.catalog_pass,
@@ -401,10 +435,11 @@ export class SqliteStore implements StateStore {
           // A first listing pass only ever meets new keys (each part's resume point commits with its pages).
           if (pass === 1 || touch.run(row).changes === 0) upsert.run(row);
         }
+        for (const key of seen) see.run({ pass, key });
         if ('part' in resume) {
           const moved = this.stmt(
             `UPDATE catalog_parts SET resume_after = ?, done = ?, keys_listed = keys_listed + ? WHERE pass = ? AND part = ?`,
-          ).run(resume.resumeAfter, resume.done ? 1 : 0, objects.length, pass, resume.part);
+          ).run(resume.resumeAfter, resume.done ? 1 : 0, objects.length + seen.length, pass, resume.part);
           if (moved.changes !== 1) throw new Error(`catalog pass ${pass} has no part ${resume.part}`);
         } else if (resume.done) {
           this.setMeta('inventory_next_file', String(resume.file + 1));
@@ -413,22 +448,44 @@ export class SqliteStore implements StateStore {
     });
   }
 
-  /** Ends a complete pass: rows it did not see are gone from the source (kept, marked 'gone'). */
-  async finishCatalogPass(pass: number): Promise<{ gone: number }> {
+  /**
+   * Ends a complete pass: rows it did not see (within its scope) are gone from the source (kept, marked
+   * 'gone'); what the pass found is recorded in catalog_passes.
+   */
+  async finishCatalogPass(pass: number, scope?: ObjectFilter, scopeText?: string): Promise<{ gone: number }> {
     return this.guard(() =>
       this.db.transaction(() => {
         const source = catalogSourceOf((key) => this.getMeta(key));
         // An inventory pass: only rows the report must have seen (see INVENTORY_GONE_MARGIN_MS).
         const before = source.kind === 'inventory' ? inventoryGoneBefore(source.createdAt) : null;
+        const where = this.where(scope);
         const result = this.stmt(
-          `UPDATE objects SET status = 'gone', updated_at = ?
-           WHERE catalog_pass < ? AND status <> 'gone' AND (? IS NULL OR last_modified < ?)`,
-        ).run(now(), pass, before, before);
+          `UPDATE objects SET status = 'gone', updated_at = ?, change_kind = 'gone', change_pass = ?
+           WHERE catalog_pass < ? AND status NOT IN ('gone', 'deleted') AND (? IS NULL OR last_modified < ?) AND ${where.sql}`,
+        ).run(now(), pass, pass, before, before, ...where.values);
+        this.stmt(
+          `INSERT OR REPLACE INTO catalog_passes (pass, started_at, finished_at, scope, new_objects, new_bytes,
+             modified_objects, modified_bytes, gone_objects, gone_bytes)
+           SELECT ?, ?, ?, ?,
+             COUNT(*) FILTER (WHERE change_kind = 'new'), COALESCE(SUM(size) FILTER (WHERE change_kind = 'new'), 0),
+             COUNT(*) FILTER (WHERE change_kind = 'modified'), COALESCE(SUM(size) FILTER (WHERE change_kind = 'modified'), 0),
+             COUNT(*) FILTER (WHERE change_kind = 'gone'), COALESCE(SUM(size) FILTER (WHERE change_kind = 'gone'), 0)
+           FROM objects WHERE change_pass = ?`,
+        ).run(pass, this.getMeta('catalog_started_at') ?? null, now(), scopeText ?? null, pass);
         this.setMeta('catalog_state', 'complete');
         this.setMeta('catalog_finished_at', now());
         return { gone: result.changes };
       })(),
     );
+  }
+
+  async lastCatalogPass(): Promise<CatalogPassDelta | undefined> {
+    return this.guard(() => this.lastPass());
+  }
+
+  private lastPass(): CatalogPassDelta | undefined {
+    const row = this.stmt('SELECT * FROM catalog_passes ORDER BY pass DESC LIMIT 1').get() as PassRow | undefined;
+    return row ? passDelta(row) : undefined;
   }
 
   async catalogComplete(): Promise<boolean> {
@@ -519,14 +576,23 @@ export class SqliteStore implements StateStore {
     return this.worker;
   }
 
-  async prepareCopy(order: SortOrder): Promise<void> {
+  async prepareCopy(order: SortOrder, filter?: ObjectFilter): Promise<void> {
     this.guard(() => {
       // Builds the index that serves this --sort order, if no earlier copy did (one sort over the catalog).
       this.db.exec(SORT_INDEXES[order]);
-      // Failed rows get another chance on every new copy run; unproven rows are copied again.
-      this.stmt("UPDATE objects SET status = 'pending', updated_at = ? WHERE status IN ('failed', 'unproven')").run(
-        now(),
-      );
+      const where = this.where(filter);
+      const stamp = now();
+      this.db.transaction(() => {
+        // Failed rows get another chance on every new copy run; unproven rows are copied again.
+        this.stmt(
+          `UPDATE objects SET status = 'pending', updated_at = ? WHERE status IN ('failed', 'unproven') AND ${where.sql}`,
+        ).run(stamp, ...where.values);
+        // Archived objects cannot be read before a restore: skipped, in a state of their own.
+        this.stmt(
+          `UPDATE objects SET status = 'archived', updated_at = ? WHERE status = 'pending'
+             AND storage_class IN (${ARCHIVE_CLASSES.map(() => '?').join(', ')}) AND ${where.sql}`,
+        ).run(stamp, ...ARCHIVE_CLASSES, ...where.values);
+      })();
     });
   }
 
@@ -555,13 +621,14 @@ export class SqliteStore implements StateStore {
     );
   }
 
-  async claimPending(order: SortOrder, limit: number): Promise<ObjectRow[]> {
+  async claimPending(order: SortOrder, limit: number, filter?: ObjectFilter): Promise<ObjectRow[]> {
+    const where = this.where(filter);
     return this.guard(() =>
       this.db
         .transaction(() => {
           const rows = this.stmt(
-            `SELECT ${ROW_COLUMNS} FROM objects WHERE status = 'pending' ORDER BY ${ORDER_BY[order]} LIMIT ?`,
-          ).all(limit) as ObjectRow[];
+            `SELECT ${ROW_COLUMNS} FROM objects WHERE status = 'pending' AND ${where.sql} ORDER BY ${ORDER_BY[order]} LIMIT ?`,
+          ).all(...where.values, limit) as ObjectRow[];
           const claim = this.stmt(
             `UPDATE objects SET status = 'in_flight', attempts = attempts + 1, started_at = ?, updated_at = ?,
                lease_owner = ?, lease_expires_at = ? WHERE id = ?`,
@@ -731,16 +798,83 @@ export class SqliteStore implements StateStore {
     this.stmt('DELETE FROM uploads WHERE object_id = ?').run(objectId);
   }
 
-  async outcomeCounts(): Promise<OutcomeCounts> {
+  async outcomeCounts(filter?: ObjectFilter): Promise<OutcomeCounts> {
+    const where = this.where(filter);
     return this.guard(() => {
       this.marks.flush();
-      const counts: OutcomeCounts = { failed: 0, changed: 0, gone: 0, unproven: 0 };
+      const counts: OutcomeCounts = { failed: 0, changed: 0, gone: 0, unproven: 0, archived: 0 };
       const rows = this.stmt(
-        `SELECT status, objects AS n FROM status_summary WHERE status IN ('failed', 'changed', 'gone', 'unproven')`,
-      ).all() as Array<{ status: keyof OutcomeCounts; n: number }>;
+        filter === undefined
+          ? `SELECT status, objects AS n FROM status_summary WHERE status IN ('failed', 'changed', 'gone', 'unproven', 'archived')`
+          : `SELECT status, COUNT(*) AS n FROM objects
+             WHERE status IN ('failed', 'changed', 'gone', 'unproven', 'archived') AND ${where.sql} GROUP BY status`,
+      ).all(...(filter === undefined ? [] : where.values)) as Array<{ status: keyof OutcomeCounts; n: number }>;
       for (const row of rows) counts[row.status] = row.n;
       return counts;
     });
+  }
+
+  // ---- plan, selection and cut-over --------------------------------------------------------
+
+  async planGroups(filter: ObjectFilter | undefined, multipartThreshold: number): Promise<PlanGroupRow[]> {
+    const where = this.where(filter);
+    return this.guard(
+      () =>
+        this.stmt(
+          `SELECT storage_class AS storageClass, CASE WHEN size <= ? THEN NULL ELSE size END AS size,
+             COUNT(*) AS count, COALESCE(SUM(size), 0) AS bytes
+           FROM objects WHERE status IN ('pending', 'failed', 'unproven', 'archived') AND ${where.sql}
+           GROUP BY 1, 2 ORDER BY 1, 2`,
+        ).all(multipartThreshold, ...where.values) as PlanGroupRow[],
+    );
+  }
+
+  async selectionCounts(filter: ObjectFilter | undefined): Promise<StatusCount[]> {
+    const where = this.where(filter);
+    return this.guard(
+      () =>
+        this.stmt(
+          `SELECT status, COUNT(*) AS objects, COALESCE(SUM(size), 0) AS bytes FROM objects WHERE ${where.sql}
+           GROUP BY status ORDER BY status`,
+        ).all(...where.values) as StatusCount[],
+    );
+  }
+
+  async measuredRate(): Promise<MeasuredRate | undefined> {
+    return this.guard(() => {
+      const runs = this.stmt(
+        `SELECT objects_done AS objects, bytes_done AS bytes, started_at AS startedAt, finished_at AS finishedAt FROM runs
+         WHERE command = 'copy' AND finished_at IS NOT NULL AND objects_done > 0 ORDER BY id DESC LIMIT 5`,
+      ).all() as Array<{ objects: number; bytes: number; startedAt: string; finishedAt: string }>;
+      return rateOf(runs);
+    });
+  }
+
+  async deletionCandidates(filter?: ObjectFilter): Promise<DeletionCandidate[]> {
+    const where = this.where(filter);
+    return this.guard(() => {
+      this.marks.flush();
+      return this.stmt(
+        `SELECT id, key, size, dest_key AS destKey, dest_etag AS destEtag FROM objects
+         WHERE status = 'gone' AND dest_etag IS NOT NULL AND dest_key IS NOT NULL AND copied_at IS NOT NULL AND ${where.sql}
+         ORDER BY key`,
+      ).all(...where.values) as DeletionCandidate[];
+    });
+  }
+
+  async markDeleted(id: number): Promise<void> {
+    const stamp = now();
+    this.guard(() =>
+      this.stmt(
+        "UPDATE objects SET status = 'deleted', deleted_at = ?, error = NULL, updated_at = ? WHERE id = ? AND status = 'gone'",
+      ).run(stamp, stamp, id),
+    );
+  }
+
+  async noteNotDeleted(id: number, reason: string): Promise<void> {
+    this.guard(() =>
+      this.stmt("UPDATE objects SET error = ?, updated_at = ? WHERE id = ? AND status = 'gone'").run(reason, now(), id),
+    );
   }
 
   // ---- verify ----------------------------------------------------------------------------
@@ -758,7 +892,7 @@ export class SqliteStore implements StateStore {
       () =>
         this.stmt(
           `SELECT id, key, size, etag, status, dest_etag AS destEtag, evidence
-           FROM objects WHERE key = ? AND status <> 'gone'`,
+           FROM objects WHERE key = ? AND status NOT IN ('gone', 'deleted')`,
         ).get(key) as VerifyRow | undefined,
     );
   }
@@ -806,7 +940,7 @@ export class SqliteStore implements StateStore {
            verify_result = CASE WHEN status IN ('done', 'unproven') THEN 'missing' ELSE 'not-copied' END,
            status = CASE WHEN status IN ('done', 'unproven') THEN 'pending' ELSE status END,
            verify_pass = ?, verified_at = ?, updated_at = ?
-         WHERE status <> 'gone' AND (verify_pass IS NULL OR verify_pass <> ?)`,
+         WHERE status NOT IN ('gone', 'deleted') AND (verify_pass IS NULL OR verify_pass <> ?)`,
       ).run(pass, stamp, stamp, pass),
     );
   }
@@ -819,7 +953,7 @@ export class SqliteStore implements StateStore {
         () =>
           this.stmt(
             `SELECT key, size, verify_result AS result FROM objects
-             WHERE verify_result IS NOT NULL AND verify_result <> 'ok' AND status <> 'gone' AND key > ?
+             WHERE verify_result IS NOT NULL AND verify_result <> 'ok' AND status NOT IN ('gone', 'deleted') AND key > ?
              ORDER BY key LIMIT 500`,
           ).all(after) as Array<{ key: string; size: number; result: string }>,
       );
@@ -883,6 +1017,7 @@ export class SqliteStore implements StateStore {
         recentErrors,
         openUploads: { ...uploads, sample: uploadSample },
         lastRun: lastRun ? { ...lastRun, finishedAt: lastRun.finishedAt ?? undefined } : undefined,
+        lastCatalogPass: this.lastPass(),
       };
     });
   }
@@ -900,3 +1035,4 @@ export class StateLockedError extends S3MigrateError {
     this.name = 'StateLockedError';
   }
 }
+

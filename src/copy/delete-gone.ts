@@ -1,0 +1,67 @@
+/**
+ * `copy --delete-gone`: deletes from the destination the copies of objects that vanished from the source,
+ * and only those s3migrate wrote. A candidate is a `gone` row that was copied (done, with the ETag the
+ * destination gave our write). Before each DeleteObject, a HeadObject must show that very ETag: an object
+ * someone wrote or changed at that key since is left alone and reported, as is a key already empty. Each
+ * deletion is recorded (row `deleted`, deleted_at). `maxDelete` stops everything before the first
+ * deletion when there are more candidates than it allows.
+ */
+import { DeleteLimitError } from '../errors.js';
+import type { ObjectFilter } from '../filter/object-filter.js';
+import type { S3Bucket } from '../s3/bucket.js';
+import { sameEtag } from '../s3/etag.js';
+import type { StateStore } from '../state/store.js';
+import type { DeletionCandidate } from '../state/types.js';
+
+export type DeleteEvent =
+  | { type: 'deleted'; key: string; destKey: string; size: number }
+  | { type: 'left-alone'; key: string; destKey: string; reason: string };
+
+export interface DeleteGoneResult {
+  deleted: number;
+  bytesDeleted: number;
+  leftAlone: number;
+}
+
+/** The candidates, refused whole when there are more than `maxDelete`. */
+export async function deletionPlan(store: StateStore, filter: ObjectFilter | undefined, maxDelete: number | undefined): Promise<DeletionCandidate[]> {
+  const candidates = await store.deletionCandidates(filter);
+  if (maxDelete !== undefined && candidates.length > maxDelete) {
+    throw new DeleteLimitError(
+      `--delete-gone would delete ${candidates.length} objects from the destination, more than --max-delete ${maxDelete}: ` +
+        'nothing was copied or deleted. Check them (`s3migrate plan --delete-gone` lists them), then raise --max-delete.',
+    );
+  }
+  return candidates;
+}
+
+export async function deleteGone(options: {
+  store: StateStore;
+  dest: S3Bucket;
+  candidates: readonly DeletionCandidate[];
+  signal?: AbortSignal;
+  onEvent?: (event: DeleteEvent) => void;
+}): Promise<DeleteGoneResult> {
+  const result: DeleteGoneResult = { deleted: 0, bytesDeleted: 0, leftAlone: 0 };
+  for (const row of options.candidates) {
+    if (options.signal?.aborted) break;
+    const head = await options.dest.head(row.destKey, options.signal);
+    let reason: string | undefined;
+    if (head === undefined) reason = 'not deleted: the destination has no object at this key any more';
+    else if (!sameEtag(head.etag, row.destEtag)) {
+      reason = `not deleted: the destination object has ETag ${head.etag ?? '(none)'}, not the ${row.destEtag} s3migrate wrote (written or changed by someone else since)`;
+    }
+    if (reason !== undefined) {
+      await options.store.noteNotDeleted(row.id, reason);
+      result.leftAlone += 1;
+      options.onEvent?.({ type: 'left-alone', key: row.key, destKey: row.destKey, reason });
+      continue;
+    }
+    await options.dest.delete(row.destKey, options.signal);
+    await options.store.markDeleted(row.id);
+    result.deleted += 1;
+    result.bytesDeleted += row.size;
+    options.onEvent?.({ type: 'deleted', key: row.key, destKey: row.destKey, size: row.size });
+  }
+  return result;
+}
