@@ -98,7 +98,9 @@ describe('kill -9 at ~40 % and a rerun', () => {
     await seed(sourceClient, 'small', objects, 16);
     const state = work.file('kill.db');
     const env = s3rverEnv(source.endpoint, proxy.endpoint);
-    const catalog = await runCli(['catalog', '--from', 's3://small', '--state', state, '--quiet'], { env });
+    // One lister: s3rver does not list in byte order ("obj/0150-big" before "obj/0150"), which listing in
+    // parts refuses (see test/catalog-parts.test.ts); the copy is what this test is about.
+    const catalog = await runCli(['catalog', '--from', 's3://small', '--state', state, '--quiet', '--list-concurrency', '1'], { env });
     expect(catalog.code, catalog.stderr).toBe(0);
 
     const args = ['copy', '--to', 's3://dst-kill', '--state', state, '--concurrency', '4', '--part-size', '5MiB', '--multipart-threshold', '5MiB', '--quiet'];

@@ -103,7 +103,9 @@ describe('copy of a corpus around the multipart boundaries', () => {
 
   it('copies every object byte for byte, with its headers and user metadata, and records each as done', async () => {
     const env = s3rverEnv(source.endpoint, dest.endpoint);
-    const catalog = await runCli(['catalog', '--from', 's3://src', '--state', state(), '--quiet'], { env });
+    // One lister: s3rver does not list in byte order ("sizes/5MiB-1" before "sizes/5MiB"), which listing
+    // in parts refuses (see test/catalog-parts.test.ts); the copy is what this test is about.
+    const catalog = await runCli(['catalog', '--from', 's3://src', '--state', state(), '--quiet', '--list-concurrency', '1'], { env });
     expect(catalog.code, catalog.stderr).toBe(0);
 
     proxy = await destProxy();

@@ -160,7 +160,8 @@ describePostgres('the CLI on a PostgreSQL state', (pg) => {
   it('plan and a filtered wave in SQL (key ~ pattern), the rest pending; a second wave finishes', async () => {
     const database = await pg().createDatabase();
     const state = ['--state', pg().urlOf(database), '--migration', 'waves'];
-    expectExit(await run(['catalog', '--from', 's3://photos', ...state, '--quiet']), 0);
+    // One lister: s3rver lists "a/b.jpg" before "a b.jpg" (not byte order), which listing in parts refuses.
+    expectExit(await run(['catalog', '--from', 's3://photos', ...state, '--quiet', '--list-concurrency', '1']), 0);
     const wave = ['--include', '*.jpg', '--exclude', 'a*'];
     const selected = ['B.jpg', 'é.jpg', 'emoji 😀.jpg', '\uFF01bang.jpg', 'plus+sign.jpg'];
     const planned = await run(['plan', ...state, '--json', ...wave]);

@@ -78,7 +78,7 @@ describe('ListObjectsV2 on the lean path', () => {
     expect(tokenless(viaLean)).toEqual(tokenless(viaSdk));
     // The same request line the SDK sends: path, and the query with EncodingType=url.
     const [sent] = proxy.log();
-    expect(sent).toMatchObject({ op: 'ListObjectsV2', path: '/list' });
+    expect(sent).toMatchObject({ op: 'ListObjectsV2', path: '/list/' });
     expect(new URLSearchParams(sent!.query).get('encoding-type')).toBe('url');
     if (viaSdk.truncated) {
       const [a, b] = await Promise.all([

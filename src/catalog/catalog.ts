@@ -332,10 +332,10 @@ async function ingestInventory(
  * A page under a filter: the objects to record, and the keys listed within the key scope but outside the
  * size or date bounds (seen by the pass, so not gone; nothing of them recorded).
  */
-function split(objects: ListingPage['objects'], filter: ObjectFilter | undefined): { record: ListingPage['objects']; seen: string[] } {
+function split(objects: ListedObject[], filter: ObjectFilter | undefined): { record: ListedObject[]; seen: string[] } {
   if (filter === undefined) return { record: objects, seen: [] };
   const scope = keyScope(filter);
-  const record: ListingPage['objects'] = [];
+  const record: ListedObject[] = [];
   const seen: string[] = [];
   for (const object of objects) {
     if (matches(filter, object)) record.push(object);

@@ -495,7 +495,7 @@ function parseBandwidth(text: string): number {
   return bytes;
 }
 
-/** The --delete-gone candidates, refused whole (DeleteLimitError, exit 5) beyond --max-delete. */
+/** The --delete-gone candidates, refused whole (DeleteLimitError, exit 1) beyond --max-delete. */
 async function deletionCheck(store: StateStore, filter: ObjectFilter | undefined, maxDelete: number | undefined): Promise<number> {
   const { deletionPlan } = await import('../copy/delete-gone.js');
   return (await deletionPlan(store, filter, maxDelete)).length;

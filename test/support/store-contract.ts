@@ -475,8 +475,8 @@ export function storeContract(harness: () => StoreHarness): void {
       // Pass 2, limited to photos/** and >= 150 bytes: a.jpg (100 bytes) is listed but out of bounds (seen);
       // b.jpg changed; c.tmp vanished; docs/ and photosynthesis are outside the scope.
       const scope = parseFilter({ include: 'photos/**', minSize: '150' }, '')!;
-      const { pass } = await h.store.beginCatalogPass();
-      await h.store.ingestPage(pass, [listed('photos/2024/b.jpg', 250, '2024-06-02T00:00:00.000Z'), listed('photos/2024/new.jpg', 50_000, '2024-12-01T00:00:00.000Z'), listed('photos/cold.jpg', 400, '2024-08-01T00:00:00.000Z', 'GLACIER')], 'photos/cold.jpg', ['photos/2023/a.jpg']);
+      const { pass } = await beginListing(h.store);
+      await h.store.ingestPage(pass, [listed('photos/2024/b.jpg', 250, '2024-06-02T00:00:00.000Z'), listed('photos/2024/new.jpg', 50_000, '2024-12-01T00:00:00.000Z'), listed('photos/cold.jpg', 400, '2024-08-01T00:00:00.000Z', 'GLACIER')], atPart('photos/cold.jpg'), ['photos/2023/a.jpg']);
       expect(await h.store.finishCatalogPass(pass, { ...scope, minSize: undefined }, '{"include":["photos/**"]}')).toEqual({ gone: 1 });
       const status = await h.statusOf();
       expect(status).toMatchObject({ 'photos/2023/a.jpg': 'pending', 'photos/2024/c.tmp': 'gone', 'docs/d.txt': 'pending', photosynthesis: 'pending' });
@@ -496,8 +496,8 @@ export function storeContract(harness: () => StoreHarness): void {
       await h.store.markDone(rows[0]!.id, { destKey: 'x/photos/2023/a.jpg', destEtag: 'abc', evidence: 'md5' });
       await h.store.markPending(rows[1]!.id, true);
       await h.store.markDone(rows[2]!.id, { destKey: 'x/photos/2024/c.tmp', destEtag: 'def', evidence: 'md5' });
-      const { pass } = await h.store.beginCatalogPass();
-      await h.store.ingestPage(pass, [objects[2]!], objects[2]!.key);
+      const { pass } = await beginListing(h.store);
+      await h.store.ingestPage(pass, [objects[2]!], atPart(objects[2]!.key));
       await h.store.finishCatalogPass(pass);
       const candidates = await h.store.deletionCandidates();
       expect(candidates).toEqual([{ id: rows[0]!.id, key: 'photos/2023/a.jpg', size: 100, destKey: 'x/photos/2023/a.jpg', destEtag: 'abc' }]);
@@ -509,8 +509,8 @@ export function storeContract(harness: () => StoreHarness): void {
       expect((await h.row('photos/2023/a.jpg'))!.deleted_at).toMatch(/Z$/);
       expect(await h.store.deletionCandidates()).toEqual([]);
       expect(await h.store.countListed()).toBe(1);
-      const next = await h.store.beginCatalogPass();
-      await h.store.ingestPage(next.pass, [objects[0]!, objects[2]!], objects[2]!.key);
+      const next = await beginListing(h.store);
+      await h.store.ingestPage(next.pass, [objects[0]!, objects[2]!], atPart(objects[2]!.key));
       await h.store.finishCatalogPass(next.pass);
       expect(await h.row('photos/2023/a.jpg')).toMatchObject({ status: 'pending', deleted_at: null });
       expect(await h.store.lastCatalogPass()).toMatchObject({ new: { objects: 1 }, modified: { objects: 0 }, gone: { objects: 0 } });
