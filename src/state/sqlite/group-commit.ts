@@ -17,7 +17,7 @@ export class GroupCommit {
   private queue: Pending[] = [];
   private timer: NodeJS.Timeout | undefined;
   /** Made once: better-sqlite3 builds a transaction function's wrappers anew on every db.transaction(). */
-  private readonly commit: (batch: Pending[]) => boolean[];
+  private readonly commit: Database.Transaction<(batch: Pending[]) => boolean[]>;
 
   constructor(
     db: Database.Database,
@@ -45,7 +45,9 @@ export class GroupCommit {
     if (batch.length === 0) return;
     let applied: boolean[];
     try {
-      applied = this.commit(batch);
+      // IMMEDIATE: the write lock is taken (waiting on busy_timeout) before the first read, so another
+      // worker's commit can never turn this batch into an instant SQLITE_BUSY (a deferred read-then-write).
+      applied = this.commit.immediate(batch);
     } catch (error) {
       for (const unit of batch) unit.reject(error);
       return;
