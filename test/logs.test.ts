@@ -282,7 +282,7 @@ describe('copy --log-format json --log-file', () => {
     await seed(sourceClient, 'main', objects);
     const state = work.file('main.db');
     const catalogLog = work.file('catalog.ndjson');
-    const catalog = await runCli(['catalog', '--from', 's3://main', '--state', state, '--log-format', 'json', '--log-file', catalogLog], {
+    const catalog = await runCli(['catalog', '--from', 's3://main', '--state', state, '--list-concurrency', '8', '--log-format', 'json', '--log-file', catalogLog], {
       env: env(),
     });
     expect(catalog.code, catalog.stderr).toBe(0);
