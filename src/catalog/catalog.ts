@@ -148,29 +148,21 @@ export async function runCatalog(options: CatalogOptions): Promise<CatalogResult
     });
 
   try {
+    const start = {
+      type: 'start' as const,
+      resumed: progress.resumed,
+      pass: progress.pass,
+      keysAlready: await store.countListed(),
+      source: progress.source,
+      ...(progress.abandoned ? { abandoned: progress.abandoned } : {}),
+    };
     if (options.inventory) {
-      options.onEvent?.({
-        type: 'start',
-        resumed: progress.resumed,
-        pass: progress.pass,
-        keysAlready: await store.countListed(),
-        source: progress.source,
-        nextFile: progress.nextFile,
-        ...(progress.abandoned ? { abandoned: progress.abandoned } : {}),
-      });
+      options.onEvent?.({ ...start, nextFile: progress.nextFile });
       await ingestInventory(options, progress, stop, onPage);
     } else {
       let parts = progress.parts;
       if (parts.length === 0) parts = await store.planCatalogParts(progress.pass, await planParts(lister, source.prefix, concurrency));
-      options.onEvent?.({
-        type: 'start',
-        resumed: progress.resumed,
-        pass: progress.pass,
-        keysAlready: await store.countListed(),
-        source: progress.source,
-        parts: { total: parts.length, done: parts.filter((part) => part.done).length, concurrency },
-        ...(progress.abandoned ? { abandoned: progress.abandoned } : {}),
-      });
+      options.onEvent?.({ ...start, parts: { total: parts.length, done: parts.filter((part) => part.done).length, concurrency } });
       await listParts({ store, pass: progress.pass, parts, lister, prefix: source.prefix, concurrency, stop, onPage, filter: options.filter });
     }
   } catch (error) {

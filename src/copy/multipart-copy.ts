@@ -297,6 +297,17 @@ async function sendPart(
   }
 }
 
+/** A ranged read whose Content-Length is not the part's: refused before any byte is sent on. */
+function checkPartLength(got: SourceObject, part: PartRange): void {
+  if (got.contentLength !== undefined && got.contentLength !== part.length) {
+    got.body.destroy();
+    throw tagSide(
+      new IntegrityError('TruncatedBody', `part ${part.number}: the source sent ${got.contentLength} bytes, expected ${part.length}`),
+      'source',
+    );
+  }
+}
+
 async function uploadPart(
   settings: TransferSettings,
   job: TransferJob,
@@ -305,13 +316,7 @@ async function uploadPart(
   got: SourceObject,
   signal: AbortSignal,
 ): Promise<RecordedPart> {
-  if (got.contentLength !== undefined && got.contentLength !== part.length) {
-    got.body.destroy();
-    throw tagSide(
-      new IntegrityError('TruncatedBody', `part ${part.number}: the source sent ${got.contentLength} bytes, expected ${part.length}`),
-      'source',
-    );
-  }
+  checkPartLength(got, part);
   // Exactly the part's length must arrive; the last bytes are held back until it did, so a short read
   // never completes the part's body.
   const hasher = new HashingStream({ expectedSize: part.length, wholeMd5: true, onBytes: settings.onBytes });
@@ -370,13 +375,7 @@ async function uploadBufferedPart(
   got: SourceObject,
   signal: AbortSignal,
 ): Promise<RecordedPart> {
-  if (got.contentLength !== undefined && got.contentLength !== part.length) {
-    got.body.destroy();
-    throw tagSide(
-      new IntegrityError('TruncatedBody', `part ${part.number}: the source sent ${got.contentLength} bytes, expected ${part.length}`),
-      'source',
-    );
-  }
+  checkPartLength(got, part);
   const hasher = new HashingStream({ expectedSize: part.length, wholeMd5: true, onBytes: settings.onBytes });
   const onAbort = (): void => {
     got.body.destroy(Object.assign(new Error('transfer aborted'), { name: 'AbortError' }));

@@ -2,7 +2,7 @@ import type { CatalogEvent } from '../catalog/catalog.js';
 import type { EndpointLocation } from '../state/types.js';
 import { describeCatalogStart } from './catalog-progress.js';
 import { formatCount, formatDuration } from './format.js';
-import { endpointHost, JsonLines, loggedArguments, s3Url, TextLines, VERSION, type RunOutcome } from './log-lines.js';
+import { endpointHost, JsonLines, runStartFields, s3Url, TextLines, type RunOutcome } from './log-lines.js';
 import type { LogTarget } from './log-sink.js';
 
 export interface CatalogLogInfo {
@@ -59,9 +59,7 @@ function jsonCatalogLog(lines: JsonLines, options: CatalogLogOptions): CatalogLo
     lines.write(
       'run-start',
       {
-        version: VERSION,
-        pid: process.pid,
-        arguments: loggedArguments(options.flags),
+        ...runStartFields(options.flags),
         source: s3Url(info?.source),
         sourceEndpoint: endpointHost(info?.source),
         stateRunId: info?.stateRunId ?? null,

@@ -6,11 +6,10 @@ import { formatBytes, formatCount } from './format.js';
 import {
   endpointHost,
   JsonLines,
-  loggedArguments,
+  runStartFields,
   s3Url,
   showKey,
   TextLines,
-  VERSION,
   type RunOutcome,
 } from './log-lines.js';
 import type { LogTarget } from './log-sink.js';
@@ -84,9 +83,7 @@ function jsonCopyLog(lines: JsonLines, options: CopyLogOptions): CopyLog {
     lines.write(
       'run-start',
       {
-        version: VERSION,
-        pid: process.pid,
-        arguments: loggedArguments(options.flags),
+        ...runStartFields(options.flags),
         source: s3Url(info?.source),
         destination: s3Url(info?.destination),
         sourceEndpoint: endpointHost(info?.source),

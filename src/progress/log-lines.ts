@@ -100,6 +100,11 @@ export function redactUrl(text: string): string {
   return changed ? url.toString() : text;
 }
 
+/** The fields every run-start begins with: the version, this process and its arguments. */
+export function runStartFields(flags: Record<string, unknown>): { version: string; pid: number; arguments: Record<string, unknown> } {
+  return { version: VERSION, pid: process.pid, arguments: loggedArguments(flags) };
+}
+
 /**
  * The command's arguments for run-start: every flag as parsed (defaults included), URL-like values
  * redacted. There are no secret flags (secrets come only from the environment), so this is defence in depth.

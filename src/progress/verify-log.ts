@@ -1,6 +1,6 @@
 import type { EndpointLocation } from '../state/types.js';
 import { formatCount } from './format.js';
-import { endpointHost, JsonLines, loggedArguments, s3Url, TextLines, VERSION, type RunOutcome } from './log-lines.js';
+import { endpointHost, JsonLines, runStartFields, s3Url, TextLines, type RunOutcome } from './log-lines.js';
 import type { LogTarget } from './log-sink.js';
 
 export interface VerifyLogInfo {
@@ -66,9 +66,7 @@ export function verifyLog(target: LogTarget, options: { flags: Record<string, un
     lines.write(
       'run-start',
       {
-        version: VERSION,
-        pid: process.pid,
-        arguments: loggedArguments(options.flags),
+        ...runStartFields(options.flags),
         source: s3Url(info?.source),
         destination: s3Url(info?.destination),
         sourceEndpoint: endpointHost(info?.source),

@@ -24,6 +24,35 @@ export const SCHEMA_LOCK_KEY = 0x73336d67;
 /** Written into schema_version.application: a schema named s3migrate that lacks it is not ours. */
 export const APPLICATION = 's3migrate';
 
+/**
+ * What the counters of migration 3 count of some rows, `sign` 1 to add them and -1 to take them away:
+ * each row under its status, done rows under their evidence, rows not gone or deleted under their
+ * verify result.
+ */
+function countedRows(rows: string, sign: 1 | -1): string {
+  return [
+    `      SELECT migration, 'status' AS kind, status AS value, ${sign} AS n, ${sign} * size AS b FROM ${rows}`,
+    `      UNION ALL SELECT migration, 'evidence', COALESCE(evidence, 'none'), ${sign}, ${sign} * size FROM ${rows} WHERE status = 'done'`,
+    `      UNION ALL SELECT migration, 'verify', COALESCE(verify_result, 'not-verified'), ${sign}, ${sign} * size FROM ${rows}` +
+      " WHERE status NOT IN ('gone', 'deleted')",
+  ].join('\n');
+}
+
+/** A statement trigger's function adding the deltas of its transition tables to this session's counter rows. */
+function countingFunction(name: string, sources: ReadonlyArray<readonly [string, 1 | -1]>): string {
+  return `  CREATE FUNCTION s3migrate.${name}() RETURNS trigger LANGUAGE plpgsql AS $fn$
+  BEGIN
+    INSERT INTO s3migrate.counters AS c (migration, kind, value, slot, objects, bytes)
+    SELECT migration, kind, value, pg_backend_pid(), SUM(n), SUM(b) FROM (
+${sources.map(([rows, sign]) => countedRows(rows, sign)).join('\n      UNION ALL\n')}
+    ) AS d GROUP BY migration, kind, value HAVING SUM(n) <> 0 OR SUM(b) <> 0 ORDER BY migration, kind, value
+    ON CONFLICT (migration, kind, value, slot)
+      DO UPDATE SET objects = c.objects + excluded.objects, bytes = c.bytes + excluded.bytes;
+    RETURN NULL;
+  END
+  $fn$;`;
+}
+
 export const MIGRATIONS: readonly string[] = [
   // 1: the SQLite file's schema version 2 (catalog, runs, evidence, views), with a migration column.
   `
@@ -243,54 +272,12 @@ export const MIGRATIONS: readonly string[] = [
   );
   INSERT INTO s3migrate.counters (migration, kind, value, slot, objects, bytes)
     SELECT migration, kind, value, 0, SUM(n), SUM(b) FROM (
-      SELECT migration, 'status' AS kind, status AS value, 1 AS n, 1 * size AS b FROM s3migrate.objects
-      UNION ALL SELECT migration, 'evidence', COALESCE(evidence, 'none'), 1, 1 * size FROM s3migrate.objects WHERE status = 'done'
-      UNION ALL SELECT migration, 'verify', COALESCE(verify_result, 'not-verified'), 1, 1 * size FROM s3migrate.objects WHERE status NOT IN ('gone', 'deleted')
+${countedRows('s3migrate.objects', 1)}
     ) AS d GROUP BY migration, kind, value;
 
-  CREATE FUNCTION s3migrate.objects_counted_insert() RETURNS trigger LANGUAGE plpgsql AS $fn$
-  BEGIN
-    INSERT INTO s3migrate.counters AS c (migration, kind, value, slot, objects, bytes)
-    SELECT migration, kind, value, pg_backend_pid(), SUM(n), SUM(b) FROM (
-      SELECT migration, 'status' AS kind, status AS value, 1 AS n, 1 * size AS b FROM new_rows
-      UNION ALL SELECT migration, 'evidence', COALESCE(evidence, 'none'), 1, 1 * size FROM new_rows WHERE status = 'done'
-      UNION ALL SELECT migration, 'verify', COALESCE(verify_result, 'not-verified'), 1, 1 * size FROM new_rows WHERE status NOT IN ('gone', 'deleted')
-    ) AS d GROUP BY migration, kind, value HAVING SUM(n) <> 0 OR SUM(b) <> 0 ORDER BY migration, kind, value
-    ON CONFLICT (migration, kind, value, slot)
-      DO UPDATE SET objects = c.objects + excluded.objects, bytes = c.bytes + excluded.bytes;
-    RETURN NULL;
-  END
-  $fn$;
-  CREATE FUNCTION s3migrate.objects_counted_delete() RETURNS trigger LANGUAGE plpgsql AS $fn$
-  BEGIN
-    INSERT INTO s3migrate.counters AS c (migration, kind, value, slot, objects, bytes)
-    SELECT migration, kind, value, pg_backend_pid(), SUM(n), SUM(b) FROM (
-      SELECT migration, 'status' AS kind, status AS value, -1 AS n, -1 * size AS b FROM old_rows
-      UNION ALL SELECT migration, 'evidence', COALESCE(evidence, 'none'), -1, -1 * size FROM old_rows WHERE status = 'done'
-      UNION ALL SELECT migration, 'verify', COALESCE(verify_result, 'not-verified'), -1, -1 * size FROM old_rows WHERE status NOT IN ('gone', 'deleted')
-    ) AS d GROUP BY migration, kind, value HAVING SUM(n) <> 0 OR SUM(b) <> 0 ORDER BY migration, kind, value
-    ON CONFLICT (migration, kind, value, slot)
-      DO UPDATE SET objects = c.objects + excluded.objects, bytes = c.bytes + excluded.bytes;
-    RETURN NULL;
-  END
-  $fn$;
-  CREATE FUNCTION s3migrate.objects_counted_update() RETURNS trigger LANGUAGE plpgsql AS $fn$
-  BEGIN
-    INSERT INTO s3migrate.counters AS c (migration, kind, value, slot, objects, bytes)
-    SELECT migration, kind, value, pg_backend_pid(), SUM(n), SUM(b) FROM (
-      SELECT migration, 'status' AS kind, status AS value, 1 AS n, 1 * size AS b FROM new_rows
-      UNION ALL SELECT migration, 'evidence', COALESCE(evidence, 'none'), 1, 1 * size FROM new_rows WHERE status = 'done'
-      UNION ALL SELECT migration, 'verify', COALESCE(verify_result, 'not-verified'), 1, 1 * size FROM new_rows WHERE status NOT IN ('gone', 'deleted')
-      UNION ALL
-      SELECT migration, 'status' AS kind, status AS value, -1 AS n, -1 * size AS b FROM old_rows
-      UNION ALL SELECT migration, 'evidence', COALESCE(evidence, 'none'), -1, -1 * size FROM old_rows WHERE status = 'done'
-      UNION ALL SELECT migration, 'verify', COALESCE(verify_result, 'not-verified'), -1, -1 * size FROM old_rows WHERE status NOT IN ('gone', 'deleted')
-    ) AS d GROUP BY migration, kind, value HAVING SUM(n) <> 0 OR SUM(b) <> 0 ORDER BY migration, kind, value
-    ON CONFLICT (migration, kind, value, slot)
-      DO UPDATE SET objects = c.objects + excluded.objects, bytes = c.bytes + excluded.bytes;
-    RETURN NULL;
-  END
-  $fn$;
+${countingFunction('objects_counted_insert', [['new_rows', 1]])}
+${countingFunction('objects_counted_delete', [['old_rows', -1]])}
+${countingFunction('objects_counted_update', [['new_rows', 1], ['old_rows', -1]])}
 
   CREATE TRIGGER objects_counted_insert AFTER INSERT ON s3migrate.objects
     REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION s3migrate.objects_counted_insert();

@@ -7,6 +7,26 @@
 /** "s3mg" in ASCII: marks SQLite files made by s3migrate (PRAGMA application_id). */
 export const APPLICATION_ID = 0x73336d67;
 
+/**
+ * What the counter triggers (migration 2) do for a row: add it to its status, to its evidence when done,
+ * and to its verify result unless gone or deleted; or take it away from them. An update does both.
+ */
+const COUNT_NEW_ROW = `
+    INSERT INTO counters VALUES ('status', NEW.status, 1, NEW.size)
+      ON CONFLICT (kind, value) DO UPDATE SET objects = objects + 1, bytes = bytes + excluded.bytes;
+    INSERT INTO counters SELECT 'evidence', COALESCE(NEW.evidence, 'none'), 1, NEW.size WHERE NEW.status = 'done'
+      ON CONFLICT (kind, value) DO UPDATE SET objects = objects + 1, bytes = bytes + excluded.bytes;
+    INSERT INTO counters SELECT 'verify', COALESCE(NEW.verify_result, 'not-verified'), 1, NEW.size WHERE NEW.status NOT IN ('gone', 'deleted')
+      ON CONFLICT (kind, value) DO UPDATE SET objects = objects + 1, bytes = bytes + excluded.bytes;
+`.slice(1);
+const UNCOUNT_OLD_ROW = `
+    UPDATE counters SET objects = objects - 1, bytes = bytes - OLD.size WHERE kind = 'status' AND value = OLD.status;
+    UPDATE counters SET objects = objects - 1, bytes = bytes - OLD.size
+      WHERE OLD.status = 'done' AND kind = 'evidence' AND value = COALESCE(OLD.evidence, 'none');
+    UPDATE counters SET objects = objects - 1, bytes = bytes - OLD.size
+      WHERE OLD.status NOT IN ('gone', 'deleted') AND kind = 'verify' AND value = COALESCE(OLD.verify_result, 'not-verified');
+`.slice(1);
+
 export const MIGRATIONS: readonly string[] = [
   // 1: the catalog, run history and the views that make `sqlite3 state.db` pleasant.
   `
@@ -162,36 +182,14 @@ export const MIGRATIONS: readonly string[] = [
     FROM objects WHERE status NOT IN ('gone', 'deleted') GROUP BY 2;
 
   CREATE TRIGGER objects_counted_insert AFTER INSERT ON objects BEGIN
-    INSERT INTO counters VALUES ('status', NEW.status, 1, NEW.size)
-      ON CONFLICT (kind, value) DO UPDATE SET objects = objects + 1, bytes = bytes + excluded.bytes;
-    INSERT INTO counters SELECT 'evidence', COALESCE(NEW.evidence, 'none'), 1, NEW.size WHERE NEW.status = 'done'
-      ON CONFLICT (kind, value) DO UPDATE SET objects = objects + 1, bytes = bytes + excluded.bytes;
-    INSERT INTO counters SELECT 'verify', COALESCE(NEW.verify_result, 'not-verified'), 1, NEW.size WHERE NEW.status NOT IN ('gone', 'deleted')
-      ON CONFLICT (kind, value) DO UPDATE SET objects = objects + 1, bytes = bytes + excluded.bytes;
-  END;
+${COUNT_NEW_ROW}  END;
   CREATE TRIGGER objects_counted_delete AFTER DELETE ON objects BEGIN
-    UPDATE counters SET objects = objects - 1, bytes = bytes - OLD.size WHERE kind = 'status' AND value = OLD.status;
-    UPDATE counters SET objects = objects - 1, bytes = bytes - OLD.size
-      WHERE OLD.status = 'done' AND kind = 'evidence' AND value = COALESCE(OLD.evidence, 'none');
-    UPDATE counters SET objects = objects - 1, bytes = bytes - OLD.size
-      WHERE OLD.status NOT IN ('gone', 'deleted') AND kind = 'verify' AND value = COALESCE(OLD.verify_result, 'not-verified');
-  END;
+${UNCOUNT_OLD_ROW}  END;
   CREATE TRIGGER objects_counted_update AFTER UPDATE OF status, size, evidence, verify_result ON objects
     WHEN OLD.status IS NOT NEW.status OR OLD.size IS NOT NEW.size
       OR OLD.evidence IS NOT NEW.evidence OR OLD.verify_result IS NOT NEW.verify_result
   BEGIN
-    UPDATE counters SET objects = objects - 1, bytes = bytes - OLD.size WHERE kind = 'status' AND value = OLD.status;
-    UPDATE counters SET objects = objects - 1, bytes = bytes - OLD.size
-      WHERE OLD.status = 'done' AND kind = 'evidence' AND value = COALESCE(OLD.evidence, 'none');
-    UPDATE counters SET objects = objects - 1, bytes = bytes - OLD.size
-      WHERE OLD.status NOT IN ('gone', 'deleted') AND kind = 'verify' AND value = COALESCE(OLD.verify_result, 'not-verified');
-    INSERT INTO counters VALUES ('status', NEW.status, 1, NEW.size)
-      ON CONFLICT (kind, value) DO UPDATE SET objects = objects + 1, bytes = bytes + excluded.bytes;
-    INSERT INTO counters SELECT 'evidence', COALESCE(NEW.evidence, 'none'), 1, NEW.size WHERE NEW.status = 'done'
-      ON CONFLICT (kind, value) DO UPDATE SET objects = objects + 1, bytes = bytes + excluded.bytes;
-    INSERT INTO counters SELECT 'verify', COALESCE(NEW.verify_result, 'not-verified'), 1, NEW.size WHERE NEW.status NOT IN ('gone', 'deleted')
-      ON CONFLICT (kind, value) DO UPDATE SET objects = objects + 1, bytes = bytes + excluded.bytes;
-  END;
+${UNCOUNT_OLD_ROW}${COUNT_NEW_ROW}  END;
 
   DROP VIEW status_summary;
   CREATE VIEW status_summary AS

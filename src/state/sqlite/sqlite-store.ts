@@ -498,8 +498,6 @@ export class SqliteStore implements StateStore {
     );
   }
 
-  // ---- copy ------------------------------------------------------------------------------
-
   // ---- copy workers: claims with leases ----------------------------------------------------
 
   async joinAsWorker(leaseMs: number): Promise<string> {
