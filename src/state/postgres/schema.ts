@@ -26,15 +26,15 @@ export const APPLICATION = 's3migrate';
 
 /**
  * What the counters of migration 3 count of some rows, `sign` 1 to add them and -1 to take them away:
- * each row under its status, done rows under their evidence, rows not gone or deleted under their
- * verify result.
+ * each row under its status, done rows under their evidence, rows not gone or deleted that have a verify
+ * result under it (verify_summary derives 'not-verified' from the totals).
  */
 function countedRows(rows: string, sign: 1 | -1): string {
   return [
     `      SELECT migration, 'status' AS kind, status AS value, ${sign} AS n, ${sign} * size AS b FROM ${rows}`,
     `      UNION ALL SELECT migration, 'evidence', COALESCE(evidence, 'none'), ${sign}, ${sign} * size FROM ${rows} WHERE status = 'done'`,
-    `      UNION ALL SELECT migration, 'verify', COALESCE(verify_result, 'not-verified'), ${sign}, ${sign} * size FROM ${rows}` +
-      " WHERE status NOT IN ('gone', 'deleted')",
+    `      UNION ALL SELECT migration, 'verify', verify_result, ${sign}, ${sign} * size FROM ${rows}` +
+      " WHERE verify_result IS NOT NULL AND status NOT IN ('gone', 'deleted')",
   ].join('\n');
 }
 
@@ -294,10 +294,6 @@ ${countingFunction('objects_counted_update', [['new_rows', 1], ['old_rows', -1]]
     SELECT migration, value AS evidence, SUM(objects)::bigint AS objects, SUM(bytes)::bigint AS bytes
     FROM s3migrate.counters WHERE kind = 'evidence' GROUP BY migration, value HAVING SUM(objects) > 0
     ORDER BY migration, value;
-  CREATE VIEW s3migrate.verify_summary AS
-    SELECT migration, value AS result, SUM(objects)::bigint AS objects, SUM(bytes)::bigint AS bytes
-    FROM s3migrate.counters WHERE kind = 'verify' GROUP BY migration, value HAVING SUM(objects) > 0
-    ORDER BY migration, value;
   CREATE OR REPLACE VIEW s3migrate.progress AS
     SELECT
       m.name                                                                       AS migration,
@@ -309,6 +305,17 @@ ${countingFunction('objects_counted_update', [['new_rows', 1], ['old_rows', -1]]
             / GREATEST(COALESCE(SUM(c.objects) FILTER (WHERE c.value NOT IN ('gone', 'deleted')), 0), 1), 2) AS percent_done
     FROM s3migrate.migrations m LEFT JOIN s3migrate.counters c ON c.migration = m.name AND c.kind = 'status'
     GROUP BY m.name ORDER BY m.name;
+  -- Rows not gone or deleted per verify result; those without one are the totals less the others.
+  CREATE VIEW s3migrate.verify_summary AS
+    SELECT migration, result, objects, bytes FROM (
+      SELECT migration, value AS result, SUM(objects)::bigint AS objects, SUM(bytes)::bigint AS bytes
+      FROM s3migrate.counters WHERE kind = 'verify' GROUP BY migration, value
+      UNION ALL
+      SELECT p.migration, 'not-verified', (p.objects_total - COALESCE(SUM(c.objects), 0))::bigint,
+             (p.bytes_total - COALESCE(SUM(c.bytes), 0))::bigint
+      FROM s3migrate.progress p LEFT JOIN s3migrate.counters c ON c.migration = p.migration AND c.kind = 'verify'
+      GROUP BY p.migration, p.objects_total, p.bytes_total
+    ) AS v WHERE objects > 0 ORDER BY migration, result;
   -- The few rows that carry an error (status lists the latest), found without a scan.
   CREATE INDEX objects_with_error ON s3migrate.objects (migration, updated_at) WHERE error IS NOT NULL;
   `,

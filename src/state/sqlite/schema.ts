@@ -9,14 +9,17 @@ export const APPLICATION_ID = 0x73336d67;
 
 /**
  * What the counter triggers (migration 2) do for a row: add it to its status, to its evidence when done,
- * and to its verify result unless gone or deleted; or take it away from them. An update does both.
+ * and to its verify result when it has one and is not gone or deleted; or take it away from them. An
+ * update does both. Rows without a verify result are not counted per row: verify_summary derives
+ * 'not-verified' from the totals, so a catalog's inserts and a copy's marks pay for no verify counter.
  */
 const COUNT_NEW_ROW = `
     INSERT INTO counters VALUES ('status', NEW.status, 1, NEW.size)
       ON CONFLICT (kind, value) DO UPDATE SET objects = objects + 1, bytes = bytes + excluded.bytes;
     INSERT INTO counters SELECT 'evidence', COALESCE(NEW.evidence, 'none'), 1, NEW.size WHERE NEW.status = 'done'
       ON CONFLICT (kind, value) DO UPDATE SET objects = objects + 1, bytes = bytes + excluded.bytes;
-    INSERT INTO counters SELECT 'verify', COALESCE(NEW.verify_result, 'not-verified'), 1, NEW.size WHERE NEW.status NOT IN ('gone', 'deleted')
+    INSERT INTO counters SELECT 'verify', NEW.verify_result, 1, NEW.size
+      WHERE NEW.verify_result IS NOT NULL AND NEW.status NOT IN ('gone', 'deleted')
       ON CONFLICT (kind, value) DO UPDATE SET objects = objects + 1, bytes = bytes + excluded.bytes;
 `.slice(1);
 const UNCOUNT_OLD_ROW = `
@@ -24,7 +27,7 @@ const UNCOUNT_OLD_ROW = `
     UPDATE counters SET objects = objects - 1, bytes = bytes - OLD.size
       WHERE OLD.status = 'done' AND kind = 'evidence' AND value = COALESCE(OLD.evidence, 'none');
     UPDATE counters SET objects = objects - 1, bytes = bytes - OLD.size
-      WHERE OLD.status NOT IN ('gone', 'deleted') AND kind = 'verify' AND value = COALESCE(OLD.verify_result, 'not-verified');
+      WHERE OLD.status NOT IN ('gone', 'deleted') AND kind = 'verify' AND value = OLD.verify_result;
 `.slice(1);
 
 export const MIGRATIONS: readonly string[] = [
@@ -178,8 +181,8 @@ export const MIGRATIONS: readonly string[] = [
   INSERT INTO counters SELECT 'status', status, COUNT(*), COALESCE(SUM(size), 0) FROM objects GROUP BY status;
   INSERT INTO counters SELECT 'evidence', COALESCE(evidence, 'none'), COUNT(*), COALESCE(SUM(size), 0)
     FROM objects WHERE status = 'done' GROUP BY 2;
-  INSERT INTO counters SELECT 'verify', COALESCE(verify_result, 'not-verified'), COUNT(*), COALESCE(SUM(size), 0)
-    FROM objects WHERE status NOT IN ('gone', 'deleted') GROUP BY 2;
+  INSERT INTO counters SELECT 'verify', verify_result, COUNT(*), COALESCE(SUM(size), 0)
+    FROM objects WHERE verify_result IS NOT NULL AND status NOT IN ('gone', 'deleted') GROUP BY 2;
 
   CREATE TRIGGER objects_counted_insert AFTER INSERT ON objects BEGIN
 ${COUNT_NEW_ROW}  END;
@@ -197,8 +200,6 @@ ${UNCOUNT_OLD_ROW}${COUNT_NEW_ROW}  END;
   DROP VIEW evidence_summary;
   CREATE VIEW evidence_summary AS
     SELECT value AS evidence, objects, bytes FROM counters WHERE kind = 'evidence' AND objects > 0 ORDER BY value;
-  CREATE VIEW verify_summary AS
-    SELECT value AS result, objects, bytes FROM counters WHERE kind = 'verify' AND objects > 0 ORDER BY value;
   DROP VIEW progress;
   CREATE VIEW progress AS
     SELECT
@@ -209,6 +210,14 @@ ${UNCOUNT_OLD_ROW}${COUNT_NEW_ROW}  END;
       ROUND(100.0 * COALESCE(SUM(objects) FILTER (WHERE value = 'done'), 0)
             / MAX(COALESCE(SUM(objects) FILTER (WHERE value NOT IN ('gone', 'deleted')), 0), 1), 2) AS percent_done
     FROM counters WHERE kind = 'status';
+  -- Rows not gone or deleted per verify result; those without one are the totals less the others.
+  CREATE VIEW verify_summary AS
+    SELECT result, objects, bytes FROM (
+      SELECT value AS result, objects, bytes FROM counters WHERE kind = 'verify'
+      UNION ALL
+      SELECT 'not-verified', p.objects_total - COALESCE(SUM(c.objects), 0), p.bytes_total - COALESCE(SUM(c.bytes), 0)
+      FROM progress p LEFT JOIN counters c ON c.kind = 'verify'
+    ) WHERE objects > 0 ORDER BY result;
   -- The few rows that carry an error (status lists the latest), found without a scan.
   CREATE INDEX objects_with_error ON objects(updated_at) WHERE error IS NOT NULL;
 
