@@ -126,7 +126,10 @@ class AnswerBody extends Readable {
   }
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     this.exchange.bodyDestroyed();
-    callback(error);
+    // As node:http's IncomingMessage: a body failed before anyone listens (aborted while it waits for its
+    // reader, e.g. a part queued behind others) ends destroyed, and does not throw from an unhandled
+    // 'error' event; a reader attaching later still gets the error (the stream keeps it), never a clean end.
+    callback(error !== null && this.listenerCount('error') > 0 ? error : null);
   }
 }
 

@@ -210,6 +210,16 @@ describe('Http1Client', () => {
     expect(await reading).toMatchObject({ name: 'AbortError' });
   });
 
+  it('aborting a body nobody reads yet destroys it without an unhandled error; a late reader gets the abort', async () => {
+    const server = await rawServer((socket) => socket.write('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nsome'));
+    const controller = new AbortController();
+    const answer = await client().request(get(server.port, { signal: controller.signal }));
+    controller.abort();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(answer.body!.destroyed).toBe(true);
+    await expect(bytesOf(answer.body!)).rejects.toMatchObject({ name: 'AbortError' });
+  });
+
   it('keeps to maxSockets per origin: the requests beyond wait for a free connection', async () => {
     let open = 0;
     let most = 0;
