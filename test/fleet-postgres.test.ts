@@ -2,7 +2,9 @@
 // processes copy a corpus byte for byte, each object written once; 2 of 4 workers killed with SIGKILL
 // mid-run leave nothing half done (status stays consistent while they run) and the other 2 finish the
 // job once the dead workers' leases expire; the Kubernetes Job's own command and environment, run as 3
-// local processes, finish a migration. Requests are counted through a proxy, never timed.
+// local processes, finish a migration; a worker paused (SIGSTOP) past its lease marks nothing and completes
+// no upload it lost once it runs again. Requests are counted through a proxy, never timed.
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { S3Client } from '@aws-sdk/client-s3';
@@ -25,6 +27,8 @@ const CORPUS: SeedObject[] = [
 const SMALL_KEYS = CORPUS.filter((object) => object.key.startsWith('small/')).map((object) => object.key);
 const BIG_KEYS = CORPUS.filter((object) => object.key.startsWith('big/')).map((object) => object.key);
 const MULTIPART = ['--multipart-threshold', '5MiB', '--part-size', '5MiB'];
+/** The fencing test's corpus: every multipart object and 20 small ones. */
+const FENCED = CORPUS.filter((object) => object.key.startsWith('big/') || object.key < 'small/020');
 const SLOW: SeedObject[] = Array.from({ length: 80 }, (_, i) => ({ key: `s/${String(i).padStart(2, '0')}`, body: bytes(1000 + i * 13) }));
 
 let source: S3rverHandle;
@@ -36,12 +40,12 @@ const proxies: RequestProxy[] = [];
 
 beforeAll(async () => {
   [source, dest] = await Promise.all([
-    startS3rver({ buckets: ['corpus', 'slow'] }),
-    startS3rver({ buckets: ['pg-four', 'pg-killed', 'pg-job'] }),
+    startS3rver({ buckets: ['corpus', 'slow', 'fence'] }),
+    startS3rver({ buckets: ['pg-four', 'pg-killed', 'pg-job', 'pg-fenced'] }),
   ]);
   sourceClient = s3rverClient(source.endpoint);
   destClient = s3rverClient(dest.endpoint);
-  await Promise.all([seed(sourceClient, 'corpus', CORPUS), seed(sourceClient, 'slow', SLOW)]);
+  await Promise.all([seed(sourceClient, 'corpus', CORPUS), seed(sourceClient, 'slow', SLOW), seed(sourceClient, 'fence', FENCED)]);
   work = await tempDir('fleet-pg');
 }, 60_000);
 
@@ -71,6 +75,18 @@ async function expectCorpusAt(bucket: string, corpus: readonly SeedObject[]): Pr
   const hashes = await bucketHashes(destClient, bucket);
   expect([...hashes.keys()].sort()).toEqual(corpus.map((object) => object.key).sort());
   for (const object of corpus) expect(hashes.get(object.key), object.key).toBe(sha256(object.body));
+}
+
+/** The keys a JSON log reports done, and those whose lease the worker found lost. */
+function logged(file: string): { done: string[]; lost: string[] } {
+  const lines = readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => JSON.parse(line) as { event: string; key?: string });
+  return {
+    done: lines.filter((line) => line.event === 'object-done').map((line) => line.key!),
+    lost: lines.filter((line) => line.event === 'lease-lost').map((line) => line.key!),
+  };
 }
 
 describePostgres('a fleet of copy workers on a PostgreSQL state', (pg) => {
@@ -201,6 +217,63 @@ describePostgres('a fleet of copy workers on a PostgreSQL state', (pg) => {
       await expectCorpusAt('pg-killed', SLOW);
     } finally {
       for (const worker of workers) worker.child.kill('SIGKILL');
+    }
+  }, 90_000);
+
+  it('fencing: a worker paused past its lease marks nothing it lost and completes no upload it lost after SIGCONT', async () => {
+    const database = await pg().createDatabase();
+    const state = await catalog('fence', database);
+    // One proxy for both workers: while A is stopped only B sends, and once B has exited, only A.
+    const args = (log: string) => [
+      'copy', '--to', 's3://pg-fenced', ...state, '--workers', '1', '--lease-seconds', '2', '--concurrency', '4',
+      '--part-concurrency', '1', ...MULTIPART, '--log-format', 'json', '--log-file', log,
+    ];
+    // Worker A is stopped the moment its first part upload arrives: it holds the first big objects (their
+    // uploads created and recorded) and that part is on its way.
+    let pausedPid: number | undefined;
+    const counted = await proxy({
+      onRequest: (info) => {
+        if (info.op === 'UploadPart' && pausedPid === undefined && a.child.pid !== undefined) {
+          pausedPid = a.child.pid;
+          process.kill(pausedPid, 'SIGSTOP');
+        }
+      },
+    });
+    const a = startCli(args(work.file('pg-a.ndjson')), { env: env(counted.endpoint), cwd: work.dir });
+    try {
+      await waitFor(() => pausedPid !== undefined, 20_000, 'worker A to send a part');
+      const heldByA = (await rowsOf(database)).filter((row) => row.status === 'in_flight').map((row) => row.key);
+      expect(heldByA.length).toBeGreaterThan(0);
+
+      // Worker B copies everything else, takes over A's rows once their lease ran out, and finishes them.
+      expectExit(await runCli(args(work.file('pg-b.ndjson')), { env: env(counted.endpoint), cwd: work.dir }), 0);
+      await expectAllDone(database, FENCED.length);
+      await expectCorpusAt('pg-fenced', FENCED);
+      const byB = logged(work.file('pg-b.ndjson'));
+      expect(byB.done).toEqual(expect.arrayContaining(heldByA));
+
+      // A runs again: every write it attempts for those rows is refused; none of their uploads is completed.
+      const seenBefore = counted.log().length;
+      process.kill(pausedPid!, 'SIGCONT');
+      expectExit(await a.result, 0);
+      const afterResume = counted.log().slice(seenBefore);
+      expect(afterResume.filter((entry) => ['CompleteMultipartUpload', 'PutObject', 'CreateMultipartUpload'].includes(entry.op))).toEqual([]);
+      const byA = logged(work.file('pg-a.ndjson'));
+      expect(byA.done.filter((key) => heldByA.includes(key))).toEqual([]);
+      expect(byA.done.filter((key) => byB.done.includes(key))).toEqual([]);
+      expect(byA.lost.length).toBeGreaterThan(0);
+      expect(byA.lost.every((key) => heldByA.includes(key))).toBe(true);
+
+      // One completed upload per multipart object across both workers; bytes right; every row done.
+      const completes = perKey(counted.log(), 'pg-fenced', 'CompleteMultipartUpload');
+      for (const key of BIG_KEYS) expect(completes.get(key), key).toBe(1);
+      await expectAllDone(database, FENCED.length);
+      await expectCorpusAt('pg-fenced', FENCED);
+    } finally {
+      if (a.child.exitCode === null && a.child.signalCode === null) {
+        process.kill(pausedPid ?? a.child.pid!, 'SIGCONT');
+        a.child.kill('SIGKILL');
+      }
     }
   }, 90_000);
 
