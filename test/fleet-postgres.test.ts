@@ -257,7 +257,9 @@ describePostgres('a fleet of copy workers on a PostgreSQL state', (pg) => {
       process.kill(pausedPid!, 'SIGCONT');
       expectExit(await a.result, 0);
       const afterResume = counted.log().slice(seenBefore);
-      expect(afterResume.filter((entry) => ['CompleteMultipartUpload', 'PutObject', 'CreateMultipartUpload'].includes(entry.op))).toEqual([]);
+      expect(afterResume.filter((entry) => ['CompleteMultipartUpload', 'PutObject'].includes(entry.op))).toEqual([]);
+      // (A create A had sent before the pause may be retried when it wakes, its timeout firing first: an
+      // upload A cannot record is aborted once answered; one whose answer A abandoned is left to abort-uploads.)
       const byA = logged(work.file('pg-a.ndjson'));
       expect(byA.done.filter((key) => heldByA.includes(key))).toEqual([]);
       expect(byA.done.filter((key) => byB.done.includes(key))).toEqual([]);

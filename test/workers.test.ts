@@ -224,7 +224,9 @@ describe('fencing: a worker paused past its lease', () => {
       const resumed = await a.result;
       expectExit(resumed, 0);
       const afterResume = counted.log().slice(seenBefore);
-      expect(afterResume.filter((entry) => ['CompleteMultipartUpload', 'PutObject', 'CreateMultipartUpload'].includes(entry.op))).toEqual([]);
+      expect(afterResume.filter((entry) => ['CompleteMultipartUpload', 'PutObject'].includes(entry.op))).toEqual([]);
+      // (A create A had sent before the pause may be retried when it wakes, its timeout firing first: an
+      // upload A cannot record is aborted once answered; one whose answer A abandoned is left to abort-uploads.)
       const byA = logged(work.file('a.ndjson'));
       expect(byA.done.filter((key) => heldByA.includes(key))).toEqual([]);
       expect(byA.done.filter((key) => byB.done.includes(key))).toEqual([]);

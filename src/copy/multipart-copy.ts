@@ -97,6 +97,9 @@ async function copyParts(settings: TransferSettings, job: TransferJob, layout: P
   let first: SourceObject | undefined;
   let upload: Upload | undefined;
   let completed = false;
+  // An upload this attempt created and has not recorded (or has no journal to record it in): nobody could
+  // resume it, so a failure (a lost lease among them) aborts it rather than leaving it open at the destination.
+  let unrecorded: string | undefined;
   try {
     upload = await resumable(settings, job, layout, own);
     if (!upload) {
@@ -107,6 +110,7 @@ async function copyParts(settings: TransferSettings, job: TransferJob, layout: P
       const uploadId = await refusingStorageClass(settings, write.storageClass, () =>
         settings.dest.createUpload(job.destKey, opened.headers, write, own),
       );
+      unrecorded = uploadId;
       upload = { uploadId, parts: new Map(), sourceMd5: sourceMd5Of(first), report: first, tags: write.tags ?? null };
       await job.journal?.started({
         destKey: job.destKey,
@@ -116,6 +120,7 @@ async function copyParts(settings: TransferSettings, job: TransferJob, layout: P
         partSize: layout[0]!.length,
         partCount: layout.length,
       });
+      if (job.journal) unrecorded = undefined;
     }
     const current = upload;
     const missing = layout.filter((part) => !current.parts.has(part.number));
@@ -185,7 +190,9 @@ async function copyParts(settings: TransferSettings, job: TransferJob, layout: P
   } catch (error) {
     controller.abort();
     first?.body.destroy();
-    if (upload && !completed && discards(error)) {
+    if (unrecorded !== undefined) {
+      await settings.dest.abortUpload(job.destKey, unrecorded).catch(() => undefined);
+    } else if (upload && !completed && discards(error)) {
       // Useless now: parts of another version of the source. Abort it (not tied to the run's signal).
       await settings.dest.abortUpload(job.destKey, upload.uploadId).catch(() => undefined);
       await job.journal?.forget();
