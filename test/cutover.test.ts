@@ -243,10 +243,19 @@ describe('catalog delta and --delete-gone', () => {
     expect(readRows(state())).toEqual(rows);
 
     // Two worker processes: the deletions run once, in the parent, after the copies.
-    const cut = await runCli(['copy', '--to', 's3://live-dst', '--state', state(), '--workers', '2', '--delete-gone', '--max-delete', '3'], { env: proxied });
+    const logFile = work.file('cut.ndjson');
+    const cut = await runCli(
+      ['copy', '--to', 's3://live-dst', '--state', state(), '--workers', '2', '--delete-gone', '--max-delete', '3', '--log-format', 'json', '--log-file', logFile],
+      { env: proxied },
+    );
     expect(cut.code, cut.stderr).toBe(0);
     expect(cut.stderr).toMatch(/left alone: remove-changed\.txt: not deleted: the destination object has ETag/);
     expect(destProxy.counts().DeleteObject).toBe(2);
+    // The log names every deletion and every object left alone, before run-end.
+    const logged = fs.readFileSync(logFile, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(logged.filter((line) => line.event === 'object-deleted').map((line) => line.destKey).sort()).toEqual(['remove.txt', 'sub/remove 2.txt']);
+    expect(logged.filter((line) => line.event === 'object-left-alone').map((line) => line.destKey)).toEqual(['remove-changed.txt']);
+    expect(logged.at(-1)).toMatchObject({ event: 'run-end', exitCode: 0 });
 
     // The destination is the source, but for the two objects s3migrate did not write (left alone).
     const destination = await bucketHashes(destClient, 'live-dst');

@@ -326,7 +326,7 @@ async function copy(flags: CopyFlags): Promise<number> {
       }
       // The deletions of a run whose copies went to worker processes: here, once, after them.
       if (deletions !== undefined) {
-        await runDeletions({ location: state.location, migration: state.migration, env, destConfig, dest, filter, maxDelete, terminal });
+        await runDeletions({ location: state.location, migration: state.migration, env, destConfig, dest, filter, maxDelete, terminal, log });
       }
       log.end({ outcome: 'completed', exitCode: code, stats: run.stats, outcomes });
       return code;
@@ -405,7 +405,10 @@ async function copy(flags: CopyFlags): Promise<number> {
           store,
           dest: new S3Bucket(destClient, dest.bucket, 'dest', { sseCustomerKey: destConfig.sseCustomerKey }),
           candidates: await deletionPlan(store, filter, maxDelete),
-          onEvent: (event) => reportDeletion(event, terminal),
+          onEvent: (event) => {
+            reportDeletion(event, terminal);
+            log.deletion(event);
+          },
         });
         reportDeletions(result, terminal);
       }
@@ -511,6 +514,7 @@ async function runDeletions(options: {
   filter: ObjectFilter | undefined;
   maxDelete: number | undefined;
   terminal: boolean;
+  log: import('../progress/copy-log.js').CopyLog;
 }): Promise<void> {
   const [{ deleteGone, deletionPlan }, { S3Bucket }, { createS3Client }, { openStateStore }] = await Promise.all([
     import('../copy/delete-gone.js'),
@@ -525,7 +529,10 @@ async function runDeletions(options: {
       store,
       dest: new S3Bucket(client, options.dest.bucket, 'dest', { sseCustomerKey: options.destConfig.sseCustomerKey }),
       candidates: await deletionPlan(store, options.filter, options.maxDelete),
-      onEvent: (event) => reportDeletion(event, options.terminal),
+      onEvent: (event) => {
+        reportDeletion(event, options.terminal);
+        options.log.deletion(event);
+      },
     });
     reportDeletions(result, options.terminal);
   } finally {

@@ -1,3 +1,4 @@
+import type { DeleteEvent } from '../copy/delete-gone.js';
 import type { CopyEvent, CopyStats } from '../copy/events.js';
 import type { OutcomeCounts } from '../state/store.js';
 import type { EndpointLocation } from '../state/types.js';
@@ -39,6 +40,8 @@ export interface CopyRunEnd {
 export interface CopyLog {
   describe(info: CopyLogInfo): void;
   onEvent(event: CopyEvent): void;
+  /** One outcome of --delete-gone: a destination object deleted, or left alone (with why). */
+  deletion(event: DeleteEvent): void;
   /** Writes run-end (and run-start first, if the run ended before it began copying). Call once. */
   end(end: CopyRunEnd): void;
   /** Stops timers; the caller closes the sink. */
@@ -52,7 +55,13 @@ export interface CopyLogOptions {
   intervalSeconds: number;
 }
 
-const NO_LOG: CopyLog = { describe: () => undefined, onEvent: () => undefined, end: () => undefined, close: () => undefined };
+const NO_LOG: CopyLog = {
+  describe: () => undefined,
+  onEvent: () => undefined,
+  deletion: () => undefined,
+  end: () => undefined,
+  close: () => undefined,
+};
 
 export function copyLog(target: LogTarget, options: CopyLogOptions): CopyLog {
   if (!target.sink) return NO_LOG;
@@ -174,6 +183,10 @@ function jsonCopyLog(lines: JsonLines, options: CopyLogOptions): CopyLog {
         default:
           unhandled(event);
       }
+    },
+    deletion(event) {
+      if (event.type === 'deleted') write('object-deleted', { key: event.key, destKey: event.destKey, size: event.size });
+      else write('object-left-alone', { key: event.key, destKey: event.destKey, reason: event.reason });
     },
     end(end) {
       if (ended) return;
@@ -300,6 +313,10 @@ function textCopyLog(lines: TextLines, options: CopyLogOptions): CopyLog {
         default:
           unhandled(event);
       }
+    },
+    deletion(event) {
+      if (event.type === 'deleted') lines.write(`deleted: ${showKey(event.destKey)} (gone from the source as ${showKey(event.key)})`);
+      else lines.write(`left alone: ${showKey(event.destKey)}: ${event.reason}`);
     },
     end(end) {
       if (ended) return;
