@@ -76,14 +76,14 @@ async function report(bucket: string, rows: ListedObject[], options: Partial<Wri
 type Row = { key: string; size: number; etag: string | null; last_modified: string; storage_class: string | null; status: string };
 function rowsOf(state: string): Map<string, Row> {
   return withRaw(state, (db) => {
-    const all = db.prepare('SELECT key, size, etag, last_modified, storage_class, status FROM objects').all() as Row[];
+    const all = db.prepare('SELECT key, size, etag, last_modified, storage_class, status FROM objects_view').all() as Row[];
     return new Map(all.map((row) => [row.key, row]));
   });
 }
 /** Everything a run could change: rows, meta and runs, as plain SQL reads them. */
 const contentOf = (state: string) =>
   withRaw(state, (db) => ({
-    objects: db.prepare('SELECT * FROM objects ORDER BY id').all(),
+    objects: db.prepare('SELECT * FROM objects_view ORDER BY id').all(),
     meta: db.prepare('SELECT * FROM meta ORDER BY key').all(),
     runs: db.prepare('SELECT * FROM runs ORDER BY id').all(),
     parts: db.prepare('SELECT * FROM catalog_parts ORDER BY pass, part').all(),

@@ -65,7 +65,7 @@ function expectExit(result: CliResult, code: number): void {
 /** key -> "size etag last_modified status" of every row. */
 function rows(state: string): Map<string, string> {
   return withRaw(state, (db) => {
-    const all = db.prepare('SELECT key, size, etag, last_modified, status FROM objects').all() as Array<Record<string, string | number>>;
+    const all = db.prepare('SELECT key, size, etag, last_modified, status FROM objects_view').all() as Array<Record<string, string | number>>;
     return new Map(all.map((r) => [r.key as string, `${r.size} ${r.etag} ${r.last_modified} ${r.status}`]));
   });
 }

@@ -177,8 +177,9 @@ describe('catalog of 2,500 keys (3 listing pages)', () => {
       state,
       (db) => {
         const done = db.prepare(
-          `UPDATE objects SET status = 'done', attempts = 1, copied_at = '2020-01-01T00:00:00.000Z',
-             updated_at = '2020-01-01T00:00:00.000Z' WHERE key = ?`,
+          // times as the file keeps them: milliseconds since 1970 (2020-01-01T00:00:00.000Z)
+          `UPDATE objects SET status = 'done', attempts = 1, copied_at = 1577836800000,
+             updated_at = 1577836800000 WHERE key = ?`,
         );
         db.transaction(() => {
           for (const key of doneKeys) expect(done.run(key).changes).toBe(1);
@@ -186,7 +187,7 @@ describe('catalog of 2,500 keys (3 listing pages)', () => {
         const failed = db
           .prepare(
             `UPDATE objects SET status = 'failed', attempts = 5, error = 'simulated',
-               updated_at = '2020-01-02T00:00:00.000Z' WHERE key = ?`,
+               updated_at = 1577923200000 WHERE key = ?`,
           )
           .run(FAILED_KEY);
         expect(failed.changes).toBe(1);

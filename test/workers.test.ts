@@ -136,7 +136,8 @@ describe('copy --workers on one SQLite state', () => {
     // order unrelated to the keys (the copy checks the source's ETag and size, not its time).
     const db = new Database(state);
     const setTime = db.prepare('UPDATE objects SET last_modified = ? WHERE key = ?');
-    objects.forEach((object, i) => setTime.run(new Date(Date.UTC(2026, 0, 1) + ((i * 37) % 48) * 60_000).toISOString(), object.key));
+    // (the file keeps times in milliseconds since 1970)
+    objects.forEach((object, i) => setTime.run(Date.UTC(2026, 0, 1) + ((i * 37) % 48) * 60_000, object.key));
     db.close();
     // The global newest-first order, from the catalog (last_modified DESC, key DESC).
     const ranked = readRows(state)

@@ -30,8 +30,17 @@ export class SqlParams {
   }
 }
 
-/** The filter's condition (`TRUE`-like `1 = 1` without a filter), its values added to `params`. */
-export function filterCondition(filter: ObjectFilter | undefined, params: SqlParams, dialect: Dialect, column = 'key'): string {
+/**
+ * The filter's condition (`TRUE`-like `1 = 1` without a filter), its values added to `params`. `time`: how
+ * the store keeps last_modified, from the filter's ISO-8601 bounds (SQLite: integer milliseconds).
+ */
+export function filterCondition(
+  filter: ObjectFilter | undefined,
+  params: SqlParams,
+  dialect: Dialect,
+  column = 'key',
+  time: (iso: string) => unknown = (iso) => iso,
+): string {
   if (filter === undefined) return '1 = 1';
   const regex = (pattern: string): string =>
     dialect === 'sqlite' ? `${column} REGEXP ${params.add(pattern)}` : `${column} ~ ${params.add(pattern)}`;
@@ -48,8 +57,8 @@ export function filterCondition(filter: ObjectFilter | undefined, params: SqlPar
   for (const pattern of filter.exclude) parts.push(`NOT (${regex(pattern.regex)})`);
   if (filter.minSize !== undefined) parts.push(`size >= ${params.add(filter.minSize)}`);
   if (filter.maxSize !== undefined) parts.push(`size <= ${params.add(filter.maxSize)}`);
-  if (filter.modifiedAfter !== undefined) parts.push(`last_modified >= ${params.add(filter.modifiedAfter)}`);
-  if (filter.modifiedBefore !== undefined) parts.push(`last_modified < ${params.add(filter.modifiedBefore)}`);
+  if (filter.modifiedAfter !== undefined) parts.push(`last_modified >= ${params.add(time(filter.modifiedAfter))}`);
+  if (filter.modifiedBefore !== undefined) parts.push(`last_modified < ${params.add(time(filter.modifiedBefore))}`);
   return parts.length === 0 ? '1 = 1' : parts.join(' AND ');
 }
 

@@ -77,7 +77,7 @@ export function withRaw<T>(file: string, fn: (db: Database.Database) => T, mode:
 export function readObjects(file: string): Map<string, ObjectRowRaw> {
   return withRaw(file, (db) => {
     const rows = db
-      .prepare('SELECT key, size, etag, last_modified, status, attempts, error, updated_at FROM objects')
+      .prepare('SELECT key, size, etag, last_modified, status, attempts, error, updated_at FROM objects_view')
       .all() as ObjectRowRaw[];
     return new Map(rows.map((row) => [row.key, row]));
   });

@@ -125,7 +125,7 @@ export interface StateRow extends ObjectRowRaw {
 export function readRows(statePath: string): StateRow[] {
   const db = new Database(statePath, { readonly: true, fileMustExist: true });
   try {
-    return db.prepare('SELECT * FROM objects ORDER BY key').all() as StateRow[];
+    return db.prepare('SELECT * FROM objects_view ORDER BY key').all() as StateRow[];
   } finally {
     db.close();
   }

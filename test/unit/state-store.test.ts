@@ -54,7 +54,7 @@ function sqliteStore(): OpenedStore {
           (db.prepare('SELECT key, status FROM objects').all() as Array<{ key: string; status: string }>).map((r) => [r.key, r.status]),
         ),
       ),
-    row: async (key) => raw(file, (db) => db.prepare('SELECT * FROM objects WHERE key = ?').get(key) as Record<string, unknown> | undefined),
+    row: async (key) => raw(file, (db) => db.prepare('SELECT * FROM objects_view WHERE key = ?').get(key) as Record<string, unknown> | undefined),
     meta: async (key) =>
       raw(file, (db) => (db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)?.value),
     setMeta: async (key, value) => {

@@ -30,7 +30,7 @@ const UNCOUNT_OLD_ROW = `
       WHERE OLD.status NOT IN ('gone', 'deleted') AND kind = 'verify' AND value = OLD.verify_result;
 `.slice(1);
 
-export const MIGRATIONS: readonly string[] = [
+const FIRST_MIGRATIONS: readonly string[] = [
   // 1: the catalog, run history and the views that make `sqlite3 state.db` pleasant.
   `
   CREATE TABLE meta (
@@ -275,6 +275,183 @@ ${UNCOUNT_OLD_ROW}${COUNT_NEW_ROW}  END;
     SELECT key, dest_key, size, dest_etag, error, updated_at FROM objects WHERE status = 'gone' ORDER BY key;
   `,
 ];
+
+/*
+ * Migration 3 stores each object row compactly; the views show it as readable text. The SQL expressions
+ * that encode (in the migration) and decode (in the views and some of the store's reads) each value live
+ * here, beside their JavaScript twins in ./encoding.ts, and must agree with them exactly.
+ *
+ * - Times are integer milliseconds since 1970 (UTC); shown as `2024-01-01T00:00:00.000Z`. A value that is
+ *   not an integer (text someone wrote by hand) is shown as it is.
+ * - An ETag of the usual form, `"<32 hex>"` or `"<32 hex>-<parts>"`, is a blob: the 16 bytes of the hex,
+ *   then `-<parts>` in ASCII. Any other ETag is kept as text, exactly.
+ * - dest_etag: an empty blob when it is the source ETag's value without quotes (the usual case).
+ * - dest_key: an empty blob when it is the key itself.
+ * - storage_class: NULL for STANDARD; an empty blob when the listing gave none.
+ */
+const HEX32 = '[0-9a-f]'.repeat(32);
+
+/** A column of integer milliseconds as ISO-8601 text (other values as they are). */
+export function isoSql(column: string): string {
+  return `CASE WHEN typeof(${column}) IN ('integer', 'real') THEN strftime('%Y-%m-%dT%H:%M:%fZ', ${column} / 1000.0, 'unixepoch') ELSE ${column} END`;
+}
+
+/** ISO-8601 text as integer milliseconds (text that is no date kept as it is). */
+export function msSql(column: string): string {
+  return `COALESCE(CAST(ROUND(unixepoch(${column}, 'subsec') * 1000) AS INTEGER), ${column})`;
+}
+
+/** An ETag column as stored (blob or text) as the ETag's text: quoted. */
+export function etagSql(column: string): string {
+  return `CASE typeof(${column}) WHEN 'blob' THEN '"' || lower(hex(substr(${column}, 1, 16))) || CAST(substr(${column}, 17) AS TEXT) || '"' ELSE ${column} END`;
+}
+
+/** The stored ETag's value without quotes, when it is a blob; NULL otherwise (what an empty dest_etag stands for). */
+export function bareEtagSql(column: string): string {
+  return `CASE typeof(${column}) WHEN 'blob' THEN lower(hex(substr(${column}, 1, 16))) || CAST(substr(${column}, 17) AS TEXT) END`;
+}
+
+/** An ETag's text as stored: the usual forms as a blob, anything else as it is. */
+export function etagBlobSql(column: string): string {
+  return `CASE
+      WHEN ${column} GLOB '"${HEX32}"' THEN unhex(substr(${column}, 2, 32))
+      WHEN ${column} GLOB '"${HEX32}-[0-9]*"' AND substr(${column}, 36, length(${column}) - 36) NOT GLOB '*[^0-9]*'
+        THEN unhex(substr(${column}, 2, 32) || hex(substr(${column}, 34, length(${column}) - 34)))
+      ELSE ${column} END`;
+}
+
+/** dest_etag as its text, given the row's stored source ETag. */
+export function destEtagSql(column = 'dest_etag', etag = 'etag'): string {
+  return `CASE WHEN ${column} = X'' THEN ${bareEtagSql(etag)} ELSE ${column} END`;
+}
+
+/** dest_key as its text, given the row's key. */
+export function destKeySql(column = 'dest_key', key = 'key'): string {
+  return `CASE WHEN ${column} = X'' THEN ${key} ELSE ${column} END`;
+}
+
+/** storage_class as its text. */
+export function storageClassSql(column = 'storage_class'): string {
+  return `CASE WHEN ${column} IS NULL THEN 'STANDARD' WHEN ${column} = X'' THEN NULL ELSE ${column} END`;
+}
+
+/** When a row was last listed: the start of the catalog pass that last saw it. */
+const LISTED_AT_SQL = `COALESCE(
+      (SELECT started_at FROM catalog_passes p WHERE p.pass = o.catalog_pass),
+      (SELECT m2.value FROM meta m1 JOIN meta m2 ON m2.key = 'catalog_started_at'
+       WHERE m1.key = 'catalog_pass' AND CAST(m1.value AS INTEGER) = o.catalog_pass))`;
+
+const MIGRATION_3 = `
+  -- 3: a compact row. Times in integer milliseconds, ETags of the usual form in 16 bytes, the common
+  -- values (STANDARD, dest_key = key, dest_etag = the source's) left out, listed_at dropped (the catalog
+  -- pass that listed a row says when), and the columns most rows leave NULL last (SQLite stores nothing
+  -- for trailing NULLs). The views show every value as before: ISO-8601 text, quoted ETags; objects_view
+  -- shows whole rows so.
+  DROP VIEW verify_problems;
+  DROP VIEW failed_objects;
+  DROP VIEW changed_objects;
+  DROP VIEW open_uploads;
+  DROP VIEW archived_objects;
+  DROP VIEW deleted_objects;
+  DROP VIEW gone_objects;
+
+  CREATE TABLE objects_compact (
+    id               INTEGER PRIMARY KEY,
+    key              TEXT NOT NULL UNIQUE,
+    size             INTEGER NOT NULL,
+    -- the usual ETags as a blob, others as text (see above; TEXT leaves blobs as they are)
+    etag             TEXT,
+    last_modified    INTEGER NOT NULL,
+    status           TEXT NOT NULL DEFAULT 'pending',
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    catalog_pass     INTEGER NOT NULL,
+    change_pass      INTEGER,
+    change_kind      TEXT,
+    updated_at       INTEGER,
+    storage_class    TEXT,
+    started_at       INTEGER,
+    copied_at        INTEGER,
+    verified_at      INTEGER,
+    evidence         TEXT,
+    copy_method      TEXT,
+    dest_etag        TEXT,
+    dest_key         TEXT,
+    verify_result    TEXT,
+    verify_pass      INTEGER,
+    error            TEXT,
+    lease_owner      TEXT,
+    lease_expires_at INTEGER,
+    deleted_at       INTEGER
+  );
+  INSERT INTO objects_compact (id, key, size, etag, last_modified, status, attempts, catalog_pass, change_pass,
+      change_kind, updated_at, storage_class, started_at, copied_at, verified_at, evidence, copy_method, dest_etag,
+      dest_key, verify_result, verify_pass, error, lease_owner, lease_expires_at, deleted_at)
+    SELECT id, key, size, stored_etag, ${msSql('last_modified')}, status, attempts, catalog_pass, change_pass,
+      change_kind, ${msSql('updated_at')},
+      CASE WHEN storage_class IS NULL THEN X'' WHEN storage_class = 'STANDARD' THEN NULL ELSE storage_class END,
+      ${msSql('started_at')}, ${msSql('copied_at')}, ${msSql('verified_at')}, evidence, copy_method,
+      CASE WHEN dest_etag IS NOT NULL AND dest_etag = ${bareEtagSql('stored_etag')} THEN X'' ELSE dest_etag END,
+      CASE WHEN dest_key = key THEN X'' ELSE dest_key END,
+      verify_result, verify_pass, error, lease_owner, lease_expires_at, ${msSql('deleted_at')}
+    FROM (SELECT *, ${etagBlobSql('etag')} AS stored_etag FROM objects) ORDER BY id;
+  DROP TABLE objects;
+  ALTER TABLE objects_compact RENAME TO objects;
+
+  CREATE INDEX objects_in_flight  ON objects(key)        WHERE status = 'in_flight';
+  CREATE INDEX objects_failed     ON objects(updated_at) WHERE status = 'failed';
+  CREATE INDEX objects_changed    ON objects(key)        WHERE status = 'changed';
+  CREATE INDEX objects_gone       ON objects(key)        WHERE status = 'gone';
+  CREATE INDEX objects_with_error ON objects(updated_at) WHERE error IS NOT NULL;
+
+  CREATE TRIGGER objects_counted_insert AFTER INSERT ON objects BEGIN
+${COUNT_NEW_ROW}  END;
+  CREATE TRIGGER objects_counted_delete AFTER DELETE ON objects BEGIN
+${UNCOUNT_OLD_ROW}  END;
+  CREATE TRIGGER objects_counted_update AFTER UPDATE OF status, size, evidence, verify_result ON objects
+    WHEN OLD.status IS NOT NEW.status OR OLD.size IS NOT NEW.size
+      OR OLD.evidence IS NOT NEW.evidence OR OLD.verify_result IS NOT NEW.verify_result
+  BEGIN
+${UNCOUNT_OLD_ROW}${COUNT_NEW_ROW}  END;
+
+  -- Every object row as text, with the columns of the tables before this migration (listed_at: when
+  -- the catalog pass that last saw the row started).
+  CREATE VIEW objects_view AS
+    SELECT o.id, o.key, o.size, ${etagSql('o.etag')} AS etag, ${isoSql('o.last_modified')} AS last_modified,
+      ${storageClassSql('o.storage_class')} AS storage_class, o.status, o.attempts, o.error, o.catalog_pass,
+      ${LISTED_AT_SQL} AS listed_at,
+      ${isoSql('o.started_at')} AS started_at, ${isoSql('o.copied_at')} AS copied_at,
+      ${destKeySql('o.dest_key', 'o.key')} AS dest_key, ${destEtagSql('o.dest_etag', 'o.etag')} AS dest_etag,
+      o.evidence, ${isoSql('o.verified_at')} AS verified_at, o.verify_result, o.verify_pass,
+      ${isoSql('o.updated_at')} AS updated_at, o.copy_method, o.lease_owner, o.lease_expires_at,
+      ${isoSql('o.deleted_at')} AS deleted_at, o.change_kind, o.change_pass
+    FROM objects o;
+
+  CREATE VIEW verify_problems AS
+    SELECT key, size, verify_result, status, ${isoSql('verified_at')} AS verified_at FROM objects
+    WHERE verify_result IS NOT NULL AND verify_result <> 'ok' AND status <> 'gone' ORDER BY key;
+  CREATE VIEW failed_objects AS
+    SELECT key, size, attempts, error, ${isoSql('updated_at')} AS updated_at FROM objects
+    WHERE status = 'failed' ORDER BY objects.updated_at DESC;
+  CREATE VIEW changed_objects AS
+    SELECT key, size, ${etagSql('etag')} AS etag, error, ${isoSql('updated_at')} AS updated_at FROM objects
+    WHERE status = 'changed' ORDER BY key;
+  CREATE VIEW open_uploads AS
+    SELECT o.key, u.dest_key, u.upload_id, u.size, u.part_size, u.part_count,
+           COUNT(p.part_number) AS parts_done, COALESCE(SUM(p.size), 0) AS bytes_done, u.started_at
+    FROM uploads u JOIN objects o ON o.id = u.object_id LEFT JOIN parts p ON p.object_id = u.object_id
+    GROUP BY u.object_id ORDER BY o.key;
+  CREATE VIEW archived_objects AS
+    SELECT key, size, ${storageClassSql()} AS storage_class, ${isoSql('last_modified')} AS last_modified FROM objects
+    WHERE status = 'archived' ORDER BY key;
+  CREATE VIEW deleted_objects AS
+    SELECT key, ${destKeySql()} AS dest_key, size, ${destEtagSql()} AS dest_etag, ${isoSql('deleted_at')} AS deleted_at
+    FROM objects WHERE status = 'deleted' ORDER BY key;
+  CREATE VIEW gone_objects AS
+    SELECT key, ${destKeySql()} AS dest_key, size, ${destEtagSql()} AS dest_etag, error, ${isoSql('updated_at')} AS updated_at
+    FROM objects WHERE status = 'gone' ORDER BY key;
+`;
+
+export const MIGRATIONS: readonly string[] = [...FIRST_MIGRATIONS, MIGRATION_3];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 

@@ -34,7 +34,8 @@ import type {
 } from '../types.js';
 import { GroupCommit } from './group-commit.js';
 import { openDatabase, type OpenOptions } from './open-database.js';
-import { SORT_INDEXES } from './schema.js';
+import { bareEtagSql, destEtagSql, destKeySql, isoSql, SORT_INDEXES, storageClassSql } from './schema.js';
+import { decodeEtag, encodeEtag, encodeStorageClass, fromMs, nowMs, toMs } from './encoding.js';
 
 const now = (): string => new Date().toISOString();
 
@@ -48,6 +49,15 @@ const ORDER_BY: Record<SortOrder, string> = {
 };
 
 const ROW_COLUMNS = 'id, key, size, etag, last_modified AS lastModified, attempts';
+
+/** An object row as stored (see ./encoding.ts) as the engine sees it: the ETag's text, an ISO-8601 time. */
+function rowOf(stored: { id: number; key: string; size: number; etag: Buffer | string | null; lastModified: number | string; attempts: number }): ObjectRow {
+  return { ...stored, etag: decodeEtag(stored.etag), lastModified: fromMs(stored.lastModified)! };
+}
+const rowsOf = (stored: unknown[]): ObjectRow[] => (stored as Array<Parameters<typeof rowOf>[0]>).map(rowOf);
+
+/** dest_etag as stored for a row: empty when it is the row's ETag without quotes. */
+const STORED_DEST_ETAG = `CASE WHEN @destEtag IS NOT NULL AND @destEtag = ${bareEtagSql('etag')} THEN X'' ELSE @destEtag END`;
 const UPLOAD_COLUMNS =
   'object_id AS objectId, dest_key AS destKey, upload_id AS uploadId, source_etag AS sourceEtag, size AS size, ' +
   'part_size AS partSize, part_count AS partCount, started_at AS startedAt';
@@ -95,7 +105,7 @@ export class SqliteStore implements StateStore {
   /** The filter as a condition with its values (for `?` placeholders, in order). */
   private where(filter: ObjectFilter | undefined): { sql: string; values: unknown[] } {
     const params = new SqlParams('sqlite');
-    const sql = filterCondition(filter, params, 'sqlite');
+    const sql = filterCondition(filter, params, 'sqlite', 'key', toMs);
     return { sql, values: params.values };
   }
 
@@ -388,7 +398,7 @@ export class SqliteStore implements StateStore {
       // Unchanged rows (the bulk of a re-catalog) only get their pass stamp: no indexed column is written.
       // Rows gone or changed are rewritten whole by the upsert (a changed row is reconciled here).
       const touch = this.stmt(
-        `UPDATE objects SET catalog_pass = @pass, listed_at = @now
+        `UPDATE objects SET catalog_pass = @pass
          WHERE key = @key AND size = @size AND etag IS @etag AND last_modified = @lastModified
            AND status NOT IN ('gone', 'changed', 'deleted')`,
       );
@@ -396,39 +406,42 @@ export class SqliteStore implements StateStore {
       const see = this.stmt('UPDATE objects SET catalog_pass = @pass WHERE key = @key');
       // New keys are inserted; changed ones (size, ETag, LastModified, or back from gone/changed) become pending.
       const upsert = this.stmt(
-        `INSERT INTO objects (key, size, etag, last_modified, storage_class, status, catalog_pass, listed_at, updated_at,
-           change_kind, change_pass)
-         VALUES (@key, @size, @etag, @lastModified, @storageClass, 'pending', @pass, @now, @now, 'new', @pass)
+        `INSERT INTO objects (key, size, etag, last_modified, status, catalog_pass, change_pass, change_kind, updated_at,
+           storage_class)
+         VALUES (@key, @size, @etag, @lastModified, 'pending', @pass, @pass, 'new', @now, @storageClass)
          ON CONFLICT(key) DO UPDATE SET
            change_kind = CASE WHEN objects.status IN ('gone', 'deleted') THEN 'new' ELSE 'modified' END,
            change_pass = excluded.change_pass, deleted_at = NULL,
            status = 'pending', attempts = 0, error = NULL, evidence = NULL, verify_result = NULL,
+           -- a dest_etag kept as "the source's ETag" keeps its value when the source's ETag changes
+           dest_etag = CASE WHEN objects.dest_etag = X'' AND objects.etag IS NOT excluded.etag
+             THEN ${destEtagSql('objects.dest_etag', 'objects.etag')} ELSE objects.dest_etag END,
            size = excluded.size, etag = excluded.etag, last_modified = excluded.last_modified,
            storage_class = excluded.storage_class, catalog_pass = excluded.catalog_pass,
-           listed_at = excluded.listed_at, updated_at = excluded.updated_at`,
+           updated_at = excluded.updated_at`,
       );
       // An inventory row never replaces what the state knows to be newer: a later version (listed after the
       // report was taken), or a gone verdict reached after it. Such rows are only stamped as seen.
       const inventory = 'file' in resume;
       const newer = this.stmt(
-        `UPDATE objects SET catalog_pass = @pass, listed_at = @now
+        `UPDATE objects SET catalog_pass = @pass
          WHERE key = @key AND (last_modified > @lastModified OR (status = 'gone' AND updated_at >= @createdAt))`,
       );
-      const createdAt = inventory ? (this.getMeta('inventory_created_at') ?? '') : '';
-      const stamp = now();
+      const createdAt = inventory ? toMs(this.getMeta('inventory_created_at') ?? '') : '';
+      const stamp = nowMs();
       this.db.transaction(() => {
         for (const object of objects) {
           const row = {
             key: object.key,
             size: object.size,
-            etag: object.etag ?? null,
-            lastModified: object.lastModified,
-            storageClass: object.storageClass ?? null,
+            etag: encodeEtag(object.etag),
+            lastModified: toMs(object.lastModified),
+            storageClass: encodeStorageClass(object.storageClass),
             pass,
             now: stamp,
           };
           if (inventory) {
-            if (newer.run({ key: row.key, lastModified: row.lastModified, createdAt, pass, now: stamp }).changes > 0) continue;
+            if (newer.run({ key: row.key, lastModified: row.lastModified, createdAt, pass }).changes > 0) continue;
             if (touch.run(row).changes === 0) upsert.run(row);
             continue;
           }
@@ -457,12 +470,12 @@ export class SqliteStore implements StateStore {
       this.db.transaction(() => {
         const source = catalogSourceOf((key) => this.getMeta(key));
         // An inventory pass: only rows the report must have seen (see INVENTORY_GONE_MARGIN_MS).
-        const before = source.kind === 'inventory' ? inventoryGoneBefore(source.createdAt) : null;
+        const before = source.kind === 'inventory' ? toMs(inventoryGoneBefore(source.createdAt)) : null;
         const where = this.where(scope);
         const result = this.stmt(
           `UPDATE objects SET status = 'gone', updated_at = ?, change_kind = 'gone', change_pass = ?
            WHERE catalog_pass < ? AND status NOT IN ('gone', 'deleted') AND (? IS NULL OR last_modified < ?) AND ${where.sql}`,
-        ).run(now(), pass, pass, before, before, ...where.values);
+        ).run(nowMs(), pass, pass, before, before, ...where.values);
         this.stmt(
           `INSERT OR REPLACE INTO catalog_passes (pass, started_at, finished_at, scope, new_objects, new_bytes,
              modified_objects, modified_bytes, gone_objects, gone_bytes)
@@ -579,7 +592,7 @@ export class SqliteStore implements StateStore {
       // Builds the index that serves this --sort order, if no earlier copy did (one sort over the catalog).
       this.db.exec(SORT_INDEXES[order]);
       const where = this.where(filter);
-      const stamp = now();
+      const stamp = nowMs();
       this.db.transaction(() => {
         // Failed rows get another chance on every new copy run; unproven rows are copied again.
         this.stmt(
@@ -596,7 +609,7 @@ export class SqliteStore implements StateStore {
 
   async inFlightRows(): Promise<ObjectRow[]> {
     return this.guard(
-      () => this.stmt(`SELECT ${ROW_COLUMNS} FROM objects WHERE status = 'in_flight' ORDER BY key`).all() as ObjectRow[],
+      () => rowsOf(this.stmt(`SELECT ${ROW_COLUMNS} FROM objects WHERE status = 'in_flight' ORDER BY key`).all()),
     );
   }
 
@@ -607,10 +620,12 @@ export class SqliteStore implements StateStore {
         .transaction(() => {
           this.expireDeadLocalWorkers();
           const stamp = Date.now();
-          const rows = this.stmt(
-            `SELECT ${ROW_COLUMNS} FROM objects
-             WHERE status = 'in_flight' AND (lease_expires_at IS NULL OR lease_expires_at <= ?) ORDER BY key LIMIT ?`,
-          ).all(stamp, limit) as ObjectRow[];
+          const rows = rowsOf(
+            this.stmt(
+              `SELECT ${ROW_COLUMNS} FROM objects
+               WHERE status = 'in_flight' AND (lease_expires_at IS NULL OR lease_expires_at <= ?) ORDER BY key LIMIT ?`,
+            ).all(stamp, limit),
+          );
           const take = this.stmt('UPDATE objects SET lease_owner = ?, lease_expires_at = ? WHERE id = ?');
           for (const row of rows) take.run(worker.id, stamp + worker.leaseMs, row.id);
           return rows;
@@ -624,14 +639,16 @@ export class SqliteStore implements StateStore {
     return this.guard(() =>
       this.db
         .transaction(() => {
-          const rows = this.stmt(
-            `SELECT ${ROW_COLUMNS} FROM objects WHERE status = 'pending' AND ${where.sql} ORDER BY ${ORDER_BY[order]} LIMIT ?`,
-          ).all(...where.values, limit) as ObjectRow[];
+          const rows = rowsOf(
+            this.stmt(
+              `SELECT ${ROW_COLUMNS} FROM objects WHERE status = 'pending' AND ${where.sql} ORDER BY ${ORDER_BY[order]} LIMIT ?`,
+            ).all(...where.values, limit),
+          );
           const claim = this.stmt(
             `UPDATE objects SET status = 'in_flight', attempts = attempts + 1, started_at = ?, updated_at = ?,
                lease_owner = ?, lease_expires_at = ? WHERE id = ?`,
           );
-          const stamp = now();
+          const stamp = nowMs();
           const expires = this.worker ? Date.now() + this.worker.leaseMs : null;
           for (const row of rows) {
             claim.run(stamp, stamp, this.worker?.id ?? null, expires, row.id);
@@ -644,7 +661,7 @@ export class SqliteStore implements StateStore {
   }
 
   async releaseClaims(ids: readonly number[]): Promise<void> {
-    const stamp = now();
+    const stamp = nowMs();
     const release = this.stmt(
       `UPDATE objects SET status = 'pending', attempts = MAX(attempts - 1, 0), updated_at = @stamp,
          lease_owner = NULL, lease_expires_at = NULL WHERE id = @id AND status = 'in_flight' ${this.worker ? 'AND lease_owner = @owner' : ''}`,
@@ -658,9 +675,10 @@ export class SqliteStore implements StateStore {
   }
 
   async markDone(id: number, result: CopyResult): Promise<void> {
-    const stamp = now();
+    const stamp = nowMs();
     const statement = this.stmt(
-      `UPDATE objects SET status = 'done', error = NULL, copied_at = @stamp, dest_key = @destKey, dest_etag = @destEtag,
+      `UPDATE objects SET status = 'done', error = NULL, copied_at = @stamp,
+         dest_key = CASE WHEN @destKey = key THEN X'' ELSE @destKey END, dest_etag = ${STORED_DEST_ETAG},
          evidence = @evidence, copy_method = @method, verified_at = @stamp, verify_result = NULL, updated_at = @stamp,
          lease_owner = NULL, lease_expires_at = NULL
        WHERE id = @id ${this.fence}`,
@@ -679,7 +697,7 @@ export class SqliteStore implements StateStore {
       `UPDATE objects SET status = 'failed', error = @error, updated_at = @stamp, lease_owner = NULL, lease_expires_at = NULL
        WHERE id = @id ${this.fence}`,
     );
-    const stamp = now();
+    const stamp = nowMs();
     await this.mark(id, () => this.fenced(statement, { error, stamp, id }));
   }
 
@@ -688,7 +706,7 @@ export class SqliteStore implements StateStore {
       `UPDATE objects SET status = 'changed', error = @error, updated_at = @stamp, lease_owner = NULL, lease_expires_at = NULL
        WHERE id = @id ${this.fence}`,
     );
-    const stamp = now();
+    const stamp = nowMs();
     await this.mark(id, () => this.fenced(statement, { error: reason, stamp, id }));
   }
 
@@ -697,7 +715,7 @@ export class SqliteStore implements StateStore {
       `UPDATE objects SET status = 'gone', error = NULL, updated_at = @stamp, lease_owner = NULL, lease_expires_at = NULL
        WHERE id = @id ${this.fence}`,
     );
-    const stamp = now();
+    const stamp = nowMs();
     await this.mark(id, () => this.fenced(statement, { stamp, id }));
   }
 
@@ -707,13 +725,13 @@ export class SqliteStore implements StateStore {
          lease_owner = NULL, lease_expires_at = NULL
        WHERE id = @id ${this.fence}`,
     );
-    const stamp = now();
+    const stamp = nowMs();
     await this.mark(id, () => this.fenced(statement, { refund: refundAttempt ? 1 : 0, stamp, id }));
   }
 
   async recordRetry(id: number, error: string): Promise<void> {
     const statement = this.stmt(`UPDATE objects SET error = @error, attempts = attempts + 1, updated_at = @stamp WHERE id = @id ${this.fence}`);
-    const stamp = now();
+    const stamp = nowMs();
     await this.mark(id, () => this.fenced(statement, { error, stamp, id }));
   }
 
@@ -819,7 +837,7 @@ export class SqliteStore implements StateStore {
     return this.guard(
       () =>
         this.stmt(
-          `SELECT storage_class AS storageClass, CASE WHEN size <= ? THEN NULL ELSE size END AS size,
+          `SELECT ${storageClassSql()} AS storageClass, CASE WHEN size <= ? THEN NULL ELSE size END AS size,
              COUNT(*) AS count, COALESCE(SUM(size), 0) AS bytes
            FROM objects WHERE status IN ('pending', 'failed', 'unproven', 'archived') AND ${where.sql}
            GROUP BY 1, 2 ORDER BY 1, 2`,
@@ -853,7 +871,7 @@ export class SqliteStore implements StateStore {
     return this.guard(() => {
       this.marks.flush();
       return this.stmt(
-        `SELECT id, key, size, dest_key AS destKey, dest_etag AS destEtag FROM objects
+        `SELECT id, key, size, ${destKeySql()} AS destKey, ${destEtagSql()} AS destEtag FROM objects
          WHERE status = 'gone' AND dest_etag IS NOT NULL AND dest_key IS NOT NULL AND copied_at IS NOT NULL AND ${where.sql}
          ORDER BY key`,
       ).all(...where.values) as DeletionCandidate[];
@@ -861,7 +879,7 @@ export class SqliteStore implements StateStore {
   }
 
   async markDeleted(id: number): Promise<void> {
-    const stamp = now();
+    const stamp = nowMs();
     this.guard(() =>
       this.stmt(
         "UPDATE objects SET status = 'deleted', deleted_at = ?, error = NULL, updated_at = ? WHERE id = ? AND status = 'gone'",
@@ -871,7 +889,7 @@ export class SqliteStore implements StateStore {
 
   async noteNotDeleted(id: number, reason: string): Promise<void> {
     this.guard(() =>
-      this.stmt("UPDATE objects SET error = ?, updated_at = ? WHERE id = ? AND status = 'gone'").run(reason, now(), id),
+      this.stmt("UPDATE objects SET error = ?, updated_at = ? WHERE id = ? AND status = 'gone'").run(reason, nowMs(), id),
     );
   }
 
@@ -886,13 +904,13 @@ export class SqliteStore implements StateStore {
   }
 
   async rowByKey(key: string): Promise<VerifyRow | undefined> {
-    return this.guard(
-      () =>
-        this.stmt(
-          `SELECT id, key, size, etag, status, dest_etag AS destEtag, evidence
-           FROM objects WHERE key = ? AND status NOT IN ('gone', 'deleted')`,
-        ).get(key) as VerifyRow | undefined,
-    );
+    return this.guard(() => {
+      const row = this.stmt(
+        `SELECT id, key, size, etag, status, ${destEtagSql()} AS destEtag, evidence
+         FROM objects WHERE key = ? AND status NOT IN ('gone', 'deleted')`,
+      ).get(key) as (Omit<VerifyRow, 'etag'> & { etag: Buffer | string | null }) | undefined;
+      return row && { ...row, etag: decodeEtag(row.etag) };
+    });
   }
 
   /**
@@ -910,10 +928,10 @@ export class SqliteStore implements StateStore {
              WHEN status IN ('done', 'unproven') THEN 'pending'
              ELSE status END,
            evidence = CASE WHEN @result = 'ok' AND @evidence IS NOT NULL THEN @evidence ELSE evidence END,
-           dest_etag = CASE WHEN @result = 'ok' AND @destEtag IS NOT NULL THEN @destEtag ELSE dest_etag END,
+           dest_etag = CASE WHEN @result = 'ok' AND @destEtag IS NOT NULL THEN ${STORED_DEST_ETAG} ELSE dest_etag END,
            updated_at = @now WHERE id = @id`,
       );
-      const stamp = now();
+      const stamp = nowMs();
       this.db.transaction(() => {
         for (const finding of results) {
           update.run({
@@ -931,7 +949,7 @@ export class SqliteStore implements StateStore {
 
   /** Rows the destination listing did not show: 'missing' when we had copied them, else 'not-copied'. */
   async finishVerifyPass(pass: number): Promise<void> {
-    const stamp = now();
+    const stamp = nowMs();
     this.guard(() =>
       this.stmt(
         `UPDATE objects SET
@@ -981,7 +999,7 @@ export class SqliteStore implements StateStore {
         objects: number;
       }>;
       const recentErrors = this.stmt(
-        `SELECT key, attempts, error, updated_at AS updatedAt FROM objects
+        `SELECT key, attempts, error, ${isoSql('updated_at')} AS updatedAt FROM objects
          WHERE error IS NOT NULL AND status IN ('failed', 'changed', 'pending', 'in_flight') ORDER BY updated_at DESC LIMIT ?`,
       ).all(recentErrorLimit) as StateSummary['recentErrors'];
       const lastRun = this.stmt(
