@@ -51,10 +51,17 @@ const BYTES_PER_WORKER = 1024 ** 3;
 async function workerCount(store: StateStore, workers: number, given: boolean, concurrency: number): Promise<number> {
   if (given || workers <= 1) return workers;
   const summary = await store.summary(0);
-  const objects = summary.objectsTotal - summary.objectsDone;
-  const bytes = summary.bytesTotal - summary.bytesDone;
+  return defaultWorkers(workers, summary.objectsTotal - summary.objectsDone, summary.bytesTotal - summary.bytesDone, concurrency);
+}
+
+/**
+ * Workers without --workers: `cores`, but at most one per 1,000 objects (or per window) or 1 GiB left,
+ * and never more than the objects left: one object is never shared by two workers, so a worker past
+ * them would only cost a process start and its memory.
+ */
+export function defaultWorkers(cores: number, objects: number, bytes: number, concurrency: number): number {
   const useful = Math.max(Math.ceil(objects / Math.max(OBJECTS_PER_WORKER, concurrency)), Math.ceil(bytes / BYTES_PER_WORKER));
-  return Math.max(1, Math.min(workers, useful));
+  return Math.max(1, Math.min(cores, useful, objects));
 }
 
 /** What a worker child forwards to the parent's display (per-object successes would only be noise). */
@@ -160,7 +167,7 @@ export function copyCommand(): Command {
     .option('--dest-sse-kms-key-id <id>', 'the KMS key of --dest-sse aws:kms (default: the destination account\'s AWS managed key)')
     .option('--max-bandwidth <size>', 'bytes per second read from the source, across the run (e.g. 50MiB)')
     .option('--max-requests-per-second <n>', 'HTTP requests per second, both sides together, retries included')
-    .option('--workers <n>', 'worker processes sharing the state (claims with leases); totals stay totals (default: one per core, at most one per 1,000 objects or 1 GiB left)')
+    .option('--workers <n>', 'worker processes sharing the state (claims with leases); totals stay totals (default: one per core, at most one per 1,000 objects or 1 GiB left, and per object left)')
     .option('--lease-seconds <s>', 'how long a claimed object stays a worker\'s without renewal (a dead worker\'s rows return after it)', '60')
     .option('--dry-run', 'print the plan (what this copy would do, and its cost) and stop: nothing sent, nothing changed')
     .option('--delete-gone', 'after copying, delete from the destination the copies s3migrate wrote of objects gone from the source')
