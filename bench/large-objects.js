@@ -11,6 +11,8 @@
 // copy's (the catalog's wall is a column of its own). With --cap, each side is reached through
 // bench/cap-proxy.js (every connection capped at MIB_PER_S each way), and "to Complete" is the time from
 // the command's start to the CompleteMultipartUpload request seen by the destination's proxy.
+// Peak RSS: GNU time's (the largest single process) and the summed RSS of every process the tool started
+// (a coordinator and its workers), sampled every 200 ms.
 // Every run is checked byte for byte: keys and sizes; then an ETag equal to the source's where both are
 // the same kind (plain MD5, or a multipart ETag of the same parts), else the destination object read whole
 // and its MD5 compared with the source's (read whole once after seeding).
@@ -308,6 +310,44 @@ async function check(expected, md5s, dest) {
   return { ok: true, how: `${byEtag} by ETag, ${byRead} read whole` };
 }
 
+/**
+ * Samples the summed RSS of this process's descendants (the tool under test and any worker processes it
+ * starts; `exclude`: servers and proxies) every 200 ms: GNU time's peak RSS is that of the largest single
+ * process, not of a coordinator and its workers together. stop() resolves the peak in MiB.
+ */
+function treeRss(exclude) {
+  let peak = 0;
+  const sample = () => {
+    const parents = new Map();
+    const rss = new Map();
+    for (const entry of fs.readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      try {
+        const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        parents.set(Number(entry), Number(fields[1]));
+        rss.set(Number(entry), Number(fields[21]) * 4096);
+      } catch {
+        // gone meanwhile
+      }
+    }
+    const skip = new Set(exclude());
+    let total = 0;
+    for (const [pid, bytes] of rss) {
+      if (pid === process.pid || skip.has(pid)) continue;
+      let up = parents.get(pid);
+      while (up !== undefined && up !== process.pid && up > 1 && !skip.has(up)) up = parents.get(up);
+      if (up === process.pid) total += bytes;
+    }
+    peak = Math.max(peak, total);
+  };
+  const timer = setInterval(sample, 200);
+  return () => {
+    clearInterval(timer);
+    return peak / MiB;
+  };
+}
+
 // ---- run -----------------------------------------------------------------------------------------------
 
 const median = (values) => {
@@ -350,14 +390,16 @@ try {
       const cpuNow = () => pids().reduce((sum, pid) => sum + processCpuSeconds(pid), 0);
       try {
         const before = cpuNow();
+        const stopRss = treeRss(() => [...pids(), sourceProxy?.pid, destProxy?.pid]);
         const result = await tools[tool](source, dest, runDir);
+        const treeRssMiB = stopRss();
         const serverCpu = cpuNow() - before;
         const complete = destProxy && completeSentAt(destProxy.requests, result.started);
         const toComplete = complete ? (complete - result.started) / 1000 : NaN;
         const verdict = result.code === 0 ? await check(expected, md5s, fresh.side) : { ok: false, how: `exit ${result.code}` };
         const run = {
           group: group.label, tool, ok: verdict.ok, how: verdict.how, wall: result.wall, cpu: result.cpu, user: result.user, sys: result.sys,
-          rssMiB: result.rssMiB, serverCpu, catalogWall: result.catalogWall, toComplete,
+          rssMiB: result.rssMiB, treeRssMiB, serverCpu, catalogWall: result.catalogWall, toComplete,
           objectsPerSecond: group.count / result.wall, mibPerSecond: bytes / MiB / result.wall,
           mibPerSecondToComplete: bytes / MiB / toComplete, cpuPerGiB: result.cpu / (bytes / 1024 ** 3),
         };
@@ -365,7 +407,7 @@ try {
         process.stderr.write(
           `  ${tool.padEnd(34)} ${run.wall.toFixed(1)} s, ${run.objectsPerSecond.toFixed(1)} obj/s, ${run.mibPerSecond.toFixed(1)} MiB/s` +
             `${Number.isFinite(toComplete) ? ` (to Complete ${toComplete.toFixed(1)} s, ${run.mibPerSecondToComplete.toFixed(1)} MiB/s)` : ''}, ` +
-            `cpu ${run.cpu.toFixed(1)} s (${run.cpuPerGiB.toFixed(2)} s/GiB; user ${run.user.toFixed(1)}, sys ${run.sys.toFixed(1)}), rss ${run.rssMiB.toFixed(0)} MiB, ` +
+            `cpu ${run.cpu.toFixed(1)} s (${run.cpuPerGiB.toFixed(2)} s/GiB; user ${run.user.toFixed(1)}, sys ${run.sys.toFixed(1)}), rss ${run.rssMiB.toFixed(0)} MiB (all processes ${treeRssMiB.toFixed(0)}), ` +
             `server cpu ${serverCpu.toFixed(1)} s${run.catalogWall !== undefined ? `, catalog ${run.catalogWall.toFixed(1)} s` : ''}; ${verdict.ok ? 'verified' : 'NOT VERIFIED'}: ${verdict.how}\n`,
         );
         if (!verdict.ok && result.stderr) process.stderr.write(result.stderr);
@@ -397,8 +439,8 @@ const lines = [
   `Machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'unknown'}), ${Math.round(os.totalmem() / 1024 ** 3)} GiB, Node ${process.version}, load average ${os.loadavg()[0].toFixed(1)} at the end; ` +
     `${serverKind}${cap ? `, every connection capped at ${cap} MiB/s each way` : ''}; medians of ${reps} interleaved run(s) per tool. s3migrate: the copy command (catalog apart).`,
   '',
-  `| objects | tool | wall s | objects/s | MiB/s |${cap ? ' to Complete s | MiB/s to Complete |' : ''} client CPU s | CPU s/GiB | peak RSS MiB | server CPU s | catalog s | runs verified |`,
-  `| --- | --- | ---: | ---: | ---: |${cap ? ' ---: | ---: |' : ''} ---: | ---: | ---: | ---: | ---: | ---: |`,
+  `| objects | tool | wall s | objects/s | MiB/s |${cap ? ' to Complete s | MiB/s to Complete |' : ''} client CPU s | CPU s/GiB | peak RSS MiB | all processes MiB | server CPU s | catalog s | runs verified |`,
+  `| --- | --- | ---: | ---: | ---: |${cap ? ' ---: | ---: |' : ''} ---: | ---: | ---: | ---: | ---: | ---: | ---: |`,
 ];
 for (const group of groups) {
   for (const tool of Object.keys(tools)) {
@@ -409,7 +451,7 @@ for (const group of groups) {
     const f = (v, d = 1) => (Number.isFinite(v) ? v.toFixed(d) : '');
     lines.push(
       `| ${group.label} | ${tool} | ${f(m('wall'))} | ${f(m('objectsPerSecond'))} | ${f(m('mibPerSecond'))} |` +
-        `${cap ? ` ${f(m('toComplete'))} | ${f(m('mibPerSecondToComplete'))} |` : ''} ${f(m('cpu'))} | ${f(m('cpuPerGiB'), 2)} | ${f(m('rssMiB'), 0)} | ` +
+        `${cap ? ` ${f(m('toComplete'))} | ${f(m('mibPerSecondToComplete'))} |` : ''} ${f(m('cpu'))} | ${f(m('cpuPerGiB'), 2)} | ${f(m('rssMiB'), 0)} | ${f(m('treeRssMiB'), 0)} | ` +
         `${f(m('serverCpu'))} | ${f(m('catalogWall'))} | ${mine.length}/${all.length} |`,
     );
   }
