@@ -61,7 +61,15 @@ function pipeCapped(from, to, onChunk) {
         const piece = chunk.subarray(offset, Math.min(chunk.length, offset + slice));
         await take(piece.length);
         if (to.destroyed) return;
-        if (!to.write(piece)) await new Promise((resolve) => to.once('drain', resolve).once('close', resolve));
+        if (!to.write(piece)) {
+          await new Promise((resolve) => {
+            const done = () => {
+              to.off('drain', done).off('close', done);
+              resolve();
+            };
+            to.on('drain', done).on('close', done);
+          });
+        }
       }
       if (!from.destroyed) from.resume();
     });
