@@ -200,6 +200,8 @@ interface LivePart extends CatalogPart {
   lastKey?: string;
   /** Characters seen in the varying tails of this part's keys (the split's guess of the key alphabet). */
   alphabet: Set<number>;
+  /** Where the keys of its last answer start to differ (its first and last key's common prefix length). */
+  varyFrom: number;
   /** Pages stored; and when a split was last tried (in pages), so a part is not probed again at once. */
   pages: number;
   triedAt: number;
@@ -222,7 +224,7 @@ function withLock<T>(part: LivePart, work: () => Promise<T>): Promise<T> {
  * page after page while the other listers wait.
  */
 async function listParts(options: ListPartsOptions): Promise<void> {
-  const live = (part: CatalogPart): LivePart => ({ ...part, lock: Promise.resolve(), active: false, alphabet: new Set(), pages: 0, triedAt: -1, more: true, splitting: false });
+  const live = (part: CatalogPart): LivePart => ({ ...part, lock: Promise.resolve(), active: false, alphabet: new Set(), varyFrom: 0, pages: 0, triedAt: -1, more: true, splitting: false });
   const queue: LivePart[] = options.parts.filter((part) => !part.done).map(live);
   const active = new Set<LivePart>();
   let wake: () => void = () => undefined;
@@ -250,11 +252,6 @@ async function listParts(options: ListPartsOptions): Promise<void> {
       notify();
     }
   };
-  // A part whose first page was full is split at once, whether or not a lister is idle yet: the parts are
-  // planned in key order, and a large one met late would otherwise be listed page after page at the end.
-  const onFirstFullPage = (part: LivePart): void => {
-    if (options.concurrency > 1 && !part.splitting) void trySplit(part);
-  };
   const worker = async (): Promise<void> => {
     while (!options.stop.stopped) {
       const part = queue.shift();
@@ -262,7 +259,7 @@ async function listParts(options: ListPartsOptions): Promise<void> {
         part.active = true;
         active.add(part);
         try {
-          await listPart(part, options, notify, onFirstFullPage);
+          await listPart(part, options, notify);
         } catch (error) {
           options.stop.fail(error);
         } finally {
@@ -288,13 +285,15 @@ async function listParts(options: ListPartsOptions): Promise<void> {
 }
 
 /**
- * The part to split: one being listed whose last answer was full (more to come), the one with the fewest
- * pages stored (a part many pages in is likely near its end; one whose first page was full is likely large).
+ * The part to split: one being listed that has stored two pages and whose last answer was full (a large
+ * part, more to come), the one with the fewest pages stored (one many pages in may be near its end). Each
+ * probe is a request the server pays for (on Ceph RGW about as much CPU as a 1,000-key page): parts are
+ * split only when a lister would otherwise wait, never on a guess.
  */
 function pickVictim(active: ReadonlySet<LivePart>): LivePart | undefined {
   let best: LivePart | undefined;
   for (const part of active) {
-    if (part.done || part.splitting || !part.more || part.lastKey === undefined || part.pages <= part.triedAt) continue;
+    if (part.done || part.splitting || !part.more || part.lastKey === undefined || part.pages < 2 || part.pages <= part.triedAt + 1) continue;
     if (!best || part.pages < best.pages) best = part;
   }
   return best;
@@ -332,15 +331,18 @@ async function splitPart(victim: LivePart, options: ListPartsOptions): Promise<C
   const last = victim.lastKey!;
   const end = victim.endKey;
   const floor = Math.max(options.prefix.length, end === null ? 0 : commonPrefixLength(last, end));
-  // Round 1: the last key with one character raised, at each position from the last one up.
+  // Round 1: the last key with one character raised, at each position up.
   const raised: Array<{ at: number; key: string }> = [];
-  for (let at = last.length - 1; at >= floor && raised.length < 16; at--) {
+  // From a little into the part where its last page's keys vary (not a constant suffix such as `.jpg`).
+  for (let at = Math.min(last.length - 1, victim.varyFrom + 2); at >= floor && raised.length < 8; at--) {
     const key = bump(last.slice(0, at), last.charCodeAt(at));
     if (key !== undefined && (end === null || compareKeys(key, end) < 0)) raised.push({ at, key });
   }
   if (raised.length === 0) return [];
-  // With them, the key right after the last one listed: the victim's own next page, no boundary before it.
-  const [next, ...above] = await sample([last, ...raised.map((r) => r.key)], last, end, options);
+  const above = await sample(raised.map((r) => r.key), last, end, options);
+  // The first raised key's sample is (nearly always) the key right after the last one listed: the victim's
+  // own next page, so no boundary at or before it.
+  const next = above[0];
   if (options.stop.stopped || next === undefined) return [];
   const found = new Set(above.filter((key): key is string => key !== undefined));
   // Round 2: at the coarsest position whose raised key still had keys above it, each character of the
@@ -356,7 +358,7 @@ async function splitPart(victim: LivePart, options: ListPartsOptions): Promise<C
     const head = last.slice(0, coarsest.at);
     const from = last.charCodeAt(coarsest.at) + 1;
     const alphabet = [...victim.alphabet].filter((unit) => unit > from && (unit < 0xd800 || unit >= 0xe000)).sort((a, b) => a - b);
-    const step = Math.max(1, Math.ceil(alphabet.length / (2 * options.concurrency)));
+    const step = Math.max(1, Math.ceil(alphabet.length / options.concurrency));
     const candidates = alphabet
       .filter((_, i) => i % step === 0)
       .map((unit) => head + String.fromCharCode(unit))
@@ -473,7 +475,7 @@ function assertByteOrder(objects: readonly ListedObject[]): void {
   }
 }
 
-async function listPart(part: LivePart, options: ListPartsOptions, notify: () => void, onFirstFullPage: (part: LivePart) => void): Promise<void> {
+async function listPart(part: LivePart, options: ListPartsOptions, notify: () => void): Promise<void> {
   const onAnswer = (answer: ListAnswer): void => {
     const endKey = part.endKey;
     const keys = endKey === null ? answer.objects : answer.objects.filter((object) => compareKeys(object.key, endKey) <= 0);
@@ -483,8 +485,9 @@ async function listPart(part: LivePart, options: ListPartsOptions, notify: () =>
     const last = keys[keys.length - 1]!.key;
     if (part.lastKey === undefined || compareKeys(last, part.lastKey) > 0) part.lastKey = last;
     // The characters of the keys' varying tails: what a split guesses the key alphabet to be.
+    const from = commonPrefixLength(keys[0]!.key, last);
+    part.varyFrom = from;
     if (part.alphabet.size < 256) {
-      const from = commonPrefixLength(keys[0]!.key, last);
       for (const object of keys) for (let i = from; i < object.key.length; i++) part.alphabet.add(object.key.charCodeAt(i));
     }
   };
@@ -512,7 +515,6 @@ async function listPart(part: LivePart, options: ListPartsOptions, notify: () =>
     });
     notify();
     if (done || options.stop.stopped) return;
-    if (part.pages === 1 && part.more) onFirstFullPage(part);
   }
 }
 
