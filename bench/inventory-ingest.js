@@ -106,6 +106,7 @@ async function runOne(dir, manifestKey, stateFile) {
   await store.setSource(SOURCE);
   let rssSamples = [];
   let pages = 0;
+  let atPeak = { hwm: 0 };
   const result = await runCatalog({
     store,
     client,
@@ -114,7 +115,18 @@ async function runOne(dir, manifestKey, stateFile) {
     inventory,
     inventoryTempDir: dir,
     onEvent: (event) => {
-      if (event.type === 'page' && ++pages % 1000 === 0) rssSamples.push(Math.round(process.memoryUsage().rss / 2 ** 20));
+      if (event.type !== 'page') return;
+      pages += 1;
+      if (pages % 1000 === 0) rssSamples.push(Math.round(process.memoryUsage().rss / 2 ** 20));
+      // Where the peak happens, and in what: V8's heap, buffers outside it, or neither (SQLite, the C++ side).
+      if (pages % 50 === 0) {
+        const hwm = peakRssMiB();
+        if (hwm > atPeak.hwm) {
+          const m = process.memoryUsage();
+          const mib = (n) => Math.round(n / 2 ** 20);
+          atPeak = { hwm: Math.round(hwm), page: pages, rss: mib(m.rss), heapTotal: mib(m.heapTotal), heapUsed: mib(m.heapUsed), external: mib(m.external), arrayBuffers: mib(m.arrayBuffers) };
+        }
+      }
     },
   });
   const done = process.hrtime.bigint();
@@ -125,7 +137,7 @@ async function runOne(dir, manifestKey, stateFile) {
   const verifySeconds = Number(verified - started) / 1e9;
   const ingestSeconds = Number(done - verified) / 1e9;
   process.stdout.write(
-    `${JSON.stringify({ rows, verifySeconds, ingestSeconds, verifyCpu: cpuSeconds(cpu0, cpu1), ingestCpu: cpuSeconds(cpu1, cpu2), stateBytes: fs.statSync(stateFile).size, peakRssMiB: peakRssMiB(), rssEveryMillionRows: rssSamples })}\n`,
+    `${JSON.stringify({ rows, verifySeconds, ingestSeconds, verifyCpu: cpuSeconds(cpu0, cpu1), ingestCpu: cpuSeconds(cpu1, cpu2), stateBytes: fs.statSync(stateFile).size, peakRssMiB: peakRssMiB(), rssEveryMillionRows: rssSamples, atPeak })}\n`,
   );
 }
 
