@@ -287,10 +287,12 @@ async function listParts(options: ListPartsOptions): Promise<void> {
 /**
  * Pages a part must have stored before it may be split. Each probe is a request the server pays for (on a
  * local Ceph RGW 5-7 ms of CPU, a third of a 1,000-key page; on s3rver a whole directory read): splitting
- * every part two pages in cost RGW more than the balance gained (50,000 keys under 40 prefixes, 8 listers:
- * 1.7 s against 1.3 s without splits). Four pages in, only parts large enough to be a run's tail are split.
+ * parts of 2,000-6,566 keys (50,000 keys under 40 prefixes, 8 listers, 20 ms per request) cost RGW more
+ * than the balance gained: 1.7 s against 1.3 s without splits when splitting two pages in, 3.3 s against
+ * 2.0 s four pages in. Eight pages in, only a directory of many thousand keys, the tail no plan can cut, is
+ * split.
  */
-const SPLIT_AFTER_PAGES = 4;
+const SPLIT_AFTER_PAGES = 8;
 
 /**
  * The part to split: one being listed that has stored SPLIT_AFTER_PAGES pages and whose last answer was
