@@ -82,7 +82,7 @@ function localClient(dir) {
       const { Key } = command.input;
       const file = path.join(dir, Key);
       if (!fs.existsSync(file)) throw Object.assign(new Error('NoSuchKey'), { name: 'NoSuchKey', $metadata: { httpStatusCode: 404 } });
-      const body = fs.createReadStream(file, { highWaterMark: 1 << 20 });
+      const body = fs.createReadStream(file, { highWaterMark: 64 * 1024 }); // chunks of the size an HTTP body arrives in
       body.transformToByteArray = async () => new Uint8Array(fs.readFileSync(file));
       body.transformToString = async () => fs.readFileSync(file, 'utf8');
       return { Body: body };
@@ -107,6 +107,7 @@ async function runOne(dir, manifestKey, stateFile) {
   let rssSamples = [];
   let pages = 0;
   let atPeak = { hwm: 0 };
+  const heapAfterGc = [];
   const result = await runCatalog({
     store,
     client,
@@ -117,7 +118,14 @@ async function runOne(dir, manifestKey, stateFile) {
     onEvent: (event) => {
       if (event.type !== 'page') return;
       pages += 1;
-      if (pages % 1000 === 0) rssSamples.push(Math.round(process.memoryUsage().rss / 2 ** 20));
+      if (pages % 1000 === 0) {
+        // Under `node --expose-gc`: the heap after a full collection too, what is really kept.
+        if (globalThis.gc) {
+          globalThis.gc();
+          heapAfterGc.push(Math.round(process.memoryUsage().heapUsed / 2 ** 20));
+        }
+        rssSamples.push(Math.round(process.memoryUsage().rss / 2 ** 20));
+      }
       // Where the peak happens, and in what: V8's heap, buffers outside it, or neither (SQLite, the C++ side).
       if (pages % 50 === 0) {
         const hwm = peakRssMiB();
@@ -137,7 +145,7 @@ async function runOne(dir, manifestKey, stateFile) {
   const verifySeconds = Number(verified - started) / 1e9;
   const ingestSeconds = Number(done - verified) / 1e9;
   process.stdout.write(
-    `${JSON.stringify({ rows, verifySeconds, ingestSeconds, verifyCpu: cpuSeconds(cpu0, cpu1), ingestCpu: cpuSeconds(cpu1, cpu2), stateBytes: fs.statSync(stateFile).size, peakRssMiB: peakRssMiB(), rssEveryMillionRows: rssSamples, atPeak })}\n`,
+    `${JSON.stringify({ rows, verifySeconds, ingestSeconds, verifyCpu: cpuSeconds(cpu0, cpu1), ingestCpu: cpuSeconds(cpu1, cpu2), stateBytes: fs.statSync(stateFile).size, peakRssMiB: peakRssMiB(), rssEveryMillionRows: rssSamples, atPeak, ...(globalThis.gc ? { heapAfterGcMiB: heapAfterGc } : {}) })}\n`,
   );
 }
 
@@ -157,7 +165,7 @@ for (const rows of sizes) {
     const manifestKey = await writeReport(dir, rows, perFile);
     const gzBytes = fs.readdirSync(path.join(dir, `inventory/${SOURCE.bucket}/all/data`)).reduce((sum, name) => sum + fs.statSync(path.join(dir, `inventory/${SOURCE.bucket}/all/data`, name)).size, 0);
     process.stderr.write(`${rows.toLocaleString('en-US')} rows: report written in ${((Date.now() - t0) / 1000).toFixed(0)} s (${(gzBytes / 2 ** 20).toFixed(0)} MiB gzip)\n`);
-    const child = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--one', dir, manifestKey, path.join(dir, 'state.db')], {
+    const child = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), '--one', dir, manifestKey, path.join(dir, 'state.db')], {
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'inherit'],
       maxBuffer: 1 << 24,
