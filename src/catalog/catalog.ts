@@ -236,7 +236,7 @@ async function listParts(options: ListPartsOptions): Promise<void> {
   let splitting = 0;
   /**
    * Splits `victim`; the new parts queue behind the planned parts not yet started (any of those may be
-   * large: its first page tells, and it is split in turn).
+   * large too, and is split in turn once it has shown it).
    */
   const trySplit = async (victim: LivePart): Promise<void> => {
     splitting += 1;
