@@ -2,7 +2,8 @@
 // several --list-concurrency values, beside `rclone lsf -R --fast-list` (one flat listing) and `rclone lsf -R`
 // (a directory walk, --checkers 8 at once) on the same bucket; interleaved A B C then C B A, medians.
 // Usage: node bench/list.js [--server s3rver|rgw] [--keys 50000] [--delay 20[,100...]] [--reps 3] [--concurrency 1,2,4,8,16,32]
-//   [--no-rclone]. rgw needs Ceph (test/servers/rgw.sh install); seeding 50,000 objects into it takes ~2 minutes.
+//   [--no-rclone] [--baseline DIR] (DIR: another built checkout, e.g. before a change: its catalog runs beside, same
+//   concurrencies, interleaved). rgw needs Ceph (test/servers/rgw.sh install); seeding 50,000 objects into it takes ~2 minutes.
 // The layout: 40 prefixes whose sizes grow by 15 % each (0.06 % to 13 % of the keys), 15 keys at the root.
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -14,7 +15,7 @@ import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client
 import Database from 'better-sqlite3';
 import pLimit from 'p-limit';
 import { startS3rver } from '../scripts/servers/s3rver.js';
-import { timed } from './measure.js';
+import { processCpuSeconds, timed } from './measure.js';
 
 if (process.argv.includes('--help')) {
   // The usage is this file's opening comment.
@@ -34,6 +35,7 @@ const delays = flag('delay', '20').split(',').map(Number);
 const reps = Number(flag('reps', '3'));
 const concurrencies = flag('concurrency', '1,2,4,8,16,32').split(',').map(Number);
 const withRclone = !process.argv.includes('--no-rclone');
+const baseline = flag('baseline', undefined);
 const BUCKET = 'listing';
 
 function layout() {
@@ -81,7 +83,7 @@ async function startServer(keys) {
   const limit = pLimit(64);
   await Promise.all(keys.map((key) => limit(() => client.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: key })))));
   client.destroy();
-  const pids = execFileSync('sh', ['-c', `cat ${dir}/*.pid 2>/dev/null || true`], { encoding: 'utf8' }).split(/\s+/).filter(Boolean).map(Number);
+  const pids = execFileSync('sh', ['-c', `cat ${dir}/run/*.pid 2>/dev/null || true`], { encoding: 'utf8' }).split(/\s+/).filter(Boolean).map(Number);
   return {
     ...user,
     endpoint,
@@ -103,7 +105,7 @@ async function startDelayProxy(target, delay) {
     });
     child.once('exit', (code) => reject(new Error(`delay proxy exited with ${code}`)));
   });
-  return { endpoint: `http://127.0.0.1:${port}`, stop: () => child.kill('SIGTERM') };
+  return { endpoint: `http://127.0.0.1:${port}`, pid: child.pid, stop: () => child.kill('SIGTERM') };
 }
 
 const median = (values) => {
@@ -118,9 +120,13 @@ const work = fs.mkdtempSync(path.join(os.tmpdir(), 's3migrate-bench-list-'));
 const baseEnv = { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
 delete baseEnv.AWS_CA_BUNDLE; // rclone 1.60 refuses it
 const largest = Math.max(...Object.values(keys.reduce((m, k) => ({ ...m, [k.split('/')[0]]: (m[k.split('/')[0]] ?? 0) + 1 }), {})));
+// The floor under every s3migrate run: a process that loads the CLI and exits.
+const startup = [];
+for (let i = 0; i < 3; i++) startup.push((await timed(['node', path.join(root, 'bin/s3migrate.js'), '--version'], baseEnv)).wall);
 const lines = [
   `Listing ${total.toLocaleString('en-US')} keys (40 prefixes of 11 to ${largest} keys, 15 at the root) on ${serverKind}; ` +
-    `${os.cpus().length} cores, Node ${process.version}; medians of ${reps} interleaved runs after one unmeasured.`,
+    `${os.cpus().length} cores, Node ${process.version}; medians of ${reps} interleaved runs after one unmeasured; ` +
+    `\`s3migrate --version\` alone takes ${median(startup).toFixed(2)} s.`,
 ];
 
 /** Runs every tool `reps` times behind a proxy adding `delay` ms per request. */
@@ -144,10 +150,11 @@ async function benchAt(delay) {
   };
   /** Each tool returns wall, CPU and how many keys it found (to check it found them all). */
   const tools = {};
+  for (const [label, checkout] of [['s3migrate', root], ...(baseline ? [['baseline', baseline]] : [])])
   for (const n of concurrencies) {
-    tools[`s3migrate --list-concurrency ${n}`] = async (run) => {
-      const state = path.join(work, `state-${n}-${run}.db`);
-      const result = await timed(['node', path.join(root, 'bin/s3migrate.js'), 'catalog', '--from', `s3://${BUCKET}`, '--state', state, '--quiet', '--list-concurrency', String(n)], s3migrateEnv);
+    tools[`${label} --list-concurrency ${n}`] = async (run) => {
+      const state = path.join(work, `state-${label}-${n}-${run}.db`);
+      const result = await timed(['node', path.join(checkout, 'bin/s3migrate.js'), 'catalog', '--from', `s3://${BUCKET}`, '--state', state, '--quiet', '--list-concurrency', String(n)], s3migrateEnv);
       const db = new Database(state, { readonly: true });
       const found = db.prepare('SELECT COUNT(*) FROM objects').pluck().get();
       db.close();
@@ -173,7 +180,11 @@ async function benchAt(delay) {
     for (const name of names) await tools[name]('warm');
     for (let r = 0; r < reps; r++) {
       for (const name of r % 2 === 0 ? names : [...names].reverse()) {
+        const cpuOf = (pids) => pids.reduce((sum, pid) => sum + processCpuSeconds(pid), 0);
+        const before = { server: cpuOf(server.pids), proxy: cpuOf([proxy.pid]) };
         const result = await tools[name](r);
+        result.serverCpu = cpuOf(server.pids) - before.server;
+        result.proxyCpu = cpuOf([proxy.pid]) - before.proxy;
         runs.push({ name, ...result });
         process.stderr.write(`  ${delay} ms  ${name.padEnd(34)} ${result.wall.toFixed(2)} s, cpu ${result.cpu.toFixed(2)} s, ${result.found} keys${result.code ? ` (exit ${result.code})` : ''}\n`);
       }
@@ -183,11 +194,14 @@ async function benchAt(delay) {
   }
   const base = median(runs.filter((r) => r.name === 's3migrate --list-concurrency 1').map((r) => r.wall));
   lines.push('', `Behind a proxy adding ${delay} ms per request:`, '');
-  lines.push('| tool | wall s | client CPU s | keys found | speed-up vs --list-concurrency 1 |', '| --- | ---: | ---: | ---: | ---: |');
+  lines.push(
+    '| tool | wall s | client CPU s | server CPU s | proxy CPU s | keys found | speed-up vs s3migrate --list-concurrency 1 |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+  );
   for (const name of Object.keys(tools)) {
     const mine = runs.filter((r) => r.name === name);
     const wall = median(mine.map((r) => r.wall));
-    lines.push(`| ${name} | ${wall.toFixed(2)} | ${median(mine.map((r) => r.cpu)).toFixed(2)} | ${[...new Set(mine.map((r) => r.found))].join(' / ')} | ${(base / wall).toFixed(2)}x |`);
+    lines.push(`| ${name} | ${wall.toFixed(2)} | ${median(mine.map((r) => r.cpu)).toFixed(2)} | ${median(mine.map((r) => r.serverCpu)).toFixed(2)} | ${median(mine.map((r) => r.proxyCpu)).toFixed(2)} | ${[...new Set(mine.map((r) => r.found))].join(' / ')} | ${(base / wall).toFixed(2)}x |`);
   }
 }
 

@@ -117,6 +117,12 @@ export interface StateStore {
    */
   planCatalogParts(pass: number, ranges: ReadonlyArray<{ startAfter: string; endKey: string | null }>): Promise<CatalogPart[]>;
   /**
+   * Splits an unfinished part of the current listing pass at `at` (one transaction): the part ends at `at`,
+   * and a new part (the next free number) holds the keys above it up to the old end. Refused (undefined) when
+   * the part is done or `at` is not strictly between its resume point and its end. Returns the new part.
+   */
+  splitCatalogPart(pass: number, part: number, at: string): Promise<CatalogPart | undefined>;
+  /**
    * Stores one page and where it leaves its pass (a part's resume point, an inventory's next data file) in
    * ONE transaction. Changed keys go back to pending; unchanged rows keep their status. A page of an
    * inventory never overwrites what the state knows to be newer (see finishCatalogPass). `seen`: keys

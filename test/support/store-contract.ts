@@ -334,6 +334,39 @@ export function storeContract(harness: () => StoreHarness): void {
       expect(next).toMatchObject({ pass: 2, resumed: false, parts: [] });
       expect((await again.planCatalogParts(2, [{ startAfter: '', endKey: null }])).map((part) => part.part)).toEqual([1]);
     });
+
+    it('a part splits at a key between its resume point and its end; the new part resumes on its own', async () => {
+      const h = await open();
+      const { store } = h;
+      await store.beginCatalogPass({ kind: 'listing' });
+      await store.planCatalogParts(1, [
+        { startAfter: '', endKey: 'm' },
+        { startAfter: 'm', endKey: null },
+      ]);
+      await store.ingestPage(1, [obj('b')], { part: 1, resumeAfter: 'b', done: false });
+      // Not above the resume point, not below the end, or a done part: refused, nothing changed.
+      expect(await store.splitCatalogPart(1, 1, 'b')).toBeUndefined();
+      expect(await store.splitCatalogPart(1, 1, 'a')).toBeUndefined();
+      expect(await store.splitCatalogPart(1, 1, 'm')).toBeUndefined();
+      expect(await store.splitCatalogPart(1, 9, 'c')).toBeUndefined();
+      expect(await store.splitCatalogPart(1, 1, 'f')).toEqual({ part: 3, startAfter: 'f', endKey: 'm', resumeAfter: 'f', done: false, keysListed: 0 });
+      // The open-ended last part splits too; the new part keeps its open end.
+      expect(await store.splitCatalogPart(1, 2, 'x')).toEqual({ part: 4, startAfter: 'x', endKey: null, resumeAfter: 'x', done: false, keysListed: 0 });
+      await store.ingestPage(1, [obj('g')], { part: 3, resumeAfter: 'g', done: false });
+      await store.close(); // killed
+
+      const again = await h.reopen();
+      const resumed = await again.beginCatalogPass({ kind: 'listing' });
+      expect(resumed.parts).toEqual([
+        { part: 1, startAfter: '', endKey: 'f', resumeAfter: 'b', done: false, keysListed: 1 },
+        { part: 2, startAfter: 'm', endKey: 'x', resumeAfter: 'm', done: false, keysListed: 0 },
+        { part: 3, startAfter: 'f', endKey: 'm', resumeAfter: 'g', done: false, keysListed: 1 },
+        { part: 4, startAfter: 'x', endKey: null, resumeAfter: 'x', done: false, keysListed: 0 },
+      ]);
+      await again.ingestPage(1, [], { part: 1, resumeAfter: 'b', done: true });
+      expect(await again.splitCatalogPart(1, 1, 'c')).toBeUndefined();
+      await again.close();
+    });
   });
 
   describe('catalog passes from an S3 Inventory report', () => {

@@ -182,6 +182,57 @@ describe('the key space in parts', () => {
     }
   });
 
+  it('one large flat directory is split as it is listed: more parts than planned, exact keys, and a kill after splits resumes each piece', async () => {
+    // 12,000 keys directly under one prefix (one planned part of them), hex-like and awkward names mixed in.
+    const keys = Array.from({ length: 12_000 }, (_, i) => `big/${(i * 2654435761 >>> 0).toString(16).padStart(8, '0')}${i % 13 === 0 ? ' é' : ''}`);
+    keys.push('big0', 'a', 'big/', '😀');
+    const total = new Set(keys).size;
+    const parts = (store: SqliteStore) =>
+      (store as unknown as { partsOf(pass: number): Array<{ done: boolean; startAfter: string; endKey: string | null }> }).partsOf(1);
+    {
+      const { store } = openStore();
+      const bucket = fakeBucket(keys, { pageSize: 500 });
+      expect((await catalog(store, bucket.lister, 8)).completed).toBe(true);
+      expect(storedKeys(store)).toEqual([...new Set(keys)].sort(byteOrder));
+      const planned = (await planParts(fakeBucket(keys).lister, '', 8)).length;
+      expect(parts(store).length).toBeGreaterThan(planned + 4);
+      // Probes ask for one key each.
+      expect(bucket.requests.length).toBeLessThan(200);
+      await store.close();
+    }
+    for (const stopAt of [12, 30, 60]) {
+      const { file, store } = openStore();
+      let sent = 0;
+      const controller = new AbortController();
+      const bucket = fakeBucket(keys, { pageSize: 500 });
+      const killing: Lister = (request) => {
+        sent += 1;
+        if (sent === stopAt) controller.abort();
+        return bucket.lister(request);
+      };
+      expect((await catalog(store, killing, 8, controller.signal)).completed).toBe(false);
+      const before = parts(store);
+      await store.close();
+      const again = openStore(file).store;
+      const resumed = fakeBucket(keys, { pageSize: 500 });
+      expect((await catalog(again, resumed.lister, 8)).completed).toBe(true);
+      expect(storedKeys(again)).toHaveLength(total);
+      expect(storedKeys(again)).toEqual([...new Set(keys)].sort(byteOrder));
+      // The parts still tile the key space: sorted by start, each starts where the one before ends.
+      const tiles = parts(again).sort((x, y) => byteOrder(x.startAfter, y.startAfter));
+      expect(tiles[0]!.startAfter).toBe('');
+      for (let i = 1; i < tiles.length; i++) expect(tiles[i]!.startAfter).toBe(tiles[i - 1]!.endKey);
+      expect(tiles.at(-1)!.endKey).toBeNull();
+      for (const request of resumed.requests.filter((r) => r.token === undefined && r.delimiter === undefined)) {
+        const inside = before.filter((part) => part.done).find(
+          (part) => byteOrder(request.startAfter ?? '', part.startAfter) >= 0 && (part.endKey === null || byteOrder(request.startAfter ?? '', part.endKey) < 0),
+        );
+        expect(inside, `request after ${request.startAfter}`).toBeUndefined();
+      }
+      await again.close();
+    }
+  });
+
   it('a server listing out of byte order (s3rver: `a/b.jpg` before `a b.jpg`) stops the catalog, no key dropped silently', async () => {
     // s3rver walks its directories: a plain listing gives the keys under a/ before `a b.jpg`, `a-.jpg`, `a.jpg`.
     const walkOrder = ['B.jpg', 'a/b.jpg', 'a b.jpg', 'a-.jpg', 'a.jpg', 'dir/', 'z.jpg'];

@@ -789,6 +789,33 @@ export class PgStore implements StateStore {
     );
   }
 
+  async splitCatalogPart(pass: number, part: number, at: string): Promise<CatalogPart | undefined> {
+    return this.guard(() =>
+      this.transaction(async (client) => {
+        await this.lockMigrationRow(client);
+        // COLLATE "C": byte order, as S3 orders keys.
+        const found = await this.query<{ endKey: string | null }>(
+          `SELECT end_key AS "endKey" FROM s3migrate.catalog_parts
+           WHERE migration = $1 AND pass = $2 AND part = $3 AND NOT done AND resume_after < $4 AND (end_key IS NULL OR $4 < end_key)
+           FOR UPDATE`,
+          [this.migration, pass, part, at],
+          client,
+        );
+        const row = found.rows[0];
+        if (row === undefined) return undefined;
+        await this.query('UPDATE s3migrate.catalog_parts SET end_key = $4 WHERE migration = $1 AND pass = $2 AND part = $3', [this.migration, pass, part, at], client);
+        const inserted = await this.query<{ part: number }>(
+          `INSERT INTO s3migrate.catalog_parts (migration, pass, part, start_after, end_key, resume_after)
+           SELECT $1, $2, COALESCE(MAX(part), 0) + 1, $3, $4, $3 FROM s3migrate.catalog_parts WHERE migration = $1 AND pass = $2
+           RETURNING part`,
+          [this.migration, pass, at, row.endKey],
+          client,
+        );
+        return (await this.partsOf(pass, client)).find((p) => p.part === inserted.rows[0]!.part);
+      }),
+    );
+  }
+
   /**
    * Stores one page and where it leaves its pass in ONE transaction, so a crash leaves either the whole
    * page with its resume point or neither. Changed keys go back to pending; unchanged rows keep their

@@ -389,6 +389,31 @@ export class SqliteStore implements StateStore {
     );
   }
 
+  async splitCatalogPart(pass: number, part: number, at: string): Promise<CatalogPart | undefined> {
+    return this.guard(() =>
+      this.db
+        .transaction(() => {
+          // Byte order: SQLite compares TEXT with memcmp of its UTF-8, as S3 orders keys.
+          const row = this.stmt(
+            `SELECT end_key AS endKey FROM catalog_parts
+             WHERE pass = @pass AND part = @part AND done = 0 AND resume_after < @at AND (end_key IS NULL OR @at < end_key)`,
+          ).get({ pass, part, at }) as { endKey: string | null } | undefined;
+          if (row === undefined) return undefined;
+          this.stmt('UPDATE catalog_parts SET end_key = ? WHERE pass = ? AND part = ?').run(at, pass, part);
+          const next = (this.stmt('SELECT MAX(part) + 1 FROM catalog_parts WHERE pass = ?').pluck().get(pass) as number) ?? 1;
+          this.stmt('INSERT INTO catalog_parts (pass, part, start_after, end_key, resume_after) VALUES (?, ?, ?, ?, ?)').run(
+            pass,
+            next,
+            at,
+            row.endKey,
+            at,
+          );
+          return this.partsOf(pass).find((row) => row.part === next);
+        })
+        .immediate(),
+    );
+  }
+
   /**
    * Stores one page and where it leaves its pass in ONE transaction, so a crash leaves either the whole
    * page with its resume point or neither. Changed keys go back to pending; unchanged rows keep their status.
