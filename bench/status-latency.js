@@ -72,13 +72,14 @@ async function buildSqlite(file, rows) {
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = OFF');
   const r = rowSql((x) => x);
-  // Keys must arrive in order for a fast build: n is zero-padded so key order = n order.
+  // Keys must arrive in order for a fast build: n is zero-padded so key order = n order. The state file's
+  // compact row (schema 3): times in milliseconds since 1970, no per-row listed_at.
   const key = `'photos/' || printf('%09d', n / 1000) || '/img-' || printf('%012d', n) || '.jpg'`;
   const insert = db.prepare(`
     WITH RECURSIVE s(n) AS (SELECT ? UNION ALL SELECT n + 1 FROM s WHERE n + 1 < ?)
-    INSERT INTO objects (key, size, etag, last_modified, status, attempts, error, catalog_pass, listed_at, updated_at, evidence, verify_result, copied_at)
-    SELECT ${key}, ${r.size}, ${r.etag}, '2024-01-01T00:00:00.000Z', ${r.status}, CASE WHEN ${r.status} = 'failed' THEN 3 ELSE 0 END, ${r.error}, 1,
-      '2024-02-01T00:00:00.000Z', '2024-02-01T00:00:00.000Z', ${r.evidence}, ${r.verify}, CASE WHEN ${r.status} = 'done' THEN '2024-02-02T00:00:00.000Z' END
+    INSERT INTO objects (key, size, etag, last_modified, status, attempts, error, catalog_pass, updated_at, evidence, verify_result, copied_at)
+    SELECT ${key}, ${r.size}, ${r.etag}, ${Date.UTC(2024, 0, 1)}, ${r.status}, CASE WHEN ${r.status} = 'failed' THEN 3 ELSE 0 END, ${r.error}, 1,
+      ${Date.UTC(2024, 1, 1)}, ${r.evidence}, ${r.verify}, CASE WHEN ${r.status} = 'done' THEN ${Date.UTC(2024, 1, 2)} END
     FROM s`);
   for (let start = 0; start < rows; start += CHUNK) {
     db.transaction(() => insert.run(start, Math.min(start + CHUNK, rows)))();
