@@ -221,6 +221,9 @@ const FORGETTABLE_IDS = `SELECT o.id FROM s3migrate.objects o WHERE o.migration 
   AND NOT (o.status = 'in_flight' AND o.lease_owner IS NOT NULL AND o.lease_owner IS DISTINCT FROM $3::text
            AND o.lease_expires_at > ${NOW_MS})`;
 
+/** The rows of a batch of marks (ids, param $2), locked in id order before any is written. */
+const MARK_LOCK = 'SELECT 1 FROM s3migrate.objects WHERE migration = $1 AND id = ANY ($2::bigint[]) ORDER BY id FOR UPDATE';
+
 const FORGET_PARTS = 'DELETE FROM s3migrate.parts WHERE migration = $1 AND object_id = ANY ($2::bigint[])';
 const FORGET_UPLOADS = 'DELETE FROM s3migrate.uploads WHERE migration = $1 AND object_id = ANY ($2::bigint[])';
 const INSERT_UPLOADS = `INSERT INTO s3migrate.uploads
@@ -344,6 +347,18 @@ function groupsOf<T extends { id: number }>(items: readonly T[], kindOf: (item: 
 const RETRYABLE = new Set(['40P01', '40001']);
 
 type Queryable = pg.Pool | pg.PoolClient;
+
+/** Runs one statement again (up to 5 times) when the server aborted it for a deadlock or a serialization conflict. */
+async function retryingConflicts<T>(statement: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await statement();
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      if (!(code && RETRYABLE.has(code)) || attempt >= 5) throw error;
+    }
+  }
+}
 
 /** A database failure of the PostgreSQL state: StateStoreError (exit 1, caught as such), worded for a database. */
 export class PgStateStoreError extends StateStoreError {
@@ -547,8 +562,12 @@ export class PgStore implements StateStore {
     );
     const owner = this.worker?.id ?? null;
     const applied = new Map<Mark, boolean>();
+    const rowIds = [...new Set(units.map((unit) => unit.id))].sort((a, b) => a - b);
     await this.transaction(async (client) => {
       applied.clear();
+      // As a worker, the batch's rows are locked first, in id order, as renewLeases locks them: in any
+      // other order the two deadlocked.
+      if (owner !== null) await this.query(MARK_LOCK, [this.migration, rowIds], client);
       for (const group of groups) {
         const ids = await applyGroup((sql, values) => this.query(sql, values, client), this.migration, owner, group);
         for (const mark of group) applied.set(mark, ids.has(mark.id));
@@ -1079,10 +1098,17 @@ export class PgStore implements StateStore {
   async renewLeases(): Promise<number> {
     const worker = this.requireWorker();
     return this.guard(async () => {
-      const result = await this.query(
-        `UPDATE s3migrate.objects SET lease_expires_at = ${NOW_MS} + $3
-         WHERE migration = $1 AND status = 'in_flight' AND lease_owner = $2`,
-        [this.migration, worker.id, worker.leaseMs],
+      // The rows are locked in id order, as a batch of marks locks them (commitMarks): the renewal and
+      // this worker's marks (commitMarks), on two connections, touch the same rows, and in two orders they
+      // deadlocked (40P01, seen with 4 workers and --sort newest). A deadlock all the same is retried.
+      const result = await retryingConflicts(() =>
+        this.query(
+          `UPDATE s3migrate.objects o SET lease_expires_at = ${NOW_MS} + $3
+           FROM (SELECT id FROM s3migrate.objects WHERE migration = $1 AND status = 'in_flight' AND lease_owner = $2
+                 ORDER BY id FOR UPDATE) held
+           WHERE o.migration = $1 AND o.id = held.id`,
+          [this.migration, worker.id, worker.leaseMs],
+        ),
       );
       return result.rowCount ?? 0;
     });
