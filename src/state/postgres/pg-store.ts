@@ -221,9 +221,6 @@ const FORGETTABLE_IDS = `SELECT o.id FROM s3migrate.objects o WHERE o.migration 
   AND NOT (o.status = 'in_flight' AND o.lease_owner IS NOT NULL AND o.lease_owner IS DISTINCT FROM $3::text
            AND o.lease_expires_at > ${NOW_MS})`;
 
-/** The rows of a batch of marks (ids, param $2), locked in id order before any is written. */
-const MARK_LOCK = 'SELECT 1 FROM s3migrate.objects WHERE migration = $1 AND id = ANY ($2::bigint[]) ORDER BY id FOR UPDATE';
-
 const FORGET_PARTS = 'DELETE FROM s3migrate.parts WHERE migration = $1 AND object_id = ANY ($2::bigint[])';
 const FORGET_UPLOADS = 'DELETE FROM s3migrate.uploads WHERE migration = $1 AND object_id = ANY ($2::bigint[])';
 const INSERT_UPLOADS = `INSERT INTO s3migrate.uploads
@@ -562,12 +559,8 @@ export class PgStore implements StateStore {
     );
     const owner = this.worker?.id ?? null;
     const applied = new Map<Mark, boolean>();
-    const rowIds = [...new Set(units.map((unit) => unit.id))].sort((a, b) => a - b);
     await this.transaction(async (client) => {
       applied.clear();
-      // As a worker, the batch's rows are locked first, in id order, as renewLeases locks them: in any
-      // other order the two deadlocked.
-      if (owner !== null) await this.query(MARK_LOCK, [this.migration, rowIds], client);
       for (const group of groups) {
         const ids = await applyGroup((sql, values) => this.query(sql, values, client), this.migration, owner, group);
         for (const mark of group) applied.set(mark, ids.has(mark.id));
@@ -1098,9 +1091,11 @@ export class PgStore implements StateStore {
   async renewLeases(): Promise<number> {
     const worker = this.requireWorker();
     return this.guard(async () => {
-      // The rows are locked in id order, as a batch of marks locks them (commitMarks): the renewal and
-      // this worker's marks (commitMarks), on two connections, touch the same rows, and in two orders they
-      // deadlocked (40P01, seen with 4 workers and --sort newest). A deadlock all the same is retried.
+      // The renewal and a batch of this worker's marks (commitMarks, retried as every transaction is) run
+      // on two connections and lock the same rows in two orders: they deadlocked (40P01, seen with 4
+      // workers and --sort newest). The server aborts one of them; a renewal so aborted runs again. (Locking
+      // a batch's rows in id order first avoided it, but held row locks a round trip longer, and a worker
+      // paused inside that transaction keeps them from the others.)
       const result = await retryingConflicts(() =>
         this.query(
           `UPDATE s3migrate.objects o SET lease_expires_at = ${NOW_MS} + $3
