@@ -454,12 +454,9 @@ async function* partPages(part: CatalogPart, lister: Lister, prefix: string, onA
     let objects = !inScope && scope !== undefined ? answer.objects.filter((object) => !object.key.startsWith(scope)) : answer.objects;
     let done = !answer.truncated && !inScope;
     if (part.endKey !== null) {
-      const endKey = part.endKey;
-      const beyond = objects.findIndex((object) => compareKeys(object.key, endKey) > 0);
-      if (beyond !== -1) {
-        objects = objects.slice(0, beyond);
-        done = true;
-      }
+      const clipped = clipToEnd(objects, part.endKey);
+      objects = clipped.objects;
+      done ||= clipped.reachedEnd;
     }
     if (objects.length > 0) resumeAfter = objects[objects.length - 1]!.key;
     yield { objects, resumeAfter, done };
@@ -507,11 +504,9 @@ async function listPart(part: LivePart, options: ListPartsOptions, notify: () =>
       let { objects, done, resumeAfter } = page;
       if (part.endKey !== null) {
         const endKey = part.endKey;
-        const beyond = objects.findIndex((object) => compareKeys(object.key, endKey) > 0);
-        if (beyond !== -1) {
-          objects = objects.slice(0, beyond);
-          done = true;
-        }
+        const clipped = clipToEnd(objects, endKey);
+        objects = clipped.objects;
+        done ||= clipped.reachedEnd;
         if (compareKeys(resumeAfter, endKey) > 0) resumeAfter = objects.length > 0 ? objects[objects.length - 1]!.key : part.resumeAfter;
       }
       const { record, seen } = split(objects, options.filter);
@@ -560,4 +555,10 @@ function split(objects: ListedObject[], filter: ObjectFilter | undefined): { rec
     else if (matches(scope, object)) seen.push(object.key);
   }
   return { record, seen };
+}
+
+/** The objects of a page up to a part's end key (byte order), and whether the page went past it. */
+function clipToEnd<T extends { key: string }>(objects: T[], endKey: string): { objects: T[]; reachedEnd: boolean } {
+  const beyond = objects.findIndex((object) => compareKeys(object.key, endKey) > 0);
+  return beyond === -1 ? { objects, reachedEnd: false } : { objects: objects.slice(0, beyond), reachedEnd: true };
 }

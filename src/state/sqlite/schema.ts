@@ -30,6 +30,19 @@ const UNCOUNT_OLD_ROW = `
       WHERE OLD.status NOT IN ('gone', 'deleted') AND kind = 'verify' AND value = OLD.verify_result;
 `.slice(1);
 
+/** The triggers that keep `counters` (migrations 2 and 3, which rebuilds the table they are on). */
+const COUNTER_TRIGGERS = `
+  CREATE TRIGGER objects_counted_insert AFTER INSERT ON objects BEGIN
+${COUNT_NEW_ROW}  END;
+  CREATE TRIGGER objects_counted_delete AFTER DELETE ON objects BEGIN
+${UNCOUNT_OLD_ROW}  END;
+  CREATE TRIGGER objects_counted_update AFTER UPDATE OF status, size, evidence, verify_result ON objects
+    WHEN OLD.status IS NOT NEW.status OR OLD.size IS NOT NEW.size
+      OR OLD.evidence IS NOT NEW.evidence OR OLD.verify_result IS NOT NEW.verify_result
+  BEGIN
+${UNCOUNT_OLD_ROW}${COUNT_NEW_ROW}  END;
+`.slice(1);
+
 const FIRST_MIGRATIONS: readonly string[] = [
   // 1: the catalog, run history and the views that make `sqlite3 state.db` pleasant.
   `
@@ -184,16 +197,7 @@ const FIRST_MIGRATIONS: readonly string[] = [
   INSERT INTO counters SELECT 'verify', verify_result, COUNT(*), COALESCE(SUM(size), 0)
     FROM objects WHERE verify_result IS NOT NULL AND status NOT IN ('gone', 'deleted') GROUP BY 2;
 
-  CREATE TRIGGER objects_counted_insert AFTER INSERT ON objects BEGIN
-${COUNT_NEW_ROW}  END;
-  CREATE TRIGGER objects_counted_delete AFTER DELETE ON objects BEGIN
-${UNCOUNT_OLD_ROW}  END;
-  CREATE TRIGGER objects_counted_update AFTER UPDATE OF status, size, evidence, verify_result ON objects
-    WHEN OLD.status IS NOT NEW.status OR OLD.size IS NOT NEW.size
-      OR OLD.evidence IS NOT NEW.evidence OR OLD.verify_result IS NOT NEW.verify_result
-  BEGIN
-${UNCOUNT_OLD_ROW}${COUNT_NEW_ROW}  END;
-
+${COUNTER_TRIGGERS}
   DROP VIEW status_summary;
   CREATE VIEW status_summary AS
     SELECT value AS status, objects, bytes FROM counters WHERE kind = 'status' AND objects > 0 ORDER BY value;
@@ -403,16 +407,7 @@ const MIGRATION_3 = `
   CREATE INDEX objects_gone       ON objects(key)        WHERE status = 'gone';
   CREATE INDEX objects_with_error ON objects(updated_at) WHERE error IS NOT NULL;
 
-  CREATE TRIGGER objects_counted_insert AFTER INSERT ON objects BEGIN
-${COUNT_NEW_ROW}  END;
-  CREATE TRIGGER objects_counted_delete AFTER DELETE ON objects BEGIN
-${UNCOUNT_OLD_ROW}  END;
-  CREATE TRIGGER objects_counted_update AFTER UPDATE OF status, size, evidence, verify_result ON objects
-    WHEN OLD.status IS NOT NEW.status OR OLD.size IS NOT NEW.size
-      OR OLD.evidence IS NOT NEW.evidence OR OLD.verify_result IS NOT NEW.verify_result
-  BEGIN
-${UNCOUNT_OLD_ROW}${COUNT_NEW_ROW}  END;
-
+${COUNTER_TRIGGERS}
   -- Every object row as text, with the columns of the tables before this migration (listed_at: when
   -- the catalog pass that last saw the row started).
   CREATE VIEW objects_view AS
