@@ -18,16 +18,13 @@ import zlib from 'node:zlib';
 import { runCatalog } from '../dist/catalog/catalog.js';
 import { openInventory } from '../dist/catalog/inventory/read-inventory.js';
 import { openStateStore } from '../dist/state/open-store.js';
+import { flag } from './measure.js';
 
 if (process.argv.includes('--help')) {
   const head = fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n');
   console.log(head.slice(0, head.findIndex((line) => !line.startsWith('//'))).map((line) => line.replace(/^\/\/ ?/, '')).join('\n'));
   process.exit(0);
 }
-const flag = (name, fallback) => {
-  const at = process.argv.indexOf(`--${name}`);
-  return at > 0 ? process.argv[at + 1] : fallback;
-};
 const SOURCE = { endpoint: 'http://synthetic.invalid', bucket: 'bench-source', prefix: '' };
 const INVENTORY_BUCKET = 'bench-inventories';
 

@@ -25,16 +25,12 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { startS3rver } from '../scripts/servers/s3rver.js';
-import { processCpuSeconds, timed } from './measure.js';
+import { flag, processCpuSeconds, timed } from './measure.js';
 import { formatSummary, summarise } from './profile-summary.js';
 import { seed } from './workloads.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const flag = (name, fallback) => {
-  const at = process.argv.indexOf(`--${name}`);
-  return at > 0 ? process.argv[at + 1] : fallback;
-};
 const serverKind = flag('server', 's3rver');
 const reps = Number(flag('reps', '3'));
 const cap = flag('cap', undefined);

@@ -15,7 +15,7 @@ import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client
 import Database from 'better-sqlite3';
 import pLimit from 'p-limit';
 import { startS3rver } from '../scripts/servers/s3rver.js';
-import { processCpuSeconds, timed } from './measure.js';
+import { flag, processCpuSeconds, timed } from './measure.js';
 
 if (process.argv.includes('--help')) {
   // The usage is this file's opening comment.
@@ -25,10 +25,6 @@ if (process.argv.includes('--help')) {
 }
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const flag = (name, fallback) => {
-  const at = process.argv.indexOf(`--${name}`);
-  return at > 0 ? process.argv[at + 1] : fallback;
-};
 const serverKind = flag('server', 's3rver');
 const total = Number(flag('keys', '50000'));
 const delays = flag('delay', '20').split(',').map(Number);

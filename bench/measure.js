@@ -1,4 +1,4 @@
-// Runs a command under GNU time and reads a server's CPU time from /proc: wall, client CPU, peak RSS.
+// Bench helpers: runs a command under GNU time, reads a server's CPU time from /proc (wall, client CPU, peak RSS), and reads --flags.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -30,4 +30,10 @@ export function timed(argv, env) {
       resolve({ wall, cpu: user + sys, user, sys, rssMiB: rssKiB / 1024, code, stderr: stderr.slice(-2000) });
     });
   });
+}
+
+/** The value after `--NAME` on the command line, or `fallback`. */
+export function flag(name, fallback) {
+  const at = process.argv.indexOf(`--${name}`);
+  return at > 0 ? process.argv[at + 1] : fallback;
 }

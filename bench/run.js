@@ -13,16 +13,12 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { startS3rver, s3rverClient } from '../scripts/servers/s3rver.js';
-import { processCpuSeconds, timed } from './measure.js';
+import { flag, processCpuSeconds, timed } from './measure.js';
 import { formatSummary, summarise } from './profile-summary.js';
 import { seed, startEtagProxy, workloads } from './workloads.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const flag = (name, fallback) => {
-  const at = process.argv.indexOf(`--${name}`);
-  return at > 0 ? process.argv[at + 1] : fallback;
-};
 const flags = (name) => process.argv.flatMap((arg, i) => (arg === `--${name}` ? [process.argv[i + 1]] : []));
 const reps = Number(flag('reps', '3'));
 const concurrency = Number(flag('concurrency', '32'));

@@ -15,7 +15,7 @@ import Database from 'better-sqlite3';
 import pg from 'pg';
 import { runCatalog } from '../dist/catalog/catalog.js';
 import { openStateStore } from '../dist/state/open-store.js';
-import { timed } from './measure.js';
+import { flag, timed } from './measure.js';
 
 if (process.argv.includes('--help')) {
   const head = fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n');
@@ -23,10 +23,6 @@ if (process.argv.includes('--help')) {
   process.exit(0);
 }
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const flag = (name, fallback) => {
-  const at = process.argv.indexOf(`--${name}`);
-  return at > 0 ? process.argv[at + 1] : fallback;
-};
 const sizes = flag('rows', '10000000,100000000').split(',').map(Number);
 const pgSizes = flag('pg-rows', flag('rows', '10000000,30000000')).split(',').map(Number);
 const stores = flag('stores', 'sqlite,postgres').split(',');
