@@ -4,7 +4,6 @@
 // job once the dead workers' leases expire; the Kubernetes Job's own command and environment, run as 3
 // local processes, finish a migration; a worker paused (SIGSTOP) past its lease marks nothing and completes
 // no upload it lost once it runs again. Requests are counted through a proxy, never timed.
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { S3Client } from '@aws-sdk/client-s3';
@@ -16,6 +15,7 @@ import { PgStore } from '../src/state/postgres/pg-store.js';
 import { SORT_ORDERS } from '../src/state/types.js';
 import { jobCommand } from './support/k8s-job.js';
 import { describePostgres } from './support/postgres.js';
+import { pausedWorkerScenario } from './support/paused-worker.js';
 import { startRequestProxy, type LogEntry, type RequestProxy } from './support/request-proxy.js';
 
 const K8S = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../deploy/kubernetes');
@@ -75,18 +75,6 @@ async function expectCorpusAt(bucket: string, corpus: readonly SeedObject[]): Pr
   const hashes = await bucketHashes(destClient, bucket);
   expect([...hashes.keys()].sort()).toEqual(corpus.map((object) => object.key).sort());
   for (const object of corpus) expect(hashes.get(object.key), object.key).toBe(sha256(object.body));
-}
-
-/** The keys a JSON log reports done, and those whose lease the worker found lost. */
-function logged(file: string): { done: string[]; lost: string[] } {
-  const lines = readFileSync(file, 'utf8')
-    .split('\n')
-    .filter((line) => line.trim() !== '')
-    .map((line) => JSON.parse(line) as { event: string; key?: string });
-  return {
-    done: lines.filter((line) => line.event === 'object-done').map((line) => line.key!),
-    lost: lines.filter((line) => line.event === 'lease-lost').map((line) => line.key!),
-  };
 }
 
 describePostgres('a fleet of copy workers on a PostgreSQL state', (pg) => {
@@ -223,80 +211,42 @@ describePostgres('a fleet of copy workers on a PostgreSQL state', (pg) => {
   it('fencing: a worker paused past its lease marks nothing it lost and completes no upload it lost after SIGCONT', async () => {
     const database = await pg().createDatabase();
     const state = await catalog('fence', database);
-    // One proxy for both workers: while A is stopped only B sends, and once B has exited, only A.
-    const args = (log: string) => [
-      'copy', '--to', 's3://pg-fenced', ...state, '--workers', '1', '--lease-seconds', '2', '--concurrency', '4',
-      '--part-concurrency', '1', ...MULTIPART, '--log-format', 'json', '--log-file', log,
-    ];
-    // Worker A is stopped the moment its first part upload arrives: it holds the first big objects (their
-    // uploads created and recorded) and that part is on its way.
-    let pausedPid: number | undefined;
-    const counted = await proxy({
-      onRequest: (info) => {
-        if (info.op === 'UploadPart' && pausedPid === undefined && a.child.pid !== undefined) {
-          pausedPid = a.child.pid;
-          process.kill(pausedPid, 'SIGSTOP');
+    await pausedWorkerScenario({
+      proxy,
+      env: (endpoint) => env(endpoint),
+      cwd: work.dir,
+      args: (log) => [
+        'copy', '--to', 's3://pg-fenced', ...state, '--workers', '1', '--lease-seconds', '2', '--concurrency', '4',
+        '--part-concurrency', '1', ...MULTIPART, '--log-format', 'json', '--log-file', log,
+      ],
+      logs: { a: work.file('pg-a.ndjson'), b: work.file('pg-b.ndjson') },
+      bucket: 'pg-fenced',
+      multipartKeys: BIG_KEYS,
+      inFlight: async () => (await rowsOf(database)).filter((row) => row.status === 'in_flight').map((row) => row.key),
+      // A paused inside a state transaction would keep its rows locked from B (B skips locked rows): a
+      // scenario of its own. Here A runs on for a few milliseconds at a time until it holds none open.
+      settle: async (pid) => {
+        const open = async (): Promise<number> =>
+          (
+            await pg().query<{ n: number }>(
+              "SELECT COUNT(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND state LIKE 'idle in transaction%'",
+              [database],
+              database,
+            )
+          ).rows[0]!.n;
+        for (let tries = 0; (await open()) > 0; tries += 1) {
+          expect(tries).toBeLessThan(200);
+          process.kill(pid, 'SIGCONT');
+          await sleep(5);
+          process.kill(pid, 'SIGSTOP');
+          await sleep(20);
         }
       },
+      expectFinished: async () => {
+        await expectAllDone(database, FENCED.length);
+        await expectCorpusAt('pg-fenced', FENCED);
+      },
     });
-    const a = startCli(args(work.file('pg-a.ndjson')), { env: env(counted.endpoint), cwd: work.dir });
-    try {
-      await waitFor(() => pausedPid !== undefined, 20_000, 'worker A to send a part');
-      // A paused inside a state transaction would keep its rows locked from B (B skips locked rows): a
-      // scenario of its own. Here A is let run on for a few milliseconds until it holds no transaction open.
-      const openTransactions = async (): Promise<number> =>
-        (
-          await pg().query<{ n: number }>(
-            "SELECT COUNT(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND state LIKE 'idle in transaction%'",
-            [database],
-            database,
-          )
-        ).rows[0]!.n;
-      for (let tries = 0; (await openTransactions()) > 0; tries += 1) {
-        expect(tries).toBeLessThan(200);
-        process.kill(pausedPid!, 'SIGCONT');
-        await sleep(5);
-        process.kill(pausedPid!, 'SIGSTOP');
-        await sleep(20);
-      }
-      const heldByA = (await rowsOf(database)).filter((row) => row.status === 'in_flight').map((row) => row.key);
-      expect(heldByA.length).toBeGreaterThan(0);
-
-      // Worker B copies everything else, takes over A's rows once their lease ran out, and finishes them.
-      expectExit(await runCli(args(work.file('pg-b.ndjson')), { env: env(counted.endpoint), cwd: work.dir }), 0);
-      await expectAllDone(database, FENCED.length);
-      await expectCorpusAt('pg-fenced', FENCED);
-      const byB = logged(work.file('pg-b.ndjson'));
-      expect(byB.done).toEqual(expect.arrayContaining(heldByA));
-
-      // A runs again: every write it attempts for those rows is refused; none of their uploads is completed.
-      const seenBefore = counted.log().length;
-      process.kill(pausedPid!, 'SIGCONT');
-      expectExit(await a.result, 0);
-      const afterResume = counted.log().slice(seenBefore);
-      // Nothing A sends completes a write: a Complete it had checked its lease for just before a pause may
-      // still go out, and is refused (B completed that upload), as the state refuses its marks.
-      const written = afterResume.filter((entry) => ['CompleteMultipartUpload', 'PutObject'].includes(entry.op) && entry.status >= 200 && entry.status < 300);
-      expect(written.map((entry) => `${entry.op} ${entry.path} ${entry.status}`)).toEqual([]);
-      // (A create A had sent before the pause may be retried when it wakes, its timeout firing first: an
-      // upload A cannot record is aborted once answered; one whose answer A abandoned is left to abort-uploads.)
-      const byA = logged(work.file('pg-a.ndjson'));
-      expect(byA.done.filter((key) => heldByA.includes(key))).toEqual([]);
-      expect(byA.done.filter((key) => byB.done.includes(key))).toEqual([]);
-      expect(byA.lost.length).toBeGreaterThan(0);
-      expect(byA.lost.every((key) => heldByA.includes(key))).toBe(true);
-
-      // One completed upload per multipart object across both workers; bytes right; every row done.
-      const completes = perKey(counted.log(), 'pg-fenced', 'CompleteMultipartUpload');
-      for (const key of BIG_KEYS) expect(completes.get(key), key).toBe(1);
-      await expectAllDone(database, FENCED.length);
-      await expectCorpusAt('pg-fenced', FENCED);
-    } finally {
-      if (a.child.exitCode === null && a.child.signalCode === null) {
-        process.kill(pausedPid ?? a.child.pid!, 'SIGCONT');
-        a.child.kill('SIGKILL');
-      }
-    }
   }, 90_000);
 
   it("the Kubernetes Jobs' own commands and environment: the catalog Job, then the copy Job as 3 local processes", async () => {

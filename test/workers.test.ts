@@ -4,13 +4,12 @@
 // and completes no upload it lost once it runs again; a first-release (schema 1) state file
 // mid-migration carries on under `--workers 2`. Requests are counted through a proxy, never timed.
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import type { S3Client } from '@aws-sdk/client-s3';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { s3rverClient, startS3rver, type S3rverHandle } from '../scripts/servers/s3rver.js';
 import { APPLICATION_ID, MIGRATIONS } from '../src/state/sqlite/schema.js';
-import { runCli, s3rverEnv, startCli, type CliResult } from './support/cli.js';
+import { runCli, s3rverEnv, type CliResult } from './support/cli.js';
 import {
   bucketHashes,
   bytes,
@@ -23,9 +22,9 @@ import {
   sleep,
   tempDir,
   teardown,
-  waitFor,
   type SeedObject,
 } from './support/copy-fixtures.js';
+import { pausedWorkerScenario } from './support/paused-worker.js';
 import { startRequestProxy, type LogEntry, type RequestProxy } from './support/request-proxy.js';
 
 const PART = 5 * MiB;
@@ -166,17 +165,6 @@ describe('copy --workers on one SQLite state', () => {
 });
 
 /** The keys a worker's JSON log says it marked done, and those it says it lost. */
-function logged(file: string): { done: string[]; lost: string[] } {
-  const lines = readFileSync(file, 'utf8')
-    .split('\n')
-    .filter((line) => line.trim() !== '')
-    .map((line) => JSON.parse(line) as { event: string; key?: string });
-  return {
-    done: lines.filter((line) => line.event === 'object-done').map((line) => line.key!),
-    lost: lines.filter((line) => line.event === 'lease-lost').map((line) => line.key!),
-  };
-}
-
 describe('fencing: a worker paused past its lease', () => {
   it('after SIGCONT marks nothing it lost and completes no multipart upload it lost; the others finished its rows', async () => {
     const corpus = CORPUS.filter((object) => object.key.startsWith('big/') || object.key < 'small/020');
@@ -185,66 +173,22 @@ describe('fencing: a worker paused past its lease', () => {
     const db = new Database(state);
     db.prepare("DELETE FROM objects WHERE key >= 'small/020'").run();
     db.close();
-    // One proxy for both workers (the state records the destination endpoint): while A is stopped only
-    // B sends, and once B has exited, only A.
-    const args = (log: string) => [
-      'copy', '--to', 's3://fenced', '--state', state, '--workers', '1', '--lease-seconds', '2', '--concurrency', '4',
-      '--part-concurrency', '1', ...MULTIPART, '--log-format', 'json', '--log-file', log,
-    ];
-
-    // Worker A is stopped the moment its first part upload arrives: it holds the first big objects
-    // (their uploads created and recorded) and the part is on its way.
-    let pausedPid: number | undefined;
-    const counted = await proxy({
-      onRequest: (info) => {
-        if (info.op === 'UploadPart' && pausedPid === undefined && a.child.pid !== undefined) {
-          pausedPid = a.child.pid;
-          process.kill(pausedPid, 'SIGSTOP');
-        }
+    await pausedWorkerScenario({
+      proxy,
+      env: (endpoint) => s3rverEnv(source.endpoint, endpoint),
+      args: (log) => [
+        'copy', '--to', 's3://fenced', '--state', state, '--workers', '1', '--lease-seconds', '2', '--concurrency', '4',
+        '--part-concurrency', '1', ...MULTIPART, '--log-format', 'json', '--log-file', log,
+      ],
+      logs: { a: work.file('a.ndjson'), b: work.file('b.ndjson') },
+      bucket: 'fenced',
+      multipartKeys: BIG_KEYS,
+      inFlight: async () => readRows(state).filter((row) => row.status === 'in_flight').map((row) => row.key),
+      expectFinished: async () => {
+        expectAllDone(state);
+        await expectCorpusAt('fenced', corpus);
       },
     });
-    const env = s3rverEnv(source.endpoint, counted.endpoint);
-    const a = startCli(args(work.file('a.ndjson')), { env });
-    try {
-      await waitFor(() => pausedPid !== undefined, 20_000, 'worker A to send a part');
-      const held = readRows(state) as Array<ReturnType<typeof readRows>[number] & { lease_owner: string | null }>;
-      const heldByA = held.filter((row) => row.status === 'in_flight').map((row) => row.key);
-      expect(heldByA.length).toBeGreaterThan(0);
-
-      // Worker B copies everything else, then takes over A's rows once their lease ran out, and finishes them.
-      const b = await runCli(args(work.file('b.ndjson')), { env });
-      expectExit(b, 0);
-      expectAllDone(state);
-      await expectCorpusAt('fenced', corpus);
-      const byB = logged(work.file('b.ndjson'));
-      expect(byB.done).toEqual(expect.arrayContaining(heldByA));
-
-      // A runs again: every write it attempts for those rows is refused, no upload of theirs is completed.
-      const seenBefore = counted.log().length;
-      process.kill(pausedPid!, 'SIGCONT');
-      const resumed = await a.result;
-      expectExit(resumed, 0);
-      const afterResume = counted.log().slice(seenBefore);
-      expect(afterResume.filter((entry) => ['CompleteMultipartUpload', 'PutObject'].includes(entry.op))).toEqual([]);
-      // (A create A had sent before the pause may be retried when it wakes, its timeout firing first: an
-      // upload A cannot record is aborted once answered; one whose answer A abandoned is left to abort-uploads.)
-      const byA = logged(work.file('a.ndjson'));
-      expect(byA.done.filter((key) => heldByA.includes(key))).toEqual([]);
-      expect(byA.done.filter((key) => byB.done.includes(key))).toEqual([]);
-      expect(byA.lost.length).toBeGreaterThan(0);
-      expect(byA.lost.every((key) => heldByA.includes(key))).toBe(true);
-
-      // One completed upload per multipart object, across both workers; bytes right; every row done once.
-      const completes = perKey(counted.log(), 'fenced', 'CompleteMultipartUpload');
-      for (const key of BIG_KEYS) expect(completes.get(key), key).toBe(1);
-      expectAllDone(state);
-      await expectCorpusAt('fenced', corpus);
-    } finally {
-      if (a.child.exitCode === null && a.child.signalCode === null) {
-        process.kill(pausedPid ?? a.child.pid!, 'SIGCONT');
-        a.child.kill('SIGKILL');
-      }
-    }
   }, 60_000);
 });
 
