@@ -9,14 +9,26 @@ import { fileURLToPath } from 'node:url';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { s3rverClient, startS3rver, type S3rverHandle } from '../scripts/servers/s3rver.js';
-import { runCli, s3rverEnv, startCli, type CliResult } from './support/cli.js';
-import { bucketHashes, bytes, keyOfPath, listKeys, MiB, seed, sha256, sleep, tempDir, teardown, waitFor, type SeedObject } from './support/copy-fixtures.js';
+import { expectExit, runCli, s3rverEnv, startCli } from './support/cli.js';
+import {
+  bytes,
+  expectBucketHolds,
+  listKeys,
+  MiB,
+  requestsPerKey,
+  seed,
+  sleep,
+  tempDir,
+  teardown,
+  waitFor,
+  type SeedObject,
+} from './support/copy-fixtures.js';
 import { PgStore } from '../src/state/postgres/pg-store.js';
 import { SORT_ORDERS } from '../src/state/types.js';
 import { jobCommand } from './support/k8s-job.js';
 import { describePostgres } from './support/postgres.js';
 import { pausedWorkerScenario } from './support/paused-worker.js';
-import { startRequestProxy, type LogEntry, type RequestProxy } from './support/request-proxy.js';
+import { startRequestProxy, type RequestProxy } from './support/request-proxy.js';
 
 const K8S = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../deploy/kubernetes');
 const PART = 5 * MiB;
@@ -51,30 +63,14 @@ beforeAll(async () => {
 
 afterAll(() => teardown({ proxies, clients: [sourceClient, destClient], servers: [source, dest], work }));
 
-function expectExit(result: CliResult, code: number): void {
-  expect(result.code, `exit ${result.code} (signal ${result.signal})\nstdout: ${result.stdout}\nstderr: ${result.stderr}`).toBe(code);
-}
-
 async function proxy(options: Parameters<typeof startRequestProxy>[1] = {}): Promise<RequestProxy> {
   const started = await startRequestProxy(dest.endpoint, options);
   proxies.push(started);
   return started;
 }
 
-function perKey(log: readonly LogEntry[], bucket: string, op: LogEntry['op']): Map<string, number> {
-  const counts = new Map<string, number>();
-  for (const entry of log) {
-    if (entry.op !== op || !entry.path.startsWith(`/${bucket}/`)) continue;
-    const key = keyOfPath(entry.path, bucket);
-    counts.set(key, (counts.get(key) ?? 0) + 1);
-  }
-  return counts;
-}
-
 async function expectCorpusAt(bucket: string, corpus: readonly SeedObject[]): Promise<void> {
-  const hashes = await bucketHashes(destClient, bucket);
-  expect([...hashes.keys()].sort()).toEqual(corpus.map((object) => object.key).sort());
-  for (const object of corpus) expect(hashes.get(object.key), object.key).toBe(sha256(object.body));
+  await expectBucketHolds(destClient, bucket, corpus);
 }
 
 describePostgres('a fleet of copy workers on a PostgreSQL state', (pg) => {
@@ -128,11 +124,11 @@ describePostgres('a fleet of copy workers on a PostgreSQL state', (pg) => {
     await expectAllDone(database, CORPUS.length);
 
     const log = counted.log();
-    const puts = perKey(log, 'pg-four', 'PutObject');
+    const puts = requestsPerKey(log, 'pg-four', 'PutObject');
     expect(SMALL_KEYS.filter((key) => puts.get(key) !== 1)).toEqual([]);
     expect([...puts.keys()].filter((key) => !SMALL_KEYS.includes(key))).toEqual([]);
-    const creates = perKey(log, 'pg-four', 'CreateMultipartUpload');
-    const completes = perKey(log, 'pg-four', 'CompleteMultipartUpload');
+    const creates = requestsPerKey(log, 'pg-four', 'CreateMultipartUpload');
+    const completes = requestsPerKey(log, 'pg-four', 'CompleteMultipartUpload');
     for (const key of BIG_KEYS) {
       expect(creates.get(key), key).toBe(1);
       expect(completes.get(key), key).toBe(1);
@@ -276,7 +272,7 @@ describePostgres('a fleet of copy workers on a PostgreSQL state', (pg) => {
     for (const result of await Promise.all(pods.map((pod) => pod.result))) expectExit(result, 0);
     await expectAllDone(database, SLOW.length);
     await expectCorpusAt('pg-job', SLOW);
-    const puts = perKey(counted.log(), 'pg-job', 'PutObject');
+    const puts = requestsPerKey(counted.log(), 'pg-job', 'PutObject');
     expect(SLOW.filter((object) => puts.get(object.key) !== 1).map((object) => object.key)).toEqual([]);
   }, 60_000);
 });

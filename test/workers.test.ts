@@ -9,23 +9,23 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { s3rverClient, startS3rver, type S3rverHandle } from '../scripts/servers/s3rver.js';
 import { APPLICATION_ID, MIGRATIONS } from '../src/state/sqlite/schema.js';
-import { runCli, s3rverEnv, type CliResult } from './support/cli.js';
+import { expectExit, runCli, s3rverEnv } from './support/cli.js';
 import {
-  bucketHashes,
   bytes,
   cloneState,
+  expectBucketHolds,
   keyOfPath,
   MiB,
   readRows,
+  requestsPerKey,
   seed,
-  sha256,
   sleep,
   tempDir,
   teardown,
   type SeedObject,
 } from './support/copy-fixtures.js';
 import { pausedWorkerScenario } from './support/paused-worker.js';
-import { startRequestProxy, type LogEntry, type RequestProxy } from './support/request-proxy.js';
+import { startRequestProxy, type RequestProxy } from './support/request-proxy.js';
 
 const PART = 5 * MiB;
 /** 200 objects: 194 small ones of various sizes, 6 multipart ones (2 or 3 parts of 5 MiB). */
@@ -45,31 +45,14 @@ let work: Awaited<ReturnType<typeof tempDir>>;
 const proxies: RequestProxy[] = [];
 let corpusState: string;
 
-function expectExit(result: CliResult, code: number): void {
-  expect(result.code, `exit ${result.code} (signal ${result.signal})\nstdout: ${result.stdout}\nstderr: ${result.stderr}`).toBe(code);
-}
-
 async function proxy(options: Parameters<typeof startRequestProxy>[1] = {}): Promise<RequestProxy> {
   const started = await startRequestProxy(dest.endpoint, options);
   proxies.push(started);
   return started;
 }
 
-/** Requests of one operation per key of `bucket`. */
-function perKey(log: readonly LogEntry[], bucket: string, op: LogEntry['op']): Map<string, number> {
-  const counts = new Map<string, number>();
-  for (const entry of log) {
-    if (entry.op !== op || !entry.path.startsWith(`/${bucket}/`)) continue;
-    const key = keyOfPath(entry.path, bucket);
-    counts.set(key, (counts.get(key) ?? 0) + 1);
-  }
-  return counts;
-}
-
 async function expectCorpusAt(bucket: string, corpus: readonly SeedObject[] = CORPUS): Promise<void> {
-  const hashes = await bucketHashes(destClient, bucket);
-  expect([...hashes.keys()].sort()).toEqual(corpus.map((object) => object.key).sort());
-  for (const object of corpus) expect(hashes.get(object.key), object.key).toBe(sha256(object.body));
+  await expectBucketHolds(destClient, bucket, corpus);
 }
 
 /** Every row done, on evidence, and no lease left behind. */
@@ -110,11 +93,11 @@ describe('copy --workers on one SQLite state', () => {
     expectAllDone(state);
 
     const log = counted.log();
-    const puts = perKey(log, 'four', 'PutObject');
+    const puts = requestsPerKey(log, 'four', 'PutObject');
     expect(SMALL_KEYS.filter((key) => puts.get(key) !== 1)).toEqual([]);
     expect([...puts.keys()].filter((key) => !SMALL_KEYS.includes(key))).toEqual([]);
-    const creates = perKey(log, 'four', 'CreateMultipartUpload');
-    const completes = perKey(log, 'four', 'CompleteMultipartUpload');
+    const creates = requestsPerKey(log, 'four', 'CreateMultipartUpload');
+    const completes = requestsPerKey(log, 'four', 'CompleteMultipartUpload');
     for (const key of BIG_KEYS) {
       expect(creates.get(key), key).toBe(1);
       expect(completes.get(key), key).toBe(1);
@@ -244,7 +227,7 @@ describe('a first-release (schema 1) state file mid-migration', () => {
     check.close();
     expectAllDone(state);
     await expectCorpusAt('v1-dst', corpus);
-    const puts = perKey(counted.log(), 'v1-dst', 'PutObject');
+    const puts = requestsPerKey(counted.log(), 'v1-dst', 'PutObject');
     expect(corpus.slice(0, 20).filter((object) => puts.has(object.key)).map((object) => object.key)).toEqual([]);
     expect(corpus.slice(20).filter((object) => puts.get(object.key) !== 1).map((object) => object.key)).toEqual([]);
   }, 60_000);

@@ -2,6 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { expect } from 'vitest';
 import { checkPostgresCounters, checkSqliteCounters } from './state-counters.js';
 
 export const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/s3migrate.js');
@@ -93,4 +94,9 @@ async function checkStateCounters(args: readonly string[], env: NodeJS.ProcessEn
   if (state === undefined) return;
   if (/^postgres(ql)?:\/\//.test(state)) await checkPostgresCounters(state, env);
   else checkSqliteCounters(path.resolve(cwd ?? process.cwd(), state));
+}
+
+/** The CLI exited with `code`; on failure the message shows its signal and everything it printed. */
+export function expectExit(result: CliResult, code: number): void {
+  expect(result.code, `exit ${result.code} (signal ${result.signal})\nstdout: ${result.stdout}\nstderr: ${result.stderr}`).toBe(code);
 }

@@ -15,6 +15,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import Database from 'better-sqlite3';
+import { expect } from 'vitest';
 import type { ObjectRowRaw } from './catalog-fixtures.js';
 import type { LogEntry } from './request-proxy.js';
 
@@ -150,6 +151,24 @@ export function keyOfPath(requestPath: string, bucket: string): string {
 /** Requests that start writing an object: a PutObject or the CreateMultipartUpload of a multipart one. */
 export function isObjectWrite(entry: LogEntry): boolean {
   return entry.op === 'PutObject' || entry.op === 'CreateMultipartUpload';
+}
+
+/** The bucket holds exactly the corpus: its keys, each with the corpus object's bytes. */
+export async function expectBucketHolds(client: S3Client, bucket: string, corpus: readonly SeedObject[]): Promise<void> {
+  const hashes = await bucketHashes(client, bucket);
+  expect([...hashes.keys()].sort()).toEqual(corpus.map((object) => object.key).sort());
+  for (const object of corpus) expect(hashes.get(object.key), object.key).toBe(sha256(object.body));
+}
+
+/** How many requests of one operation `log` holds per key of `bucket`. */
+export function requestsPerKey(log: readonly LogEntry[], bucket: string, op: LogEntry['op']): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const entry of log) {
+    if (entry.op !== op || !entry.path.startsWith(`/${bucket}/`)) continue;
+    const key = keyOfPath(entry.path, bucket);
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  return counts;
 }
 
 /** The keys written, in the order their first write request arrived. */

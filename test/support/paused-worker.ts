@@ -5,8 +5,8 @@
 // multipart object was completed exactly once.
 import { readFileSync } from 'node:fs';
 import { expect } from 'vitest';
-import { runCli, startCli, type CliOptions, type CliResult } from './cli.js';
-import { keyOfPath, waitFor } from './copy-fixtures.js';
+import { expectExit, runCli, startCli, type CliOptions } from './cli.js';
+import { requestsPerKey, waitFor } from './copy-fixtures.js';
 import type { RequestProxy, RequestProxyOptions } from './request-proxy.js';
 
 export interface PausedWorkerScenario {
@@ -26,10 +26,6 @@ export interface PausedWorkerScenario {
   settle?: (pid: number) => Promise<void>;
   /** Every row done on evidence, no lease left; the destination holds the corpus. */
   expectFinished: () => Promise<void>;
-}
-
-function expectExit(result: CliResult, code: number): void {
-  expect(result.code, `exit ${result.code} (signal ${result.signal})\nstdout: ${result.stdout}\nstderr: ${result.stderr}`).toBe(code);
 }
 
 /** The keys a JSON log reports done, and those whose lease the worker found lost. */
@@ -87,12 +83,8 @@ export async function pausedWorkerScenario(scenario: PausedWorkerScenario): Prom
     expect(byA.lost.every((key) => heldByA.includes(key))).toBe(true);
 
     // One completed upload per multipart object, across both workers; bytes right; every row done.
-    const completes = new Map<string, number>();
-    for (const entry of counted.log()) {
-      if (entry.op !== 'CompleteMultipartUpload' || entry.status < 200 || entry.status >= 300) continue;
-      const key = keyOfPath(entry.path, scenario.bucket);
-      completes.set(key, (completes.get(key) ?? 0) + 1);
-    }
+    const completed = counted.log().filter((entry) => entry.status >= 200 && entry.status < 300);
+    const completes = requestsPerKey(completed, scenario.bucket, 'CompleteMultipartUpload');
     for (const key of scenario.multipartKeys) expect(completes.get(key), key).toBe(1);
     await scenario.expectFinished();
   } finally {
