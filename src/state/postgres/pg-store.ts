@@ -1092,16 +1092,12 @@ export class PgStore implements StateStore {
     const worker = this.requireWorker();
     return this.guard(async () => {
       // The renewal and a batch of this worker's marks (commitMarks, retried as every transaction is) run
-      // on two connections and lock the same rows in two orders: they deadlocked (40P01, seen with 4
-      // workers and --sort newest). The server aborts one of them; a renewal so aborted runs again. (Locking
-      // a batch's rows in id order first avoided it, but held row locks a round trip longer, and a worker
-      // paused inside that transaction keeps them from the others.)
+      // on two connections and may lock the same rows in two orders: they deadlocked (40P01, seen with 4
+      // workers and --sort newest). The server aborts one of them; a renewal so aborted runs again.
       const result = await retryingConflicts(() =>
         this.query(
-          `UPDATE s3migrate.objects o SET lease_expires_at = ${NOW_MS} + $3
-           FROM (SELECT id FROM s3migrate.objects WHERE migration = $1 AND status = 'in_flight' AND lease_owner = $2
-                 ORDER BY id FOR UPDATE) held
-           WHERE o.migration = $1 AND o.id = held.id`,
+          `UPDATE s3migrate.objects SET lease_expires_at = ${NOW_MS} + $3
+           WHERE migration = $1 AND status = 'in_flight' AND lease_owner = $2`,
           [this.migration, worker.id, worker.leaseMs],
         ),
       );
