@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import net from 'node:net';
 import { Readable } from 'node:stream';
 import tls from 'node:tls';
+import { readSlabs } from './read-slabs.js';
 
 /**
  * The lean path's own HTTP/1.1 client: keep-alive connections per origin, one request at a time on each,
@@ -267,7 +268,8 @@ class Connection {
     private readonly pool: OriginPool,
     readonly socket: net.Socket,
   ) {
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    // Plain-TCP connections read through `onread` (see OriginPool.connect); TLS ones emit 'data'.
+    if (socket instanceof tls.TLSSocket) socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', (error: Error) => this.onClose(error));
     socket.on('end', () => this.onEnd());
     socket.on('close', () => this.onClose(undefined));
@@ -320,7 +322,9 @@ class Connection {
         exchange.fail(Object.assign(new Error(`Request body larger than its content-length ${length}`), { code: 'ERR_HTTP_CONTENT_LENGTH_MISMATCH' }));
         return;
       }
-      if (!socket.write(chunk)) body.pause();
+      // A slab's view goes back once this write is through (read-slabs.ts): nobody else holds it.
+      const written = readSlabs.owns(chunk) ? (error?: Error | null) => error || readSlabs.recycle(chunk) : undefined;
+      if (!socket.write(chunk, written)) body.pause();
     };
     const onDrain = (): void => {
       body.resume();
@@ -386,6 +390,17 @@ class Connection {
       else exchange.fail(cutBody());
     }
     this.destroy();
+  }
+
+  /**
+   * A plain-TCP read of `length` bytes into the shared read buffer, which the next read overwrites: its
+   * bytes are copied out here. The bytes of a streamed body framed by its length go into a slab that comes
+   * back once written on; everything else (heads, small answers read whole) into a buffer of its own.
+   */
+  onRead(length: number): void {
+    const exchange = this.exchange;
+    const slab = exchange?.body !== undefined && exchange.framing.kind === 'length' && this.pending === undefined;
+    this.onData(slab ? readSlabs.take(length) : Buffer.from(readSlabs.readBuffer.subarray(0, length)));
   }
 
   private onData(chunk: Buffer): void {
@@ -624,7 +639,19 @@ class OriginPool {
             ...(lookup ? { lookup } : {}),
             ...tlsOptions,
           })
-        : net.connect({ host: this.hostname, port: this.port, ...(lookup ? { lookup } : {}) });
+        : net.connect({
+            host: this.hostname,
+            port: this.port,
+            ...(lookup ? { lookup } : {}),
+            // Reads land in the process's one read buffer (read-slabs.ts), not in a new buffer each.
+            onread: { buffer: readSlabs.readBuffer, callback: (length: number) => {
+                if (connection) connection.onRead(length);
+                else socket.destroy(); // nothing is sent before the connection is made
+                return true;
+              },
+            },
+          });
+      let connection: Connection | undefined;
       let done = false;
       const finish = (error: Error | undefined): void => {
         if (done) return;
@@ -642,7 +669,8 @@ class OriginPool {
         socket.setNoDelay(true);
         socket.setKeepAlive(true, 1000);
         socket.setTimeout(this.options.socketTimeoutMs);
-        resolve(new Connection(this, socket));
+        connection = new Connection(this, socket);
+        resolve(connection);
       };
       const onClose = (): void => finish(hangUp());
       const onAbort = (): void => finish(abortError());
