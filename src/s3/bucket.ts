@@ -22,7 +22,7 @@ import {
 import type { StorageClass, Tag } from '@aws-sdk/client-s3';
 import { classifyError } from './errors.js';
 import { LeanHandover, leanPathOf, type LeanPath } from './lean-path.js';
-import { leanGet, leanPut, writeHeadersOf } from './lean-objects.js';
+import { leanCopy, leanGet, leanPut, writeHeadersOf } from './lean-objects.js';
 import { copiedHeaders, type CopiedHeaders } from './object-headers.js';
 import { tagSide, type Side } from './side.js';
 
@@ -220,7 +220,7 @@ export class S3Bucket {
     }
   }
 
-  /** The client's lean path for this bucket (GetObject, PutObject, UploadPart), when it has one. */
+  /** The client's lean path for this bucket (GetObject, PutObject, UploadPart, CopyObject), when it has one. */
   private lean(): LeanPath | undefined {
     const lean = leanPathOf(this.client);
     return lean?.serves(this.name) ? lean : undefined;
@@ -316,22 +316,37 @@ export class S3Bucket {
     key: string,
     options: { storageClass?: string; copyTags: boolean; signal?: AbortSignal },
   ): Promise<WriteAnswer> {
-    return this.call(async () => {
-      const answer = await this.client.send(
-        new CopyObjectCommand({
-          Bucket: this.name,
-          Key: key,
-          CopySource: copySourceOf(source),
-          CopySourceIfMatch: source.ifMatch === undefined ? undefined : quoted(source.ifMatch),
-          MetadataDirective: 'COPY',
-          TaggingDirective: options.copyTags ? 'COPY' : 'REPLACE',
-          ...copySourceSse(source),
-          ...this.writeInput({ storageClass: options.storageClass }),
-        }),
-        { abortSignal: options.signal },
-      );
-      return { etag: answer.CopyObjectResult?.ETag, encrypted: encryptedBy(answer) };
-    });
+    const fast = (lean: LeanPath): Promise<WriteAnswer> =>
+      leanCopy(lean, this.name, key, {
+        copySource: copySourceOf(source),
+        ifMatch: source.ifMatch,
+        copyTags: options.copyTags,
+        sourceSseCustomerKey: source.sseCustomerKey,
+        writeHeaders: this.writeHeaders({ storageClass: options.storageClass }),
+        signal: options.signal,
+      });
+    return this.call(() => this.leanOr(fast, () => this.sdkCopyFrom(source, key, options)));
+  }
+
+  private async sdkCopyFrom(
+    source: CopySource,
+    key: string,
+    options: { storageClass?: string; copyTags: boolean; signal?: AbortSignal },
+  ): Promise<WriteAnswer> {
+    const answer = await this.client.send(
+      new CopyObjectCommand({
+        Bucket: this.name,
+        Key: key,
+        CopySource: copySourceOf(source),
+        CopySourceIfMatch: source.ifMatch === undefined ? undefined : quoted(source.ifMatch),
+        MetadataDirective: 'COPY',
+        TaggingDirective: options.copyTags ? 'COPY' : 'REPLACE',
+        ...copySourceSse(source),
+        ...this.writeInput({ storageClass: options.storageClass }),
+      }),
+      { abortSignal: options.signal },
+    );
+    return { etag: answer.CopyObjectResult?.ETag, encrypted: encryptedBy(answer) };
   }
 
   /** UploadPartCopy: the server copies a byte range of `source` into one part of an upload. */

@@ -6,8 +6,9 @@ import { Http1Client } from './lean-http.js';
 import { EMPTY_SHA256, SigV4Signer, type SigningCredentials } from './sigv4.js';
 
 /**
- * The lean path for the two hot calls of a copy (GetObject, PutObject/UploadPart): the same requests the
- * SDK sends, built from the SDK's own parts, without its per-request middleware stack.
+ * The lean path for the hot calls of a copy (GetObject, PutObject/UploadPart, and CopyObject for
+ * server-side copies): the same requests the SDK sends, built from the SDK's own parts, without its
+ * per-request middleware stack.
  *
  * - Endpoint and URL: the SDK resolves them itself, once per bucket: a GetObject for a probe key is sent
  *   through the client's full stack and stopped just before signing (see `resolveTarget`); its URL, with
@@ -269,7 +270,7 @@ export interface LeanRequest {
   body?: Buffer | Readable;
   /** The body is covered by a signed Content-MD5: sign UNSIGNED-PAYLOAD instead of hashing it. */
   unsignedPayload: boolean;
-  /** A GET whose 2xx body is read whole and answered as `text` (a listing), not handed on as a stream. */
+  /** A request whose 2xx body is read whole and answered as `text` (a listing page, a CopyObject result), not handed on as a stream. */
   readWhole?: boolean;
   signal?: AbortSignal;
 }
