@@ -4,7 +4,8 @@
 //          [--tools s3migrate,rclone,sdk-loop] [--variant LABEL=[DIR][;NAME=VALUE...]]... [--cpu-prof]
 // --reps N: N runs of each tool per workload, interleaved A B C, C B A, A B C, ... (the median of N counts).
 // --variant: one more s3migrate to compare in the same run, named s3migrate@LABEL: the bin/ and dist/ of
-//   another checkout (DIR, built), and/or extra environment variables. --cpu-prof: every s3migrate copy runs
+//   another checkout (DIR, built), and/or extra environment variables; ARGS=... is not one: its words go on
+//   the copy's command line (e.g. --variant one=;ARGS=--workers 1). --cpu-prof: every s3migrate copy runs
 //   under node --cpu-prof; each profile is summarised per object (bench/profile-summary.js) and kept.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -43,8 +44,9 @@ const baseEnv = { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABL
 delete baseEnv.AWS_CA_BUNDLE; // rclone 1.60 refuses it; the others do not need it for http endpoints
 
 /** s3migrate catalog + copy from checkout `dir` (its bin/ and dist/), with `extraEnv` on top. */
-const s3migrateTool = (dir, extraEnv, label) => async (src, dst, work, objectCount) => {
+const s3migrateTool = (dir, variantEnv, label) => async (src, dst, work, objectCount) => {
   const state = path.join(work, 'state.db');
+  const { ARGS: extraArgs = '', ...extraEnv } = variantEnv;
   const env = {
     ...baseEnv,
     SOURCE_ENDPOINT: src,
@@ -64,7 +66,7 @@ const s3migrateTool = (dir, extraEnv, label) => async (src, dst, work, objectCou
     prof = ['--cpu-prof', `--cpu-prof-dir=${dirFor}`];
   }
   const copy = await timed(
-    ['node', ...prof, bin, 'copy', '--to', 's3://dst', '--state', state, '--quiet', '--concurrency', String(concurrency)],
+    ['node', ...prof, bin, 'copy', '--to', 's3://dst', '--state', state, '--quiet', '--concurrency', String(concurrency), ...extraArgs.split(' ').filter(Boolean)],
     env,
   );
   if (cpuProf) {
