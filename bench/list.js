@@ -1,6 +1,7 @@
 // node bench/list.js (after npm run build): catalog's listing of 50,000 keys behind a proxy that adds 20 ms to every request, at
-// several --list-concurrency values, beside `rclone lsf -R --fast-list` (one flat listing) and `rclone lsf -R`
-// (a directory walk, --checkers 8 at once) on the same bucket; interleaved A B C then C B A, medians.
+// several --list-concurrency values, beside rclone on the same bucket: `rclone lsf -R --fast-list` and `rclone lsf -R`
+// (rclone's s3 backend lists both as one flat listing, ListR) and `rclone lsf -R --disable ListR` (a directory walk,
+// --checkers 8 at once); interleaved A B C then C B A, medians.
 // Usage: node bench/list.js [--server synthetic|s3rver|rgw] [--keys 50000] [--delay 20[,100...]] [--reps 3]
 //   [--concurrency 1,2,4,8,16,32] [--no-rclone] [--baseline DIR] (DIR: another built checkout, e.g. before a change: its
 //   catalog runs beside, same concurrencies, interleaved).
@@ -161,7 +162,14 @@ async function benchAt(delay) {
     };
   }
   if (withRclone) {
-    for (const [name, extra] of [['rclone lsf -R --fast-list', ['--fast-list']], ['rclone lsf -R (--checkers 8)', ['--checkers', '8']]]) {
+    // rclone's s3 backend lists recursively with one flat listing (ListR) whether --fast-list is given or not;
+    // --disable ListR makes it walk the directories (Delimiter=/), --checkers of them at once.
+    const variants = [
+      ['rclone lsf -R --fast-list', ['--fast-list']],
+      ['rclone lsf -R', []],
+      ['rclone lsf -R --disable ListR (--checkers 8)', ['--disable', 'ListR', '--checkers', '8']],
+    ];
+    for (const [name, extra] of variants) {
       tools[name] = async (run) => {
         const out = path.join(work, `rclone-${run}.txt`);
         const result = await timed(['sh', '-c', `rclone lsf -R --files-only ${extra.join(' ')} src:${BUCKET} > ${out}`], rcloneEnv);
@@ -184,7 +192,7 @@ async function benchAt(delay) {
         result.serverCpu = cpuOf(server.pids) - before.server;
         result.proxyCpu = cpuOf([proxy.pid]) - before.proxy;
         runs.push({ name, ...result });
-        process.stderr.write(`  ${delay} ms  ${name.padEnd(34)} ${result.wall.toFixed(2)} s, cpu ${result.cpu.toFixed(2)} s, ${result.found} keys${result.code ? ` (exit ${result.code})` : ''}\n`);
+        process.stderr.write(`  ${delay} ms  ${name.padEnd(46)} ${result.wall.toFixed(2)} s, cpu ${result.cpu.toFixed(2)} s, ${result.found} keys${result.code ? ` (exit ${result.code})` : ''}\n`);
       }
     }
   } finally {
