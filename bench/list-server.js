@@ -6,7 +6,8 @@
 // A bench stand-in only: it accepts ANY signature (and none), holds no object data (GetObject, PUT: 501), and
 // answers one bucket, path style. Never point anything real at it.
 // Usage: node bench/list-server.js [--keys 50000] [--bucket listing] [--log]      Prints `{"port":N,"pid":P}`
-//   once listening; --log writes each request line to stderr (to see what a client sends first).
+//   once listening; --log writes each request line to stderr after the time (Unix
+//   seconds), to see what a client sends, and when.
 // Listing parameters: prefix, delimiter, start-after, continuation-token (opaque: the last key or common prefix
 // returned), max-keys (default and cap 1000), encoding-type=url (keys, prefixes, start-after, delimiter),
 // fetch-owner (ignored: no Owner); v1: marker, NextMarker (always sent when truncated).
@@ -177,7 +178,7 @@ const errorXml = (code, message) => `<?xml version="1.0" encoding="UTF-8"?>\n<Er
 export function startServer({ keys, bucket = 'listing', log = false }) {
   const data = prepare(keys);
   const server = http.createServer((req, res) => {
-    if (log) process.stderr.write(`list-server: ${req.method} ${req.url}\n`);
+    if (log) process.stderr.write(`list-server: ${(Date.now() / 1000).toFixed(3)} ${req.method} ${req.url}\n`);
     // The request body (none is expected) is drained so that the connection stays usable.
     req.resume();
     const url = new URL(req.url ?? '/', 'http://localhost');
