@@ -211,8 +211,11 @@ async function benchAt(delay) {
   }
 }
 
+const loadAtStart = os.loadavg()[0];
 try {
   for (const delay of delays) await benchAt(delay);
+  // Other work on the machine stretches every run (each tool's CPU waits for a core): say how busy it was.
+  lines.push('', `1-minute load average: ${loadAtStart.toFixed(1)} at the start, ${os.loadavg()[0].toFixed(1)} at the end (${os.cpus().length} cores).`);
 } finally {
   await server.stop();
   fs.rmSync(work, { recursive: true, force: true });
