@@ -1,9 +1,15 @@
 // node bench/list.js (after npm run build): catalog's listing of 50,000 keys behind a proxy that adds 20 ms to every request, at
-// several --list-concurrency values, beside `rclone lsf -R --fast-list` (one flat listing) and `rclone lsf -R`
-// (a directory walk, --checkers 8 at once) on the same bucket; interleaved A B C then C B A, medians.
-// Usage: node bench/list.js [--server s3rver|rgw] [--keys 50000] [--delay 20[,100...]] [--reps 3] [--concurrency 1,2,4,8,16,32]
-//   [--no-rclone] [--baseline DIR] (DIR: another built checkout, e.g. before a change: its catalog runs beside, same
-//   concurrencies, interleaved). rgw needs Ceph (test/servers/rgw.sh install); seeding 50,000 objects into it takes ~2 minutes.
+// several --list-concurrency values, beside rclone on the same bucket: `rclone lsf -R --fast-list` and `rclone lsf -R`
+// (rclone's s3 backend lists both as one flat listing, ListR) and `rclone lsf -R --disable ListR` (a directory walk,
+// --checkers 8 at once); interleaved A B C then C B A, medians.
+// Usage: node bench/list.js [--server synthetic|s3rver|rgw] [--keys 50000] [--delay 20[,100...]] [--reps 3]
+//   [--concurrency 1,2,4,8,16,32] [--no-rclone] [--baseline DIR] (DIR: another built checkout, e.g. before a change: its
+//   catalog runs beside, same concurrencies, interleaved).
+// Servers: synthetic (bench/list-server.js, its own process: answers from a sorted in-memory array with pre-rendered
+//   XML and any signature, so a run measures the client and the delay, as on AWS where the server's CPU is not ours);
+//   s3rver (default; a Node process that reads its directories for every request); rgw (Ceph, needs
+//   test/servers/rgw.sh install; seeding 50,000 objects takes ~2 minutes). s3rver and RGW share the machine's cores
+//   with the client: their runs measure a CPU-bound local server as much as the client.
 // The layout: 40 prefixes whose sizes grow by 15 % each (0.06 % to 13 % of the keys), 15 keys at the root.
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -15,6 +21,7 @@ import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client
 import Database from 'better-sqlite3';
 import pLimit from 'p-limit';
 import { startS3rver } from '../scripts/servers/s3rver.js';
+import { layout } from './list-server.js';
 import { flag, processCpuSeconds, timed } from './measure.js';
 
 if (process.argv.includes('--help')) {
@@ -34,21 +41,26 @@ const withRclone = !process.argv.includes('--no-rclone');
 const baseline = flag('baseline', undefined);
 const BUCKET = 'listing';
 
-function layout() {
-  const rootKeys = 15;
-  const weights = Array.from({ length: 40 }, (_, i) => 1.15 ** i);
-  const sum = weights.reduce((a, b) => a + b, 0);
-  const sizes = weights.map((w) => Math.max(1, Math.floor(((total - rootKeys) * w) / sum)));
-  sizes[39] += total - rootKeys - sizes.reduce((a, b) => a + b, 0);
-  const keys = [];
-  sizes.forEach((size, p) => {
-    for (let i = 0; i < size; i++) keys.push(`d${String(p).padStart(2, '0')}/obj-${String(i).padStart(6, '0')}`);
+/** Starts a child process that prints `{"port":N,...}` on its first line of output once listening. */
+async function startChild(argv) {
+  const child = spawn(process.execPath, argv, { stdio: ['pipe', 'pipe', 'inherit'] });
+  const { port } = await new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (chunk) => {
+      out += chunk;
+      if (out.includes('\n')) resolve(JSON.parse(out.slice(0, out.indexOf('\n'))));
+    });
+    child.once('exit', (code) => reject(new Error(`${path.basename(argv[0])} exited with ${code}`)));
   });
-  for (let i = 0; i < rootKeys; i++) keys.push(`root-${String(i).padStart(2, '0')}.txt`);
-  return keys;
+  return { endpoint: `http://127.0.0.1:${port}`, pid: child.pid, stop: () => child.kill('SIGTERM') };
 }
 
 async function startServer(keys) {
+  if (serverKind === 'synthetic') {
+    // Its own process, so that its CPU is counted apart from the client's; it builds the same keys itself.
+    const s3 = await startChild([path.join(root, 'bench/list-server.js'), '--keys', String(keys.length), '--bucket', BUCKET]);
+    return { endpoint: s3.endpoint, accessKeyId: 'SYNTHETIC', secretAccessKey: 'any-signature-is-accepted', pids: [s3.pid], stop: () => s3.stop() };
+  }
   if (serverKind === 's3rver') {
     const s3 = await startS3rver({ buckets: [BUCKET] });
     // Straight into s3rver's storage layout: 50,000 PutObjects would take minutes.
@@ -91,17 +103,8 @@ async function startServer(keys) {
   };
 }
 
-async function startDelayProxy(target, delay) {
-  const child = spawn(process.execPath, [path.join(root, 'bench/delay-proxy.js'), target, String(delay)], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const { port } = await new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (chunk) => {
-      out += chunk;
-      if (out.includes('\n')) resolve(JSON.parse(out.slice(0, out.indexOf('\n'))));
-    });
-    child.once('exit', (code) => reject(new Error(`delay proxy exited with ${code}`)));
-  });
-  return { endpoint: `http://127.0.0.1:${port}`, pid: child.pid, stop: () => child.kill('SIGTERM') };
+function startDelayProxy(target, delay) {
+  return startChild([path.join(root, 'bench/delay-proxy.js'), target, String(delay)]);
 }
 
 const median = (values) => {
@@ -110,7 +113,7 @@ const median = (values) => {
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 };
 
-const keys = layout();
+const keys = layout(total);
 const server = await startServer(keys);
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 's3migrate-bench-list-'));
 const baseEnv = { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
@@ -159,7 +162,14 @@ async function benchAt(delay) {
     };
   }
   if (withRclone) {
-    for (const [name, extra] of [['rclone lsf -R --fast-list', ['--fast-list']], ['rclone lsf -R (--checkers 8)', ['--checkers', '8']]]) {
+    // rclone's s3 backend lists recursively with one flat listing (ListR) whether --fast-list is given or not;
+    // --disable ListR makes it walk the directories (Delimiter=/), --checkers of them at once.
+    const variants = [
+      ['rclone lsf -R --fast-list', ['--fast-list']],
+      ['rclone lsf -R', []],
+      ['rclone lsf -R --disable ListR (--checkers 8)', ['--disable', 'ListR', '--checkers', '8']],
+    ];
+    for (const [name, extra] of variants) {
       tools[name] = async (run) => {
         const out = path.join(work, `rclone-${run}.txt`);
         const result = await timed(['sh', '-c', `rclone lsf -R --files-only ${extra.join(' ')} src:${BUCKET} > ${out}`], rcloneEnv);
@@ -182,7 +192,7 @@ async function benchAt(delay) {
         result.serverCpu = cpuOf(server.pids) - before.server;
         result.proxyCpu = cpuOf([proxy.pid]) - before.proxy;
         runs.push({ name, ...result });
-        process.stderr.write(`  ${delay} ms  ${name.padEnd(34)} ${result.wall.toFixed(2)} s, cpu ${result.cpu.toFixed(2)} s, ${result.found} keys${result.code ? ` (exit ${result.code})` : ''}\n`);
+        process.stderr.write(`  ${delay} ms  ${name.padEnd(46)} ${result.wall.toFixed(2)} s, cpu ${result.cpu.toFixed(2)} s, ${result.found} keys${result.code ? ` (exit ${result.code})` : ''}\n`);
       }
     }
   } finally {
@@ -201,8 +211,11 @@ async function benchAt(delay) {
   }
 }
 
+const loadAtStart = os.loadavg()[0];
 try {
   for (const delay of delays) await benchAt(delay);
+  // Other work on the machine stretches every run (each tool's CPU waits for a core): say how busy it was.
+  lines.push('', `1-minute load average: ${loadAtStart.toFixed(1)} at the start, ${os.loadavg()[0].toFixed(1)} at the end (${os.cpus().length} cores).`);
 } finally {
   await server.stop();
   fs.rmSync(work, { recursive: true, force: true });
