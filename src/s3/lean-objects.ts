@@ -210,10 +210,10 @@ export async function leanCopy(
     'x-amz-tagging-directive': options.copyTags ? 'COPY' : 'REPLACE',
     ...sseCustomerHeaders(options.sourceSseCustomerKey, 'x-amz-copy-source-server-side-encryption-customer'),
     ...options.writeHeaders,
-    'content-length': '0',
   };
   if (options.ifMatch !== undefined) headers['x-amz-copy-source-if-match'] = quoted(options.ifMatch);
-  const answer = await lean.send({ method: 'PUT', bucket, key, query: {}, headers, unsignedPayload: false, readWhole: true, signal: options.signal });
+  const query = { 'x-id': 'CopyObject' };
+  const answer = await lean.send({ method: 'PUT', bucket, key, query, headers, unsignedPayload: false, readWhole: true, signal: options.signal });
   return {
     etag: xmlElement(answer.text ?? '', 'ETag'),
     encrypted: encryptedBy({

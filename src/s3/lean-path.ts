@@ -434,6 +434,8 @@ export class LeanPath {
       credentials,
       Date.now() + offset,
     );
+    // A PUT without a body (CopyObject) says so, unsigned, as node:http adds it after the SDK signed.
+    if (request.body === undefined && request.method === 'PUT') headers['content-length'] = '0';
     const pathAndQuery = path + queryString(request.query);
     if (this.http1) return this.exchangeHttp1(this.http1, target, request, pathAndQuery, headers);
     if (this.undici) return this.exchangeUndici(await this.undici, target, request, pathAndQuery, headers);
