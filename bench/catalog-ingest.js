@@ -2,7 +2,9 @@
 // catalog code into a real state file, and reports rows/s and peak RSS at several catalog sizes, and the
 // file's size per row: after the catalog, and after every row was claimed and marked done through the
 // store calls a copy makes (claimPending, markDone). Overhead = bytes/row - the average key length.
-// Usage: node bench/catalog-ingest.js [--rows 10000,100000,1000000] [--where] (--where: bytes per table/index)
+// Usage: node bench/catalog-ingest.js [--rows 10000,100000,1000000] [--where] [--catalog-only]
+// (--where: bytes per table/index; --catalog-only: skip the all-done marking and its file size). CPU s is the
+// process's user + system CPU during the catalog (this process is single-threaded apart from SQLite's I/O).
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,6 +15,7 @@ import Database from 'better-sqlite3';
 const arg = process.argv.indexOf('--rows');
 const sizes = (arg > 0 ? process.argv[arg + 1] : '10000,100000,1000000').split(',').map(Number);
 const showWhere = process.argv.includes('--where');
+const catalogOnly = process.argv.includes('--catalog-only');
 const keyOf = (i) => `photos/${String(i).padStart(9, '0')}/img-${i % 97}.jpg`;
 const etagOf = (i) => `"${(i * 2654435761).toString(16).padStart(32, '0').slice(-32)}"`;
 
@@ -45,6 +48,7 @@ for (const rows of sizes) {
   await store.setSource({ endpoint: 'synthetic', bucket: 'bench', prefix: '' });
   let peakRss = process.memoryUsage().rss;
   const started = process.hrtime.bigint();
+  const cpu0 = process.cpuUsage();
   await runCatalog({
     store,
     client: undefined,
@@ -57,6 +61,8 @@ for (const rows of sizes) {
     },
   });
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const cpu = process.cpuUsage(cpu0);
+  const cpuSeconds = (cpu.user + cpu.system) / 1e6;
   await store.close(); // the last connection's close checkpoints the WAL into the file
   const catalogBytes = fs.statSync(file).size;
   const catalogWhere = showWhere ? where(file) : undefined;
@@ -65,7 +71,7 @@ for (const rows of sizes) {
   // destination's ETag (the source's MD5, unquoted) at the same key.
   const copy = await openStateStore(file, { create: false, readonly: false });
   await copy.prepareCopy('key');
-  for (;;) {
+  for (; !catalogOnly; ) {
     const claimed = await copy.claimPending('key', 1000);
     if (claimed.length === 0) break;
     await Promise.all(
@@ -81,10 +87,12 @@ for (const rows of sizes) {
     rows,
     seconds: +seconds.toFixed(2),
     rowsPerSecond: Math.round(rows / seconds),
+    cpuSeconds: +cpuSeconds.toFixed(2),
+    rowsPerCpuSecond: Math.round(rows / cpuSeconds),
     peakRssMiB: +(peakRss / 2 ** 20).toFixed(1),
     keyAverage: +keyAverage.toFixed(1),
     catalogPerRow: +(catalogBytes / rows).toFixed(1),
-    donePerRow: +(doneBytes / rows).toFixed(1),
+    donePerRow: catalogOnly ? undefined : +(doneBytes / rows).toFixed(1),
     catalogWhere,
     doneWhere: showWhere ? where(file) : undefined,
   });
@@ -102,12 +110,14 @@ function where(file) {
 }
 fs.rmSync(dir, { recursive: true, force: true });
 
-console.log('| rows | seconds | rows/s | peak RSS (MiB) | key (B) | catalog B/row | overhead | all done B/row | overhead |');
-console.log('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+console.log('| rows | seconds | rows/s | CPU s | rows per CPU s | peak RSS (MiB) | key (B) | catalog B/row | overhead | all done B/row | overhead |');
+console.log('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
 for (const r of results) {
   console.log(
-    `| ${r.rows.toLocaleString('en-US')} | ${r.seconds} | ${r.rowsPerSecond.toLocaleString('en-US')} | ${r.peakRssMiB} | ${r.keyAverage} | ` +
-      `${r.catalogPerRow} | ${(r.catalogPerRow - r.keyAverage).toFixed(1)} | ${r.donePerRow} | ${(r.donePerRow - r.keyAverage).toFixed(1)} |`,
+    `| ${r.rows.toLocaleString('en-US')} | ${r.seconds} | ${r.rowsPerSecond.toLocaleString('en-US')} | ${r.cpuSeconds} | ` +
+      `${r.rowsPerCpuSecond.toLocaleString('en-US')} | ${r.peakRssMiB} | ${r.keyAverage} | ` +
+      `${r.catalogPerRow} | ${(r.catalogPerRow - r.keyAverage).toFixed(1)} | ` +
+      (r.donePerRow === undefined ? '- | - |' : `${r.donePerRow} | ${(r.donePerRow - r.keyAverage).toFixed(1)} |`),
   );
 }
 for (const r of results.filter((r) => r.catalogWhere)) {
