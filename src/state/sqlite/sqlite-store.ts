@@ -33,6 +33,7 @@ import type {
   VerifyRow,
 } from '../types.js';
 import { GroupCommit } from './group-commit.js';
+import { NewRows, type NewRow } from './new-rows.js';
 import { openDatabase, type OpenOptions } from './open-database.js';
 import { bareEtagSql, destEtagSql, destKeySql, isoSql, SORT_INDEXES, storageClassSql } from './schema.js';
 import { decodeEtag, encodeEtag, encodeStorageClass, fromMs, nowMs, toMs } from './encoding.js';
@@ -80,6 +81,8 @@ export class SqliteStore implements StateStore {
   /** Set by joinAsWorker: this process's worker id and lease length. */
   private worker: { id: string; leaseMs: number } | undefined;
   private readonly statements = new Map<string, Database.Statement>();
+  /** The catalog's bulk insert of new rows (made on the first page). */
+  private newRows: NewRows | undefined;
   /** Row marks, grouped into one transaction per few milliseconds. */
   private readonly marks: GroupCommit;
 
@@ -454,25 +457,31 @@ export class SqliteStore implements StateStore {
       );
       const createdAt = inventory ? toMs(this.getMeta('inventory_created_at') ?? '') : '';
       const stamp = nowMs();
+      const store = (stored: NewRow): void => {
+        const row = { ...stored, pass, now: stamp };
+        if (inventory) {
+          if (newer.run({ key: row.key, lastModified: row.lastModified, createdAt, pass }).changes > 0) return;
+          if (touch.run(row).changes === 0) upsert.run(row);
+          return;
+        }
+        // A first listing pass only ever meets new keys (each part's resume point commits with its pages).
+        if (pass === 1 || touch.run(row).changes === 0) upsert.run(row);
+      };
+      // Keys that cannot be stored yet (a first pass, keys new at a re-listing's end) are inserted in bulk.
+      const newRows = (this.newRows ??= new NewRows(this.db));
       this.db.transaction(() => {
+        newRows.begin({ firstKey: objects[0]?.key, pass, now: stamp, upsert: store });
         for (const object of objects) {
-          const row = {
+          const row: NewRow = {
             key: object.key,
             size: object.size,
             etag: encodeEtag(object.etag),
             lastModified: toMs(object.lastModified),
             storageClass: encodeStorageClass(object.storageClass),
-            pass,
-            now: stamp,
           };
-          if (inventory) {
-            if (newer.run({ key: row.key, lastModified: row.lastModified, createdAt, pass }).changes > 0) continue;
-            if (touch.run(row).changes === 0) upsert.run(row);
-            continue;
-          }
-          // A first listing pass only ever meets new keys (each part's resume point commits with its pages).
-          if (pass === 1 || touch.run(row).changes === 0) upsert.run(row);
+          if (!newRows.add(row)) store(row);
         }
+        newRows.flush();
         for (const key of seen) see.run({ pass, key });
         if ('part' in resume) {
           const moved = this.stmt(

@@ -1,0 +1,105 @@
+import type Database from 'better-sqlite3';
+import { compareKeys } from '../../catalog/key-order.js';
+
+/**
+ * Catalog rows for keys the state file cannot hold yet, stored with plain multi-row INSERTs: the row the
+ * ingest upsert's insert branch writes, without its conflict check per row or a statement per row
+ * (better-sqlite3 pays a call, a bind and a reset per statement: at 1,000 keys a page that was a third of
+ * the ingest's cost).
+ *
+ * Which keys those are is decided per page with one index lookup: the first stored key at or after the
+ * page's first key. Keys of the page below it, each above the one before it (a listing's byte order),
+ * cannot be stored; from the first key that is not so, the page takes the upsert path as before. A first
+ * pass (a new state, or a part or data file beyond every key stored) thus never looks a key up, and a
+ * re-listing pays one lookup per page for keys that are new at its end.
+ */
+export const NEW_ROWS_PER_INSERT = 100;
+
+const COLUMNS = '(key, size, etag, last_modified, status, catalog_pass, change_pass, change_kind, updated_at, storage_class)';
+const ROW = "(?, ?, ?, ?, 'pending', ?, ?, 'new', ?, ?)";
+
+/** One stored row's encoded values, as the ingest upsert binds them. */
+export interface NewRow {
+  key: string;
+  size: number;
+  etag: Buffer | string | null;
+  lastModified: number | string;
+  storageClass: Buffer | string | null;
+}
+
+/** What a page's rows share, and how a row the fast path gives back is stored (the upsert path). */
+export interface NewRowsPage {
+  firstKey: string | undefined;
+  pass: number;
+  now: number;
+  upsert: (row: NewRow) => void;
+}
+
+export class NewRows {
+  private readonly inserts = new Map<number, Database.Statement>();
+  private readonly firstAtOrAfter: Database.Statement;
+  private page: NewRowsPage | undefined;
+  private values: unknown[] = [];
+  private rows: NewRow[] = [];
+  /** The first stored key at or after the page's first key (null: none); undefined: the page left the fast path. */
+  private bound: string | null | undefined;
+  private last: string | undefined;
+
+  constructor(private readonly db: Database.Database) {
+    this.firstAtOrAfter = db.prepare('SELECT MIN(key) FROM objects WHERE key >= ?').pluck();
+  }
+
+  /** Starts a page whose rows come in the listing's order (inside the page's transaction). */
+  begin(page: NewRowsPage): void {
+    this.page = page;
+    this.values = [];
+    this.rows = [];
+    this.last = undefined;
+    this.bound = page.firstKey === undefined ? undefined : (this.firstAtOrAfter.get(page.firstKey) as string | null);
+  }
+
+  /** Queues `row` if its key provably is not stored (true), or leaves it, and every row after it, to the upsert (false). */
+  add(row: NewRow): boolean {
+    const bound = this.bound;
+    if (bound === undefined) return false;
+    const key = row.key;
+    if ((this.last !== undefined && compareKeys(key, this.last) <= 0) || (bound !== null && compareKeys(key, bound) >= 0)) {
+      this.flush();
+      this.bound = undefined;
+      return false;
+    }
+    this.last = key;
+    this.rows.push(row);
+    const { pass, now } = this.page!;
+    this.values.push(key, row.size, row.etag, row.lastModified, pass, pass, now, row.storageClass);
+    if (this.rows.length === NEW_ROWS_PER_INSERT) this.flush();
+    return true;
+  }
+
+  /** Stores the queued rows: before the page's other writes, and at its end. */
+  flush(): void {
+    const rows = this.rows;
+    if (rows.length === 0) return;
+    const values = this.values;
+    this.rows = [];
+    this.values = [];
+    try {
+      this.insert(rows.length).run(values);
+    } catch (error) {
+      // A key compareKeys placed below the bound though it is stored: its byte order is UTF-8's, and a
+      // lone surrogate (no UTF-8; SQLite keeps its 3 bytes) compares otherwise. The failed statement
+      // changed nothing; the upsert stores its rows.
+      if ((error as { code?: string }).code !== 'SQLITE_CONSTRAINT_UNIQUE') throw error;
+      for (const row of rows) this.page!.upsert(row);
+    }
+  }
+
+  private insert(count: number): Database.Statement {
+    let statement = this.inserts.get(count);
+    if (!statement) {
+      statement = this.db.prepare(`INSERT INTO objects ${COLUMNS} VALUES ${Array(count).fill(ROW).join(', ')}`);
+      this.inserts.set(count, statement);
+    }
+    return statement;
+  }
+}
