@@ -21,9 +21,31 @@ export const nowMs = (): number => Date.now();
 
 const USUAL_ETAG = /^"([0-9a-f]{32})(-[0-9]+)?"$/;
 
+/** A lowercase hex digit's value, -1 for any other character code. */
+function hexValue(code: number): number {
+  if (code >= 48 && code <= 57) return code - 48; // 0-9
+  if (code >= 97 && code <= 102) return code - 87; // a-f
+  return -1;
+}
+
+/** `"<32 lowercase hex>"` as its 16 bytes, without a regular expression or a substring (most ETags); else undefined. */
+function plainMd5Etag(etag: string): Buffer | undefined {
+  if (etag.length !== 34 || etag.charCodeAt(0) !== 34 || etag.charCodeAt(33) !== 34) return undefined;
+  const bytes = Buffer.allocUnsafe(16);
+  for (let i = 0; i < 16; i++) {
+    const high = hexValue(etag.charCodeAt(1 + 2 * i));
+    const low = hexValue(etag.charCodeAt(2 + 2 * i));
+    if (high < 0 || low < 0) return undefined;
+    bytes[i] = (high << 4) | low;
+  }
+  return bytes;
+}
+
 /** An ETag as stored: `"<32 hex>"` or `"<32 hex>-<parts>"` as a blob (16 bytes, then `-<parts>`), others as they are. */
 export function encodeEtag(etag: string | null | undefined): Buffer | string | null {
   if (etag === null || etag === undefined) return null;
+  const plain = plainMd5Etag(etag);
+  if (plain !== undefined) return plain;
   const usual = USUAL_ETAG.exec(etag);
   if (!usual) return etag;
   const digest = Buffer.from(usual[1]!, 'hex');
