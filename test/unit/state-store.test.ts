@@ -70,6 +70,12 @@ function sqliteStore(): OpenedStore {
 }
 
 describe('the StateStore contract on a SQLite file', () => {
+  // Every contract test's files: what status reads (the counters) equals a scan of the rows.
+  afterEach(() => {
+    for (const file of fs.readdirSync(work).filter((name) => name.startsWith('contract-') && name.endsWith('.db'))) {
+      checkSqliteCounters(path.join(work, file));
+    }
+  });
   storeContract(() => ({ open: async () => sqliteStore() }));
 });
 

@@ -44,10 +44,19 @@ export class NewRows {
   /** The first stored key at or after the page's first key (null: none); undefined: the page left the fast path. */
   private bound: string | null | undefined;
   private last: string | undefined;
+  /** The page's new rows (bulk and upserted) and their bytes, for the pending counter. */
+  private added = 0;
+  private addedBytes = 0;
 
   constructor(private readonly db: Database.Database) {
     this.firstAtOrAfter = db.prepare('SELECT MIN(key) FROM objects WHERE key >= ?').pluck();
+    this.count = db.prepare(
+      `INSERT INTO counters VALUES ('status', 'pending', ?, ?)
+       ON CONFLICT (kind, value) DO UPDATE SET objects = objects + excluded.objects, bytes = bytes + excluded.bytes`,
+    );
   }
+
+  private readonly count: Database.Statement;
 
   /** Starts a page whose rows come in the listing's order (inside the page's transaction). */
   begin(page: NewRowsPage): void {
@@ -55,6 +64,8 @@ export class NewRows {
     this.values = [];
     this.rows = [];
     this.last = undefined;
+    this.added = 0;
+    this.addedBytes = 0;
     this.bound = page.firstKey === undefined ? undefined : (this.firstAtOrAfter.get(page.firstKey) as string | null);
   }
 
@@ -85,6 +96,8 @@ export class NewRows {
     this.values = [];
     try {
       this.insert(rows.length).run(values);
+      this.added += rows.length;
+      for (const row of rows) this.addedBytes += row.size;
     } catch (error) {
       // A key compareKeys placed below the bound though it is stored: its byte order is UTF-8's, and a
       // lone surrogate (no UTF-8; SQLite keeps its 3 bytes) compares otherwise. The failed statement
@@ -92,6 +105,31 @@ export class NewRows {
       if ((error as { code?: string }).code !== 'SQLITE_CONSTRAINT_UNIQUE') throw error;
       for (const row of rows) this.page!.upsert(row);
     }
+  }
+
+  /** One new row the upsert path inserted (status pending, `size` bytes). */
+  counted(size: number): void {
+    this.added += 1;
+    this.addedBytes += size;
+  }
+
+  /**
+   * Ends the page (inside its transaction): the queued rows stored, and the page's new rows added to the
+   * pending counter at once, what the insert trigger of migrations 2-3 did row by row.
+   */
+  end(): void {
+    this.flush();
+    this.countAdded();
+  }
+
+  /**
+   * Adds the rows counted so far to the pending counter. Also due before any write that fires the update
+   * trigger (a rewritten row): its decrement of the pending counter must find that counter's row.
+   */
+  countAdded(): void {
+    if (this.added > 0) this.count.run(this.added, this.addedBytes);
+    this.added = 0;
+    this.addedBytes = 0;
   }
 
   private insert(count: number): Database.Statement {

@@ -432,21 +432,24 @@ export class SqliteStore implements StateStore {
       );
       // Keys a filtered pass listed outside its size or date bounds: seen (not gone), nothing recorded.
       const see = this.stmt('UPDATE objects SET catalog_pass = @pass WHERE key = @key');
-      // New keys are inserted; changed ones (size, ETag, LastModified, or back from gone/changed) become pending.
-      const upsert = this.stmt(
+      // New keys are inserted (and counted: no trigger counts an insert, see migration 4); changed ones
+      // (size, ETag, LastModified, or back from gone/changed) are rewritten as pending.
+      const insert = this.stmt(
         `INSERT INTO objects (key, size, etag, last_modified, status, catalog_pass, change_pass, change_kind, updated_at,
            storage_class)
          VALUES (@key, @size, @etag, @lastModified, 'pending', @pass, @pass, 'new', @now, @storageClass)
-         ON CONFLICT(key) DO UPDATE SET
-           change_kind = CASE WHEN objects.status IN ('gone', 'deleted') THEN 'new' ELSE 'modified' END,
-           change_pass = excluded.change_pass, deleted_at = NULL,
+         ON CONFLICT(key) DO NOTHING`,
+      );
+      const rewrite = this.stmt(
+        `UPDATE objects SET
+           change_kind = CASE WHEN status IN ('gone', 'deleted') THEN 'new' ELSE 'modified' END,
+           change_pass = @pass, deleted_at = NULL,
            status = 'pending', attempts = 0, error = NULL, evidence = NULL, verify_result = NULL,
            -- a dest_etag kept as "the source's ETag" keeps its value when the source's ETag changes
-           dest_etag = CASE WHEN objects.dest_etag = X'' AND objects.etag IS NOT excluded.etag
-             THEN ${destEtagSql('objects.dest_etag', 'objects.etag')} ELSE objects.dest_etag END,
-           size = excluded.size, etag = excluded.etag, last_modified = excluded.last_modified,
-           storage_class = excluded.storage_class, catalog_pass = excluded.catalog_pass,
-           updated_at = excluded.updated_at`,
+           dest_etag = CASE WHEN dest_etag = X'' AND etag IS NOT @etag THEN ${destEtagSql('dest_etag', 'etag')} ELSE dest_etag END,
+           size = @size, etag = @etag, last_modified = @lastModified, storage_class = @storageClass,
+           catalog_pass = @pass, updated_at = @now
+         WHERE key = @key`,
       );
       // An inventory row never replaces what the state knows to be newer: a later version (listed after the
       // report was taken), or a gone verdict reached after it. Such rows are only stamped as seen.
@@ -457,15 +460,23 @@ export class SqliteStore implements StateStore {
       );
       const createdAt = inventory ? toMs(this.getMeta('inventory_created_at') ?? '') : '';
       const stamp = nowMs();
+      const upsert = (row: NewRow & { pass: number; now: number }): void => {
+        if (insert.run(row).changes === 1) {
+          newRows.counted(row.size);
+          return;
+        }
+        newRows.countAdded(); // before the update trigger counts the rewritten row
+        rewrite.run(row);
+      };
       const store = (stored: NewRow): void => {
         const row = { ...stored, pass, now: stamp };
         if (inventory) {
           if (newer.run({ key: row.key, lastModified: row.lastModified, createdAt, pass }).changes > 0) return;
-          if (touch.run(row).changes === 0) upsert.run(row);
+          if (touch.run(row).changes === 0) upsert(row);
           return;
         }
         // A first listing pass only ever meets new keys (each part's resume point commits with its pages).
-        if (pass === 1 || touch.run(row).changes === 0) upsert.run(row);
+        if (pass === 1 || touch.run(row).changes === 0) upsert(row);
       };
       // Keys that cannot be stored yet (a first pass, keys new at a re-listing's end) are inserted in bulk.
       const newRows = (this.newRows ??= new NewRows(this.db));
@@ -481,7 +492,7 @@ export class SqliteStore implements StateStore {
           };
           if (!newRows.add(row)) store(row);
         }
-        newRows.flush();
+        newRows.end();
         for (const key of seen) see.run({ pass, key });
         if ('part' in resume) {
           const moved = this.stmt(
