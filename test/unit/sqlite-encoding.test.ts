@@ -23,6 +23,16 @@ describe('the compact encodings', () => {
       expect(toMs(iso)).toBe(ms);
       expect(fromMs(ms)).toBe(iso);
     }
+    // Forms near the canonical one: each read as Date.parse reads it (or kept as text when it reads none).
+    for (const text of [
+      '2024-02-29T00:00:00.000Z', '2023-02-29T00:00:00.000Z', '2024-01-31T23:59:59.999Z', '2024-04-31T00:00:00.000Z',
+      '2024-01-01T24:00:00.000Z', '2024-01-01T23:60:00.000Z', '2024-13-01T00:00:00.000Z', '2024-00-10T00:00:00.000Z',
+      '0999-01-01T00:00:00.000Z', '0050-01-01T00:00:00.000Z', '2024-01-01T00:00:00.000z', '2024-01-01 00:00:00.000Z',
+      '2024-01-01T00:00:00,000Z', '2024-1a-01T00:00:00.000Z', '+02024-01-01T00:00:00.000Z', '2024-01-01T00:00:00.00Z',
+    ]) {
+      const parsed = Date.parse(text);
+      expect(toMs(text), text).toBe(Number.isNaN(parsed) ? text : parsed);
+    }
     // Text that is no date stays as it is, both ways.
     expect(statement.get({ ms: 'yesterday', iso: 'yesterday' })).toEqual({ iso: 'yesterday', ms: 'yesterday' });
     expect(toMs('yesterday')).toBe('yesterday');
