@@ -517,10 +517,14 @@ export class SqliteStore implements StateStore {
         // An inventory pass: only rows the report must have seen (see INVENTORY_GONE_MARGIN_MS).
         const before = source.kind === 'inventory' ? toMs(inventoryGoneBefore(source.createdAt)) : null;
         const where = this.where(scope);
-        const result = this.stmt(
-          `UPDATE objects SET status = 'gone', updated_at = ?, change_kind = 'gone', change_pass = ?
-           WHERE catalog_pass < ? AND status NOT IN ('gone', 'deleted') AND (? IS NULL OR last_modified < ?) AND ${where.sql}`,
-        ).run(nowMs(), pass, pass, before, before, ...where.values);
+        // The first pass has no earlier one whose rows could be gone: no scan of every row to find none.
+        const result =
+          pass === 1
+            ? { changes: 0 }
+            : this.stmt(
+                `UPDATE objects SET status = 'gone', updated_at = ?, change_kind = 'gone', change_pass = ?
+                 WHERE catalog_pass < ? AND status NOT IN ('gone', 'deleted') AND (? IS NULL OR last_modified < ?) AND ${where.sql}`,
+              ).run(nowMs(), pass, pass, before, before, ...where.values);
         this.stmt(
           `INSERT OR REPLACE INTO catalog_passes (pass, started_at, finished_at, scope, new_objects, new_bytes,
              modified_objects, modified_bytes, gone_objects, gone_bytes)
