@@ -3,22 +3,23 @@ import { compareKeys } from '../../catalog/key-order.js';
 
 /**
  * Catalog rows for keys the state file cannot hold yet, stored with plain multi-row INSERTs: the row the
- * ingest upsert's insert branch writes, without its conflict check per row or a statement per row
- * (better-sqlite3 pays a call, a bind and a reset per statement: at 1,000 keys a page that was a third of
- * the ingest's cost).
+ * ingest's per-row INSERT writes for a new key, without a statement per row (better-sqlite3 pays a call,
+ * a bind and a reset per statement: at 1,000 keys a page that was a third of the ingest's cost). It also
+ * counts a page's new rows (these and those the per-row path inserted) into the pending counter, once per
+ * page (schema 4 has no insert trigger).
  *
  * Which keys those are is decided per page with one index lookup: the first stored key at or after the
  * page's first key. Keys of the page below it, each above the one before it (a listing's byte order),
- * cannot be stored; from the first key that is not so, the page takes the upsert path as before. A first
- * pass (a new state, or a part or data file beyond every key stored) thus never looks a key up, and a
- * re-listing pays one lookup per page for keys that are new at its end.
+ * cannot be stored; from the first key that is not so, the page takes the per-row path (touch, newer,
+ * insert or rewrite). A first pass (a new state, or a part or data file beyond every key stored) thus
+ * never looks a key up, and a re-listing pays one lookup per page for keys that are new at its end.
  */
 export const NEW_ROWS_PER_INSERT = 100;
 
 const COLUMNS = '(key, size, etag, last_modified, status, catalog_pass, change_pass, change_kind, updated_at, storage_class)';
 const ROW = "(?, ?, ?, ?, 'pending', ?, ?, 'new', ?, ?)";
 
-/** One stored row's encoded values, as the ingest upsert binds them. */
+/** One stored row's encoded values, as the ingest binds them. */
 export interface NewRow {
   key: string;
   size: number;
@@ -27,7 +28,7 @@ export interface NewRow {
   storageClass: Buffer | string | null;
 }
 
-/** What a page's rows share, and how a row the fast path gives back is stored (the upsert path). */
+/** What a page's rows share, and how a row the fast path gives back is stored (the per-row path). */
 export interface NewRowsPage {
   firstKey: string | undefined;
   pass: number;
@@ -44,7 +45,7 @@ export class NewRows {
   /** The first stored key at or after the page's first key (null: none); undefined: the page left the fast path. */
   private bound: string | null | undefined;
   private last: string | undefined;
-  /** The page's new rows (bulk and upserted) and their bytes, for the pending counter. */
+  /** The page's new rows (bulk and per-row) and their bytes, for the pending counter. */
   private added = 0;
   private addedBytes = 0;
 
@@ -69,7 +70,7 @@ export class NewRows {
     this.bound = page.firstKey === undefined ? undefined : (this.firstAtOrAfter.get(page.firstKey) as string | null);
   }
 
-  /** Queues `row` if its key provably is not stored (true), or leaves it, and every row after it, to the upsert (false). */
+  /** Queues `row` if its key provably is not stored (true), or leaves it, and every row after it, to the per-row path (false). */
   add(row: NewRow): boolean {
     const bound = this.bound;
     if (bound === undefined) return false;
@@ -101,13 +102,13 @@ export class NewRows {
     } catch (error) {
       // A key compareKeys placed below the bound though it is stored: its byte order is UTF-8's, and a
       // lone surrogate (no UTF-8; SQLite keeps its 3 bytes) compares otherwise. The failed statement
-      // changed nothing; the upsert stores its rows.
+      // changed nothing; the per-row path stores its rows.
       if ((error as { code?: string }).code !== 'SQLITE_CONSTRAINT_UNIQUE') throw error;
       for (const row of rows) this.page!.upsert(row);
     }
   }
 
-  /** One new row the upsert path inserted (status pending, `size` bytes). */
+  /** One new row the per-row path inserted (status pending, `size` bytes). */
   counted(size: number): void {
     this.added += 1;
     this.addedBytes += size;
