@@ -40,6 +40,9 @@ import { decodeEtag, encodeEtag, encodeStorageClass, fromMs, nowMs, toMs } from 
 
 const now = (): string => new Date().toISOString();
 
+/** The page cache of a cataloging connection, in KiB as PRAGMA cache_size takes it (negative: KiB, not pages). */
+const CATALOG_CACHE_KIB = -2000;
+
 /** ORDER BY per --sort order, each served by its partial index over pending rows (key breaks ties). */
 const ORDER_BY: Record<SortOrder, string> = {
   key: 'key',
@@ -418,6 +421,17 @@ export class SqliteStore implements StateStore {
   }
 
   /**
+   * This connection catalogs: the bulk insert of new rows, and a page cache of SQLite's own default size
+   * (about 2 MiB) rather than better-sqlite3's 16 MiB. Ingest writes near the right edge of the table and
+   * its key index, and a re-listing reads in key order: the 16 MiB held nothing a catalog reads again, and
+   * were 18 MiB of its peak RSS (bench/catalog-ingest.js at 1M rows: 123 -> 105 MiB, same CPU per row).
+   */
+  private startIngest(): NewRows {
+    this.db.pragma(`cache_size = ${CATALOG_CACHE_KIB}`);
+    return new NewRows(this.db);
+  }
+
+  /**
    * Stores one page and where it leaves its pass in ONE transaction, so a crash leaves either the whole
    * page with its resume point or neither. Changed keys go back to pending; unchanged rows keep their status.
    */
@@ -479,7 +493,7 @@ export class SqliteStore implements StateStore {
         if (pass === 1 || touch.run(row).changes === 0) upsert(row);
       };
       // Keys that cannot be stored yet (a first pass, keys new at a re-listing's end) are inserted in bulk.
-      const newRows = (this.newRows ??= new NewRows(this.db));
+      const newRows = (this.newRows ??= this.startIngest());
       this.db.transaction(() => {
         newRows.begin({ firstKey: objects[0]?.key, pass, now: stamp, upsert: store });
         for (const object of objects) {
