@@ -129,7 +129,13 @@ async function runOne(dir, manifestKey, stateFile) {
         if (hwm > atPeak.hwm) {
           const m = process.memoryUsage();
           const mib = (n) => Math.round(n / 2 ** 20);
-          atPeak = { hwm: Math.round(hwm), page: pages, rss: mib(m.rss), heapTotal: mib(m.heapTotal), heapUsed: mib(m.heapUsed), external: mib(m.external), arrayBuffers: mib(m.arrayBuffers) };
+          // RssAnon less V8's heap is malloc'd memory (SQLite's page cache, zlib, buffers); RssFile the mapped binaries.
+          const status = fs.readFileSync('/proc/self/status', 'utf8');
+          const statusMiB = (name) => Math.round(Number(new RegExp(`${name}:\\s+(\\d+)`).exec(status)?.[1] ?? 0) / 1024);
+          atPeak = {
+            hwm: Math.round(hwm), page: pages, rss: mib(m.rss), rssAnon: statusMiB('RssAnon'), rssFile: statusMiB('RssFile'), rssShmem: statusMiB('RssShmem'),
+            heapTotal: mib(m.heapTotal), heapUsed: mib(m.heapUsed), external: mib(m.external), arrayBuffers: mib(m.arrayBuffers),
+          };
         }
       }
     },

@@ -340,3 +340,54 @@ function vacuumedSize(file: string): number {
   db.close();
   return fs.statSync(copy).size;
 }
+
+describe('schema 4: new rows counted per catalog page', () => {
+  it('a schema-3 file, its rows counted by the insert trigger, migrates; a re-catalog keeps the counters equal to a scan', async () => {
+    const file = work.file('schema3.db');
+    const db = new Database(file);
+    for (let v = 0; v < 3; v += 1) db.exec(MIGRATIONS[v]!);
+    db.pragma(`application_id = ${APPLICATION_ID}`);
+    db.pragma('user_version = 3');
+    db.pragma('journal_mode = WAL');
+    for (const [key, value] of Object.entries({ source_bucket: 'src', catalog_pass: '1', catalog_state: 'complete', catalog_started_at: '2026-06-01T09:00:00.000Z' })) {
+      db.prepare('INSERT INTO meta(key, value) VALUES (?, ?)').run(key, value);
+    }
+    const insert = db.prepare(
+      `INSERT INTO objects (key, size, etag, last_modified, status, catalog_pass, change_pass, change_kind, updated_at, evidence)
+       VALUES (?, ?, ?, 1704067200000, ?, 1, 1, 'new', 1704067200000, ?)`,
+    );
+    const etag = (key: string): Buffer => Buffer.from(md5(Buffer.from(key)), 'hex');
+    for (let i = 0; i < 40; i += 1) {
+      const key = `k/${String(i).padStart(3, '0')}`;
+      insert.run(key, i, etag(key), i % 3 === 0 ? 'done' : 'pending', i % 3 === 0 ? 'md5' : null);
+    }
+    db.close();
+    checkSqliteCounters(file);
+
+    const { SqliteStore } = await import('../src/state/sqlite/sqlite-store.js');
+    const store = SqliteStore.open(file, { create: false, readonly: false });
+    const probe = new Database(file, { readonly: true });
+    expect(probe.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
+    expect(probe.prepare("SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name").pluck().all()).toEqual([
+      'objects_counted_delete',
+      'objects_counted_update',
+    ]);
+    probe.close();
+    checkSqliteCounters(file);
+    // Pass 2: every third key changed, new keys between and after the stored ones, the last ten gone.
+    const { pass } = await store.beginCatalogPass({ kind: 'listing' });
+    await store.planCatalogParts(pass, [{ startAfter: '', endKey: null }]);
+    const listed = [];
+    for (let i = 0; i < 45; i += 1) {
+      const key = `k/${String(i).padStart(3, '0')}`;
+      if (i < 30) listed.push({ key, size: i % 3 === 1 ? i + 1000 : i, etag: `"${md5(Buffer.from(key))}"`, lastModified: '2024-01-01T00:00:00.000Z' });
+      if (i >= 40 || i % 7 === 0) listed.push({ key: `${key}-new`, size: 7, etag: '"new"', lastModified: '2024-02-01T00:00:00.000Z' });
+    }
+    await store.ingestPage(pass, listed.slice(0, 20), { part: 1, resumeAfter: listed[19]!.key, done: false });
+    await store.ingestPage(pass, listed.slice(20), { part: 1, resumeAfter: listed[listed.length - 1]!.key, done: true });
+    expect(await store.finishCatalogPass(pass)).toEqual({ gone: 10 });
+    expect(await store.lastCatalogPass()).toMatchObject({ new: { objects: 11, bytes: 77 }, modified: { objects: 10 }, gone: { objects: 10 } });
+    await store.close();
+    checkSqliteCounters(file);
+  });
+});

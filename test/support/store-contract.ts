@@ -229,6 +229,30 @@ export function storeContract(harness: () => StoreHarness): void {
       expect(await store.countListed()).toBe(6);
     });
 
+    it('a page of new keys among stored ones, or out of order, stores each key as one row, as listed', async () => {
+      const h = await open();
+      const { store } = h;
+      await beginListing(store);
+      // Out of order (k after m) and a key twice, on a first pass: still one row per key, the last listing kept.
+      await store.ingestPage(1, [obj('b'), obj('m'), obj('k'), obj('n', 1), obj('n', 2), obj('p')], atPart('p'));
+      await store.ingestPage(1, [obj('d'), obj('q')], atPart('q'));
+      expect(await store.finishCatalogPass(1)).toEqual({ gone: 0 });
+      expect(await h.row('n')).toMatchObject({ size: 2 });
+      for (const row of await store.claimPending('key', 10)) await store.markDone(row.id, { destKey: row.key, evidence: 'md5' });
+
+      await beginListing(store); // pass 2: new keys before, between and after the stored ones
+      await store.ingestPage(2, [obj('a'), obj('b'), obj('c'), obj('k', 3), obj('m'), obj('o'), obj('q'), obj('r'), obj('s')], atPart('s'));
+      expect(await store.finishCatalogPass(2)).toEqual({ gone: 3 }); // d, n, p
+      expect(await h.statusOf()).toEqual({
+        a: 'pending', b: 'done', c: 'pending', d: 'gone', k: 'pending', m: 'done', n: 'gone', o: 'pending', p: 'gone', q: 'done', r: 'pending', s: 'pending',
+      });
+      expect(await h.row('k')).toMatchObject({ size: 3, change_kind: 'modified', change_pass: 2 });
+      expect(await h.row('s')).toMatchObject({ change_kind: 'new', change_pass: 2, catalog_pass: 2, attempts: 0 });
+      expect(await h.row('b')).toMatchObject({ change_kind: 'new', change_pass: 1, catalog_pass: 2 });
+      expect(await store.lastCatalogPass()).toMatchObject({ new: { objects: 5 }, modified: { objects: 1, bytes: 3 }, gone: { objects: 3 } });
+      expect(await store.countListed()).toBe(9);
+    });
+
     it('an interrupted pass resumes after its last page, and its first part is not marked gone', async () => {
       const h = await open();
       const { store } = h;

@@ -23,6 +23,16 @@ describe('the compact encodings', () => {
       expect(toMs(iso)).toBe(ms);
       expect(fromMs(ms)).toBe(iso);
     }
+    // Forms near the canonical one: each read as Date.parse reads it (or kept as text when it reads none).
+    for (const text of [
+      '2024-02-29T00:00:00.000Z', '2023-02-29T00:00:00.000Z', '2024-01-31T23:59:59.999Z', '2024-04-31T00:00:00.000Z',
+      '2024-01-01T24:00:00.000Z', '2024-01-01T23:60:00.000Z', '2024-13-01T00:00:00.000Z', '2024-00-10T00:00:00.000Z',
+      '0999-01-01T00:00:00.000Z', '0050-01-01T00:00:00.000Z', '2024-01-01T00:00:00.000z', '2024-01-01 00:00:00.000Z',
+      '2024-01-01T00:00:00,000Z', '2024-1a-01T00:00:00.000Z', '+02024-01-01T00:00:00.000Z', '2024-01-01T00:00:00.00Z',
+    ]) {
+      const parsed = Date.parse(text);
+      expect(toMs(text), text).toBe(Number.isNaN(parsed) ? text : parsed);
+    }
     // Text that is no date stays as it is, both ways.
     expect(statement.get({ ms: 'yesterday', iso: 'yesterday' })).toEqual({ iso: 'yesterday', ms: 'yesterday' });
     expect(toMs('yesterday')).toBe('yesterday');
@@ -61,6 +71,24 @@ describe('the compact encodings', () => {
     }
     expect(encodeEtag(undefined)).toBeNull();
     expect(decodeEtag(null)).toBeNull();
+  });
+
+  it('encode ETags of 34 characters exactly as the SQL does, whatever their characters', () => {
+    const encode = db.prepare(`SELECT ${etagBlobSql('@etag')} AS stored`);
+    const alphabet = '0123456789abcdefABCDEFg/ -"';
+    let seed = 7;
+    const next = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    for (let i = 0; i < 5000; i += 1) {
+      const hex = Array.from({ length: 32 }, () => alphabet[next(i % 4 === 0 ? alphabet.length : 16)]).join('');
+      const etag = next(8) === 0 ? `x${hex}"` : `"${hex}"`;
+      const { stored } = encode.get({ etag }) as { stored: Buffer | string };
+      const js = encodeEtag(etag);
+      if (typeof stored === 'string') expect(js, etag).toBe(stored);
+      else expect(Buffer.isBuffer(js) && js.equals(stored), etag).toBe(true);
+    }
   });
 
   it('leave STANDARD out, and tell a missing storage class from it', () => {
