@@ -40,9 +40,16 @@ import { errorLine, onInterrupt, runAction } from './run-action.js';
 /** Default worker processes: one per core (see the README's Performance section for what it buys here). */
 export const DEFAULT_WORKERS = Math.max(1, os.availableParallelism());
 
-/** Without --workers, a run starts no more workers than one per this much work left. */
-const OBJECTS_PER_WORKER = 1000;
-const BYTES_PER_WORKER = 1024 ** 3;
+/**
+ * Without --workers, a run starts no more workers than one per this much work left. A worker costs about
+ * 0.25 CPU s to start here (Node, the SDK, the state, the bucket checks; with a coordinator beside the first
+ * two: `copy` with nothing left takes 0.23 CPU s with one worker, 0.71 with two) and ~50 MiB: each is
+ * started only for about 20 times that in work, ~5 CPU s, which is 10,000 small objects (~0.5 ms each) or
+ * 4 GiB (~1.2 s/GiB). Below that a second process costs more than it gives: W1 (5,000 objects) ran 7 %
+ * slower with two workers than with one on the bench (README, Performance).
+ */
+const OBJECTS_PER_WORKER = 10_000;
+const BYTES_PER_WORKER = 4 * 1024 ** 3;
 
 /**
  * How many worker processes this run starts: --workers as given; by default one per core, but no more
@@ -55,7 +62,7 @@ async function workerCount(store: StateStore, workers: number, given: boolean, c
 }
 
 /**
- * Workers without --workers: `cores`, but at most one per 1,000 objects (or per window) or 1 GiB left,
+ * Workers without --workers: `cores`, but at most one per 10,000 objects (or per window) or 4 GiB left,
  * and never more than the objects left: one object is never shared by two workers, so a worker past
  * them would only cost a process start and its memory.
  */
@@ -167,7 +174,7 @@ export function copyCommand(): Command {
     .option('--dest-sse-kms-key-id <id>', 'the KMS key of --dest-sse aws:kms (default: the destination account\'s AWS managed key)')
     .option('--max-bandwidth <size>', 'bytes per second read from the source, across the run (e.g. 50MiB)')
     .option('--max-requests-per-second <n>', 'HTTP requests per second, both sides together, retries included')
-    .option('--workers <n>', 'worker processes sharing the state (claims with leases); totals stay totals (default: one per core, at most one per 1,000 objects or 1 GiB left, and per object left)')
+    .option('--workers <n>', 'worker processes sharing the state (claims with leases); totals stay totals (default: one per core, at most one per 10,000 objects or 4 GiB left, and per object left)')
     .option('--lease-seconds <s>', 'how long a claimed object stays a worker\'s without renewal (a dead worker\'s rows return after it)', '60')
     .option('--dry-run', 'print the plan (what this copy would do, and its cost) and stop: nothing sent, nothing changed')
     .option('--delete-gone', 'after copying, delete from the destination the copies s3migrate wrote of objects gone from the source')
