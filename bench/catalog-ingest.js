@@ -44,6 +44,18 @@ const syntheticLister = (total, changed = () => false) => async (request) => {
   }
 };
 
+/** One catalog pass of the synthetic listing through the real catalog code. */
+const catalogPass = (store, lister, onEvent) =>
+  runCatalog({
+    store,
+    client: undefined,
+    source: { endpoint: 'synthetic', bucket: 'bench', prefix: '' },
+    credentialSource: 'none',
+    listConcurrency: 1,
+    lister,
+    onEvent,
+  });
+
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 's3migrate-bench-'));
 const results = [];
 for (const rows of sizes) {
@@ -53,16 +65,8 @@ for (const rows of sizes) {
   let peakRss = process.memoryUsage().rss;
   const started = process.hrtime.bigint();
   const cpu0 = process.cpuUsage();
-  await runCatalog({
-    store,
-    client: undefined,
-    source: { endpoint: 'synthetic', bucket: 'bench', prefix: '' },
-    credentialSource: 'none',
-    listConcurrency: 1,
-    lister: syntheticLister(rows),
-    onEvent: () => {
-      peakRss = Math.max(peakRss, process.memoryUsage().rss);
-    },
+  await catalogPass(store, syntheticLister(rows), () => {
+    peakRss = Math.max(peakRss, process.memoryUsage().rss);
   });
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const cpu = process.cpuUsage(cpu0);
@@ -70,14 +74,7 @@ for (const rows of sizes) {
   let relistCpuSeconds;
   if (relist) {
     const again = process.cpuUsage();
-    await runCatalog({
-      store,
-      client: undefined,
-      source: { endpoint: 'synthetic', bucket: 'bench', prefix: '' },
-      credentialSource: 'none',
-      listConcurrency: 1,
-      lister: syntheticLister(rows + rows / 100, (i) => i % 10 === 0),
-    });
+    await catalogPass(store, syntheticLister(rows + rows / 100, (i) => i % 10 === 0));
     const used = process.cpuUsage(again);
     relistCpuSeconds = (used.user + used.system) / 1e6;
   }
