@@ -16,7 +16,7 @@
 // Every run is checked byte for byte: keys and sizes; then an ETag equal to the source's where both are
 // the same kind (plain MD5, or a multipart ETag of the same parts), else the destination object read whole
 // and its MD5 compared with the source's (read whole once after seeding).
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -25,7 +25,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { startS3rver } from '../scripts/servers/s3rver.js';
-import { flag, processCpuSeconds, timed } from './measure.js';
+import { flag, processCpuSeconds, startHelper, timed } from './measure.js';
 import { formatSummary, summarise } from './profile-summary.js';
 import { seed } from './workloads.js';
 
@@ -134,19 +134,9 @@ async function rgwServers() {
 async function startCapProxy(endpoint, rate, name) {
   const requests = path.join(os.tmpdir(), `s3migrate-bench-cap-${process.pid}-${name}.jsonl`);
   fs.rmSync(requests, { force: true });
-  const child = spawn(process.execPath, [path.join(root, 'bench/cap-proxy.js'), endpoint, String(rate), '--requests', requests], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  const { port } = await new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (chunk) => {
-      out += chunk;
-      if (out.includes('\n')) resolve(JSON.parse(out.slice(0, out.indexOf('\n'))));
-    });
-    child.once('exit', (code) => reject(new Error(`cap proxy exited with ${code}`)));
-  });
+  const { child, info } = await startHelper([path.join(root, 'bench/cap-proxy.js'), endpoint, String(rate), '--requests', requests]);
   return {
-    endpoint: `http://127.0.0.1:${port}`,
+    endpoint: `http://127.0.0.1:${info.port}`,
     pid: child.pid,
     requests,
     stop: async () => {

@@ -11,7 +11,7 @@
 //   test/servers/rgw.sh install; seeding 50,000 objects takes ~2 minutes). s3rver and RGW share the machine's cores
 //   with the client: their runs measure a CPU-bound local server as much as the client.
 // The layout: 40 prefixes whose sizes grow by 15 % each (0.06 % to 13 % of the keys), 15 keys at the root.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
@@ -22,7 +22,7 @@ import Database from 'better-sqlite3';
 import pLimit from 'p-limit';
 import { startS3rver } from '../scripts/servers/s3rver.js';
 import { layout } from './list-server.js';
-import { flag, processCpuSeconds, timed } from './measure.js';
+import { flag, processCpuSeconds, startHelper, timed } from './measure.js';
 
 if (process.argv.includes('--help')) {
   // The usage is this file's opening comment.
@@ -41,18 +41,10 @@ const withRclone = !process.argv.includes('--no-rclone');
 const baseline = flag('baseline', undefined);
 const BUCKET = 'listing';
 
-/** Starts a child process that prints `{"port":N,...}` on its first line of output once listening. */
+/** Starts a helper server (bench/list-server.js, bench/delay-proxy.js): its endpoint, pid and stop. */
 async function startChild(argv) {
-  const child = spawn(process.execPath, argv, { stdio: ['pipe', 'pipe', 'inherit'] });
-  const { port } = await new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (chunk) => {
-      out += chunk;
-      if (out.includes('\n')) resolve(JSON.parse(out.slice(0, out.indexOf('\n'))));
-    });
-    child.once('exit', (code) => reject(new Error(`${path.basename(argv[0])} exited with ${code}`)));
-  });
-  return { endpoint: `http://127.0.0.1:${port}`, pid: child.pid, stop: () => child.kill('SIGTERM') };
+  const { child, info } = await startHelper(argv);
+  return { endpoint: `http://127.0.0.1:${info.port}`, pid: child.pid, stop: () => child.kill('SIGTERM') };
 }
 
 async function startServer(keys) {

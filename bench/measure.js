@@ -1,4 +1,5 @@
-// Bench helpers: runs a command under GNU time, reads a server's CPU time from /proc (wall, client CPU, peak RSS), and reads --flags.
+// Bench helpers: runs a command under GNU time, reads a server's CPU time from /proc (wall, client CPU, peak RSS),
+// starts the bench's helper servers, and reads --flags.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -36,4 +37,22 @@ export function timed(argv, env) {
 export function flag(name, fallback) {
   const at = process.argv.indexOf(`--${name}`);
   return at > 0 ? process.argv[at + 1] : fallback;
+}
+
+/**
+ * Starts a helper server script (`node SCRIPT ARGS...`: a proxy, the synthetic listing server) that prints
+ * one JSON line (`{"port":N,...}`) once it listens; resolves with the child and that line, parsed. stdin is
+ * a pipe (the helpers stop when it closes), stderr is inherited.
+ */
+export async function startHelper(argv) {
+  const child = spawn(process.execPath, argv, { stdio: ['pipe', 'pipe', 'inherit'] });
+  const info = await new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (chunk) => {
+      out += chunk;
+      if (out.includes('\n')) resolve(JSON.parse(out.slice(0, out.indexOf('\n'))));
+    });
+    child.once('exit', (code) => reject(new Error(`${path.basename(argv[0])} exited with ${code}`)));
+  });
+  return { child, info };
 }

@@ -1,11 +1,11 @@
 // Deterministic benchmark workloads: the same keys and bytes every run (seeded, no Math.random).
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import pLimit from 'p-limit';
+import { startHelper } from './measure.js';
 
 const MiB = 1024 * 1024;
 
@@ -96,18 +96,10 @@ export async function seed(client, bucket, objects, { partSize } = {}) {
 export async function startEtagProxy(targetPort, multipartEtags) {
   const script = fileURLToPath(new URL('./etag-proxy.js', import.meta.url));
   const pairs = [...multipartEtags].map(([real, fake]) => `${real}=${fake}`).join(',');
-  const child = spawn(process.execPath, [script, String(targetPort), pairs], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const { port, pid } = await new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (chunk) => {
-      out += chunk;
-      if (out.includes('\n')) resolve(JSON.parse(out.slice(0, out.indexOf('\n'))));
-    });
-    child.once('exit', (code) => reject(new Error(`etag proxy exited with ${code}`)));
-  });
+  const { child, info } = await startHelper([script, String(targetPort), pairs]);
   return {
-    endpoint: `http://127.0.0.1:${port}`,
-    pid,
+    endpoint: `http://127.0.0.1:${info.port}`,
+    pid: info.pid,
     stop: async () => {
       if (child.exitCode !== null) return;
       const exited = new Promise((resolve) => child.once('exit', resolve));
