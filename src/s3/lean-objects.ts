@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream';
 import type { GetObjectCommandOutput } from '@aws-sdk/client-s3';
 import type { GetOptions, PutOptions, SourceObject, WriteAnswer, WriteEncryption } from './bucket.js';
 import { encryptedBy, quoted, totalOf } from './bucket.js';
-import type { LeanPath } from './lean-path.js';
+import { xmlField, type LeanPath } from './lean-path.js';
 import { copiedHeaders, type CopiedHeaders } from './object-headers.js';
 
 /**
@@ -175,17 +175,6 @@ export async function leanPut(
   };
 }
 
-/** The one element of a small S3 answer document, its XML entities decoded (`&quot;` around an ETag). */
-function xmlElement(text: string, name: string): string | undefined {
-  const match = new RegExp(`<${name}>([^<]*)</${name}>`).exec(text);
-  if (!match) return undefined;
-  return match[1]!.replace(/&(quot|amp|apos|lt|gt|#(\d+)|#x([0-9a-fA-F]+));/g, (_, entity: string, dec?: string, hex?: string) => {
-    if (dec !== undefined) return String.fromCodePoint(Number(dec));
-    if (hex !== undefined) return String.fromCodePoint(parseInt(hex, 16));
-    return { quot: '"', amp: '&', apos: "'", lt: '<', gt: '>' }[entity]!;
-  });
-}
-
 /**
  * CopyObject as the SDK sends it (an empty PUT with x-amz-copy-source and the directives), its answer's
  * ETag read from the CopyObjectResult document; a 200 whose document is an <Error> fails as the SDK's
@@ -215,7 +204,7 @@ export async function leanCopy(
   const query = { 'x-id': 'CopyObject' };
   const answer = await lean.send({ method: 'PUT', bucket, key, query, headers, unsignedPayload: false, readWhole: true, signal: options.signal });
   return {
-    etag: xmlElement(answer.text ?? '', 'ETag'),
+    etag: xmlField(answer.text ?? '', 'ETag'),
     encrypted: encryptedBy({
       ServerSideEncryption: header(answer.headers, 'x-amz-server-side-encryption'),
       SSECustomerAlgorithm: header(answer.headers, 'x-amz-server-side-encryption-customer-algorithm'),

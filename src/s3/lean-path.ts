@@ -187,7 +187,8 @@ export function unescapeXml(text: string): string {
   });
 }
 
-function xmlField(body: string, name: string): string | undefined {
+/** The first `<name>` element's text of a small answer document, its XML entities decoded. */
+export function xmlField(body: string, name: string): string | undefined {
   const match = new RegExp(`<${name}>([\\s\\S]*?)</${name}>`).exec(body);
   return match ? unescapeXml(match[1]!) : undefined;
 }
