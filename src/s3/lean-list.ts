@@ -7,6 +7,7 @@
  * entities decoded, nothing trimmed or normalised (test/s3-lean-list.test.ts compares both on s3rver and
  * RGW).
  */
+import { canonicalIsoMs } from '../iso-time.js';
 import type { ListedObject } from '../state/types.js';
 import { serviceError, unescapeXml, type LeanPath } from './lean-path.js';
 
@@ -18,16 +19,39 @@ export interface RawListAnswer {
   encodingType?: string;
 }
 
-const text = (raw: string): string => (raw.includes('&') ? unescapeXml(raw) : raw);
+/** An ETag as servers write it, `&quot;...&quot;`, needs no general entity decoder. */
+const QUOTE = '&quot;';
+function text(raw: string): string {
+  if (!raw.includes('&')) return raw;
+  if (raw.startsWith(QUOTE) && raw.endsWith(QUOTE) && raw.length >= 2 * QUOTE.length) {
+    const inner = raw.slice(QUOTE.length, raw.length - QUOTE.length);
+    if (!inner.includes('&')) return `"${inner}"`;
+  }
+  return unescapeXml(raw);
+}
 
-/** The text of the first <name> element in xml[from, to), or undefined. */
-function element(xml: string, name: string, from: number, to: number): string | undefined {
-  const open = `<${name}>`;
-  const start = xml.indexOf(open, from);
+/** An element's tags, made once (a page asks for five elements of each of its 1,000 entries). */
+interface Tag {
+  open: string;
+  close: string;
+}
+const tag = (name: string): Tag => ({ open: `<${name}>`, close: `</${name}>` });
+const KEY = tag('Key');
+const LAST_MODIFIED = tag('LastModified');
+const SIZE = tag('Size');
+const ETAG = tag('ETag');
+const STORAGE_CLASS = tag('StorageClass');
+const PREFIX = tag('Prefix');
+const CONTENTS = tag('Contents');
+const COMMON_PREFIXES = tag('CommonPrefixes');
+
+/** The text of the first element `name` in xml[from, to), or undefined. */
+function element(xml: string, name: Tag, from: number, to: number): string | undefined {
+  const start = xml.indexOf(name.open, from);
   if (start === -1 || start >= to) return undefined;
-  const end = xml.indexOf(`</${name}>`, start + open.length);
+  const end = xml.indexOf(name.close, start + name.open.length);
   if (end === -1 || end > to) return undefined;
-  return text(xml.slice(start + open.length, end));
+  return text(xml.slice(start + name.open.length, end));
 }
 
 /** Reads a ListBucketResult (ListObjectsV2). Exported for tests. */
@@ -36,44 +60,51 @@ export function parseListAnswer(xml: string): RawListAnswer {
   if (!/<ListBucketResult[\s>]/.test(xml)) throw new Error('a listing answer that is not a ListBucketResult');
   const objects: ListedObject[] = [];
   const prefixes: string[] = [];
+  // One pass over the entries, in document order; what lies between them is kept for the top-level
+  // elements (IsTruncated, NextContinuationToken, EncodingType), which no entry's own element may shadow.
+  let outside = '';
   let at = 0;
-  for (;;) {
-    const start = xml.indexOf('<Contents>', at);
-    if (start === -1) break;
-    const end = xml.indexOf('</Contents>', start);
-    if (end === -1) throw new Error('a listing answer with an unclosed <Contents>');
-    const key = element(xml, 'Key', start, end);
-    if (key === undefined) throw new Error('a listing answer with a <Contents> without <Key>');
-    const modified = element(xml, 'LastModified', start, end);
-    const size = element(xml, 'Size', start, end);
-    objects.push({
-      key,
-      size: size === undefined ? 0 : Number(size),
-      etag: element(xml, 'ETag', start, end),
-      lastModified: (modified === undefined ? new Date(0) : new Date(modified)).toISOString(),
-      storageClass: element(xml, 'StorageClass', start, end),
-    });
-    at = end + '</Contents>'.length;
+  let nextContents = xml.indexOf(CONTENTS.open);
+  let nextPrefix = xml.indexOf(COMMON_PREFIXES.open);
+  while (nextContents !== -1 || nextPrefix !== -1) {
+    const isContents = nextPrefix === -1 || (nextContents !== -1 && nextContents < nextPrefix);
+    const entry = isContents ? CONTENTS : COMMON_PREFIXES;
+    const start = isContents ? nextContents : nextPrefix;
+    const end = xml.indexOf(entry.close, start);
+    if (end === -1) throw new Error(`a listing answer with an unclosed ${entry.open}`);
+    outside += xml.slice(at, start);
+    if (isContents) {
+      const key = element(xml, KEY, start, end);
+      if (key === undefined) throw new Error('a listing answer with a <Contents> without <Key>');
+      const modified = element(xml, LAST_MODIFIED, start, end);
+      const size = element(xml, SIZE, start, end);
+      objects.push({
+        key,
+        size: size === undefined ? 0 : Number(size),
+        etag: element(xml, ETAG, start, end),
+        // Already as toISOString writes it (every server we know): kept, not parsed and written again.
+        lastModified:
+          modified !== undefined && canonicalIsoMs(modified) !== undefined
+            ? modified
+            : (modified === undefined ? new Date(0) : new Date(modified)).toISOString(),
+        storageClass: element(xml, STORAGE_CLASS, start, end),
+      });
+    } else {
+      const prefix = element(xml, PREFIX, start, end);
+      if (prefix !== undefined) prefixes.push(prefix);
+    }
+    at = end + entry.close.length;
+    if (nextContents !== -1 && nextContents < at) nextContents = xml.indexOf(CONTENTS.open, at);
+    if (nextPrefix !== -1 && nextPrefix < at) nextPrefix = xml.indexOf(COMMON_PREFIXES.open, at);
   }
-  at = 0;
-  for (;;) {
-    const start = xml.indexOf('<CommonPrefixes>', at);
-    if (start === -1) break;
-    const end = xml.indexOf('</CommonPrefixes>', start);
-    if (end === -1) throw new Error('a listing answer with an unclosed <CommonPrefixes>');
-    const prefix = element(xml, 'Prefix', start, end);
-    if (prefix !== undefined) prefixes.push(prefix);
-    at = end + '</CommonPrefixes>'.length;
-  }
-  // Top-level elements come before the entries on every server we know; looked for outside them anyway.
-  const outside = xml.replace(/<Contents>[\s\S]*?<\/Contents>|<CommonPrefixes>[\s\S]*?<\/CommonPrefixes>/g, '');
-  const truncated = element(outside, 'IsTruncated', 0, outside.length) === 'true';
+  outside += xml.slice(at);
+  const truncated = element(outside, tag('IsTruncated'), 0, outside.length) === 'true';
   return {
     objects,
     prefixes,
     truncated,
-    nextToken: truncated ? element(outside, 'NextContinuationToken', 0, outside.length) : undefined,
-    encodingType: element(outside, 'EncodingType', 0, outside.length),
+    nextToken: truncated ? element(outside, tag('NextContinuationToken'), 0, outside.length) : undefined,
+    encodingType: element(outside, tag('EncodingType'), 0, outside.length),
   };
 }
 

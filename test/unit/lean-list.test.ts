@@ -90,6 +90,17 @@ const PAGES: Record<string, string> = {
     'k',
   )}</ListBucketResult>`,
   'an empty page': `${HEAD}<Name>b</Name><Prefix>nothing/</Prefix><KeyCount>0</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated></ListBucketResult>`,
+  'dates in other forms than toISOString writes, ETags quoted otherwise': `${HEAD}<IsTruncated>false</IsTruncated>${[
+    ['no-millis', '2026-01-02T03:04:05Z', '&quot;0123456789abcdef0123456789abcdef&quot;'],
+    ['day-31', '2026-01-31T03:04:05.678Z', '&#34;0123456789abcdef0123456789abcdef-2&#34;'],
+    ['offset', '2026-01-02T03:04:05.678+02:00', '&quot;odd&amp;etag&quot;'],
+    ['leap-day', '2024-02-29T23:59:59.999Z', '&quot;&quot;'],
+    ['plain', '2026-01-02T03:04:05.678Z', 'unquoted'],
+  ]
+    .map(([key, date, etag]) =>
+      entry(key!).replace('2026-01-02T03:04:05.678Z', date!).replace('&quot;0123456789abcdef0123456789abcdef&quot;', etag!),
+    )
+    .join('')}</ListBucketResult>`,
   'zero-byte objects and large sizes': `${HEAD}<IsTruncated>false</IsTruncated>${entry('big').replace('<Size>10240</Size>', '<Size>5497558138880</Size>')}${entry('zero').replace('<Size>10240</Size>', '<Size>0</Size>')}</ListBucketResult>`,
 };
 
@@ -100,6 +111,14 @@ describe('parseListing reads a ListObjectsV2 page as the SDK does', () => {
       expect(parseListing(xml)).toEqual(sdk);
     });
   }
+
+  it('gives every date as toISOString writes it, whatever form the server used', async () => {
+    const xml = PAGES['dates in other forms than toISOString writes, ETags quoted otherwise']!;
+    const sdk = await viaSdk(xml);
+    expect(parseListAnswer(xml).objects.map((object) => object.lastModified)).toEqual(
+      sdk.contents.map((object) => object.lastModified!.toISOString()),
+    );
+  });
 
   it('reads every key of the entity page right (not only as the SDK does)', () => {
     expect(parseListing(PAGES['entities and character references in keys']!).contents.map((c) => c.key)).toEqual([

@@ -10,6 +10,7 @@
 import { pipeline, type Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { CsvError, parse } from 'csv-parse';
+import { canonicalIsoMs } from '../../iso-time.js';
 import { FatalError } from '../../errors.js';
 import type { ListedObject } from '../../state/types.js';
 import type { InventorySchema } from './manifest.js';
@@ -94,7 +95,9 @@ export function recordToObject(
   }
 
   const rawDate = record[schema.lastModified]!.trim();
-  const millis = ISO_8601.test(rawDate) ? Date.parse(rawDate) : Number.NaN;
+  // The form AWS writes is stored as it is; any other ISO-8601 form is parsed and written in that form.
+  const canonical = canonicalIsoMs(rawDate) !== undefined;
+  const millis = canonical ? 0 : ISO_8601.test(rawDate) ? Date.parse(rawDate) : Number.NaN;
   if (Number.isNaN(millis)) {
     throw new FatalError(
       `${where} (key ${JSON.stringify(key)}) has no valid LastModifiedDate (${JSON.stringify(rawDate)}, ` +
@@ -107,7 +110,7 @@ export function recordToObject(
     key,
     size,
     etag: quoteEtag(record[schema.etag]!.trim()),
-    lastModified: new Date(millis).toISOString(),
+    lastModified: canonical ? rawDate : new Date(millis).toISOString(),
     storageClass,
   };
 }
