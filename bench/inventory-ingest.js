@@ -6,6 +6,8 @@
 // data file is first checked against the manifest (verifyFiles), then read again and parsed (pages): both are
 // timed. Each size runs in a fresh process, so its peak RSS (VmHWM) is its own.
 // Usage: node bench/inventory-ingest.js [--rows 1000000,10000000,30000000] [--rows-per-file 1000000] [--dir /tmp]
+//   [--young-generation cap|v8] (cap, the default: the young generation bounded as `s3migrate catalog` bounds it,
+//   dist/cli/young-generation.js; v8: V8's own growth, as before that bound)
 // The report of each size is deleted after it was measured (30 million rows: ~1 GiB of gzip, a ~6 GiB state).
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -18,6 +20,7 @@ import zlib from 'node:zlib';
 import { runCatalog } from '../dist/catalog/catalog.js';
 import { openInventory } from '../dist/catalog/inventory/read-inventory.js';
 import { openStateStore } from '../dist/state/open-store.js';
+import { YoungGenerationCap, youngGenerationBytes } from '../dist/cli/young-generation.js';
 import { flag } from './measure.js';
 
 if (process.argv.includes('--help')) {
@@ -92,6 +95,8 @@ const peakRssMiB = () => Number(/VmHWM:\s+(\d+)/.exec(fs.readFileSync('/proc/sel
 
 /** One size, in this process: verify, then catalog; prints a JSON line. */
 async function runOne(dir, manifestKey, stateFile) {
+  // As `s3migrate catalog` does from its start (src/cli/catalog-command.ts).
+  if (youngCap === 'cap') new YoungGenerationCap().start();
   const client = localClient(dir);
   const started = process.hrtime.bigint();
   const cpu0 = process.cpuUsage();
@@ -148,10 +153,12 @@ async function runOne(dir, manifestKey, stateFile) {
   const verifySeconds = Number(verified - started) / 1e9;
   const ingestSeconds = Number(done - verified) / 1e9;
   process.stdout.write(
-    `${JSON.stringify({ rows, verifySeconds, ingestSeconds, verifyCpu: cpuSeconds(cpu0, cpu1), ingestCpu: cpuSeconds(cpu1, cpu2), stateBytes: fs.statSync(stateFile).size, peakRssMiB: peakRssMiB(), rssEveryMillionRows: rssSamples, atPeak, ...(globalThis.gc ? { heapAfterGcMiB: heapAfterGc } : {}) })}\n`,
+    `${JSON.stringify({ rows, verifySeconds, ingestSeconds, verifyCpu: cpuSeconds(cpu0, cpu1), ingestCpu: cpuSeconds(cpu1, cpu2), stateBytes: fs.statSync(stateFile).size, peakRssMiB: peakRssMiB(), youngGenerationMiB: youngGenerationBytes() / 2 ** 20, rssEveryMillionRows: rssSamples, atPeak, ...(globalThis.gc ? { heapAfterGcMiB: heapAfterGc } : {}) })}\n`,
   );
 }
 
+const youngCap = flag('young-generation', 'cap');
+if (!['cap', 'v8'].includes(youngCap)) throw new Error(`--young-generation cap or v8, not ${youngCap}`);
 if (process.argv.includes('--one')) {
   const at = process.argv.indexOf('--one');
   await runOne(process.argv[at + 1], process.argv[at + 2], process.argv[at + 3]);
@@ -168,7 +175,7 @@ for (const rows of sizes) {
     const manifestKey = await writeReport(dir, rows, perFile);
     const gzBytes = fs.readdirSync(path.join(dir, `inventory/${SOURCE.bucket}/all/data`)).reduce((sum, name) => sum + fs.statSync(path.join(dir, `inventory/${SOURCE.bucket}/all/data`, name)).size, 0);
     process.stderr.write(`${rows.toLocaleString('en-US')} rows: report written in ${((Date.now() - t0) / 1000).toFixed(0)} s (${(gzBytes / 2 ** 20).toFixed(0)} MiB gzip)\n`);
-    const child = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), '--one', dir, manifestKey, path.join(dir, 'state.db')], {
+    const child = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), '--one', dir, manifestKey, path.join(dir, 'state.db'), '--young-generation', youngCap], {
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'inherit'],
       maxBuffer: 1 << 24,
@@ -183,7 +190,7 @@ for (const rows of sizes) {
   }
 }
 const lines = [
-  `Inventory ingest (catalog --from-inventory code path, local files, ${perFile.toLocaleString('en-US')} rows per data file); ${os.cpus().length} cores, Node ${process.version}`,
+  `Inventory ingest (catalog --from-inventory code path, local files, ${perFile.toLocaleString('en-US')} rows per data file, young generation: ${youngCap === 'cap' ? 'capped as the CLI does' : "V8's own growth"}); ${os.cpus().length} cores, Node ${process.version}`,
   '',
   '| rows | gzip MiB | verify s | ingest s | rows/s (ingest) | rows/s (verify + ingest) | ingest CPU s | rows per CPU s | state GiB | peak RSS MiB |',
   '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
