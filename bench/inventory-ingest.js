@@ -20,7 +20,7 @@ import zlib from 'node:zlib';
 import { runCatalog } from '../dist/catalog/catalog.js';
 import { openInventory } from '../dist/catalog/inventory/read-inventory.js';
 import { openStateStore } from '../dist/state/open-store.js';
-import { YoungGenerationCap, youngGenerationBytes } from '../dist/cli/young-generation.js';
+import { YOUNG_GENERATION_CATALOG, YoungGenerationCap, youngGenerationBytes } from '../dist/cli/young-generation.js';
 import { flag } from './measure.js';
 
 if (process.argv.includes('--help')) {
@@ -96,7 +96,7 @@ const peakRssMiB = () => Number(/VmHWM:\s+(\d+)/.exec(fs.readFileSync('/proc/sel
 /** One size, in this process: verify, then catalog; prints a JSON line. */
 async function runOne(dir, manifestKey, stateFile) {
   // As `s3migrate catalog` does from its start (src/cli/catalog-command.ts).
-  if (youngCap === 'cap') new YoungGenerationCap().start();
+  if (youngCap === 'cap') new YoungGenerationCap({ limitBytes: YOUNG_GENERATION_CATALOG }).start();
   const client = localClient(dir);
   const started = process.hrtime.bigint();
   const cpu0 = process.cpuUsage();

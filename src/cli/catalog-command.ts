@@ -24,7 +24,7 @@ import {
   type FilterOptionFlags,
 } from './options.js';
 import { onInterrupt, runAction } from './run-action.js';
-import { YoungGenerationCap } from './young-generation.js';
+import { YOUNG_GENERATION_CATALOG, YoungGenerationCap } from './young-generation.js';
 
 interface CatalogFlags extends FilterOptionFlags {
   from: string;
@@ -89,9 +89,9 @@ export function catalogCommand(): Command {
 }
 
 async function catalog(flags: CatalogFlags): Promise<number> {
-  // A catalog of millions of rows would otherwise let V8 grow its young generation to its maximum (memory
-  // that rises through the run for nothing kept).
-  new YoungGenerationCap().start();
+  // Millions of rows would otherwise let V8 grow its young generation to its maximum: memory that rises
+  // through the run for nothing kept.
+  new YoungGenerationCap({ limitBytes: YOUNG_GENERATION_CATALOG }).start();
   const env = loadEnvironment();
   const location = parseS3Url(flags.from, '--from');
   const config = endpointConfigFromFlags('source', env, flags as Record<string, string | undefined>);

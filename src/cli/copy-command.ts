@@ -36,6 +36,7 @@ import { coordinateWorkers } from './copy-coordinator.js';
 import { reportToParent, WORKER_EVENTS_VARIABLE, workerShare } from './copy-workers.js';
 import { resolveMigration } from './migration.js';
 import { errorLine, onInterrupt, runAction } from './run-action.js';
+import { YoungGenerationCap } from './young-generation.js';
 
 /** Default worker processes: one per core (see the README's Performance section for what it buys here). */
 export const DEFAULT_WORKERS = Math.max(1, os.availableParallelism());
@@ -191,6 +192,8 @@ export function copyCommand(): Command {
 }
 
 async function copy(flags: CopyFlags): Promise<number> {
+  // At most Node 20's young generation on every Node (Node 24 would grow it to 128 MiB).
+  new YoungGenerationCap().start();
   const env = loadEnvironment();
   // Checked before the state file is opened, so a typo never touches it.
   parseS3Url(flags.to, '--to');
