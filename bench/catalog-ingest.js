@@ -3,6 +3,7 @@
 // file's size per row: after the catalog, and after every row was claimed and marked done through the
 // store calls a copy makes (claimPending, markDone). Overhead = bytes/row - the average key length.
 // Usage: node bench/catalog-ingest.js [--rows 10000,100000,1000000] [--where] [--catalog-only] [--relist]
+//   [--young-generation v8|N] (V8's own young generation growth, or a bound of N MiB, instead of the catalog command's)
 // (--relist: a second pass over the same listing, every 10th object's size changed and 1% new keys at
 // its end, as a re-catalog meets them; its CPU seconds are printed after the table, and the file sizes
 // then include it).
@@ -14,6 +15,12 @@ import path from 'node:path';
 import { runCatalog } from '../dist/catalog/catalog.js';
 import { openStateStore } from '../dist/state/open-store.js';
 import Database from 'better-sqlite3';
+import { YOUNG_GENERATION_CATALOG, YoungGenerationCap } from '../dist/cli/young-generation.js';
+
+// As `s3migrate catalog` does from its start (src/cli/catalog-command.ts); --young-generation v8 leaves it to
+// V8, --young-generation N bounds it at N MiB instead.
+const young = process.argv.includes('--young-generation') ? process.argv[process.argv.indexOf('--young-generation') + 1] : 'cap';
+if (young !== 'v8') new YoungGenerationCap({ limitBytes: young === 'cap' ? YOUNG_GENERATION_CATALOG : Number(young) * 2 ** 20 }).start();
 
 const arg = process.argv.indexOf('--rows');
 const sizes = (arg > 0 ? process.argv[arg + 1] : '10000,100000,1000000').split(',').map(Number);
