@@ -240,20 +240,31 @@ describePostgres('the PostgreSQL state store', (pg) => {
       }
       const nodes = (node: PlanNode): PlanNode[] => [node, ...(node.Plans ?? []).flatMap(nodes)];
       for (const order of SORT_ORDERS) {
-        // The claim as the store sends it, with literal values (as the server plans each claim).
-        const text = claimSql(order).replace(/\$1/g, "'big'").replace(/\$2/g, '64').replace(/\$3/g, "'2024-01-01T00:00:00.000Z'").replace(/\$4/g, "'worker'").replace(/\$5/g, '60000');
-        const [{ 'QUERY PLAN': [plan] }] = await sql<{ 'QUERY PLAN': Array<{ Plan: PlanNode }> }>(`EXPLAIN (FORMAT JSON) ${text}`, [], db);
-        const all = nodes(plan!.Plan);
-        const picked = all.find((node) => node['CTE Name'] === 'picked' || node['Subplan Name'] === 'CTE picked');
-        const indexScans = all.filter((node) => node['Node Type'].startsWith('Index') && node['Index Name']?.startsWith('objects_pending_by_'));
-        expect(indexScans.map((node) => node['Index Name']), `${order}: ${JSON.stringify(plan)}`).toHaveLength(1);
-        // The only sort is of the claimed batch (the CTE's few rows), never of the pending rows.
-        for (const sort of all.filter((node) => node['Node Type'] === 'Sort')) {
-          const input = sort.Plans!.filter((child) => child['Parent Relationship'] === 'Outer');
-          expect(input.map((child) => child['Node Type']), order).toEqual(['CTE Scan']);
+        // The claim as the store sends it: planned with its values (as the server plans its first runs), and
+        // its generic plan (a prepared statement's, which the server reuses from then on).
+        const text = claimSql(order, 64);
+        const literal = text.replace(/\$1/g, "'big'").replace(/\$2/g, "'2024-01-01T00:00:00.000Z'").replace(/\$3/g, "'worker'").replace(/\$4/g, '60000');
+        const [{ 'QUERY PLAN': [custom] }] = await sql<{ 'QUERY PLAN': Array<{ Plan: PlanNode }> }>(`EXPLAIN (FORMAT JSON) ${literal}`, [], db);
+        const results = (await pg().query(
+          `BEGIN; SET LOCAL plan_cache_mode = force_generic_plan; PREPARE claim_plan (text, text, text, bigint) AS ${text};
+           EXPLAIN (FORMAT JSON) EXECUTE claim_plan ('big', '2024-01-01T00:00:00.000Z', 'worker', 60000); DEALLOCATE claim_plan; ROLLBACK`,
+          [],
+          db,
+        )) as unknown as Array<{ command: string; rows: Array<{ 'QUERY PLAN': Array<{ Plan: PlanNode }> }> }>;
+        const generic = results.find((result) => result.command === 'EXPLAIN')!.rows[0]!['QUERY PLAN'][0];
+        for (const plan of [custom, generic]) {
+          const all = nodes(plan!.Plan);
+          const picked = all.find((node) => node['CTE Name'] === 'picked' || node['Subplan Name'] === 'CTE picked');
+          const indexScans = all.filter((node) => node['Node Type'].startsWith('Index') && node['Index Name']?.startsWith('objects_pending_by_'));
+          expect(indexScans.map((node) => node['Index Name']), `${order}: ${JSON.stringify(plan)}`).toHaveLength(1);
+          // The only sort is of the claimed batch (the CTE's few rows), never of the pending rows.
+          for (const sort of all.filter((node) => node['Node Type'] === 'Sort')) {
+            const input = sort.Plans!.filter((child) => child['Parent Relationship'] === 'Outer');
+            expect(input.map((child) => child['Node Type']), order).toEqual(['CTE Scan']);
+          }
+          expect(all.some((node) => node['Node Type'] === 'Seq Scan'), `${order}: ${JSON.stringify(plan)}`).toBe(false);
+          expect(picked ?? all.find((node) => node['Node Type'] === 'LockRows')).toBeDefined();
         }
-        expect(all.some((node) => node['Node Type'] === 'Seq Scan'), `${order}: ${JSON.stringify(plan)}`).toBe(false);
-        expect(picked ?? all.find((node) => node['Node Type'] === 'LockRows')).toBeDefined();
       }
     });
   });

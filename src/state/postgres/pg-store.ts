@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import os from 'node:os';
 import pg from 'pg';
 import { FatalError, S3MigrateError, UsageError } from '../../errors.js';
@@ -71,22 +72,43 @@ function whereOf(filter: ObjectFilter | undefined, offset: number): { sql: strin
 }
 
 /**
- * The claim: the next pending rows in this order (within the filter, whose parameters follow the five of
- * the claim), locked (skipping rows another claim holds) and marked in flight.
+ * The claim of at most `limit` rows: the next pending rows in this order (within the filter, whose
+ * parameters follow the four of the claim), locked (skipping rows another claim holds) and marked in
+ * flight. The limit is part of the text, not a parameter: the claim runs as a prepared statement (see
+ * preparedStatement), and a generic plan of LIMIT $n is costed for a tenth of the pending rows, so the
+ * server would never reuse it and planned every claim anew (same plan, the index of the order).
  */
-export function claimSql(order: SortOrder, filterSql = '1 = 1'): string {
+export function claimSql(order: SortOrder, limit: number, filterSql = '1 = 1'): string {
+  if (!Number.isSafeInteger(limit) || limit < 0) throw new Error(`claim of ${limit} rows`);
   return `WITH picked AS (
       SELECT id FROM s3migrate.objects
       WHERE migration = $1 AND status = 'pending' AND ${filterSql}
-      ORDER BY ${ORDER_BY[order]} LIMIT $2
+      ORDER BY ${ORDER_BY[order]} LIMIT ${limit}
       FOR UPDATE SKIP LOCKED
     ), claimed AS (
-      UPDATE s3migrate.objects o SET status = 'in_flight', attempts = o.attempts + 1, started_at = $3, updated_at = $3,
-        lease_owner = $4, lease_expires_at = CASE WHEN $4::text IS NULL THEN NULL ELSE (extract(epoch from clock_timestamp()) * 1000)::bigint + $5 END
+      UPDATE s3migrate.objects o SET status = 'in_flight', attempts = o.attempts + 1, started_at = $2, updated_at = $2,
+        lease_owner = $3, lease_expires_at = CASE WHEN $3::text IS NULL THEN NULL ELSE (extract(epoch from clock_timestamp()) * 1000)::bigint + $4 END
       WHERE o.migration = $1 AND o.id = ANY (ARRAY(SELECT id FROM picked)) AND o.status = 'pending'
       RETURNING o.id, o.key, o.size, o.etag, o.last_modified, o.attempts
     )
     SELECT ${ROW_COLUMNS} FROM claimed ORDER BY ${ORDER_BY[order]}`;
+}
+
+/**
+ * The statements a worker runs for every few objects (claims, row marks, lease renewals) go as named
+ * prepared statements, one per distinct text and connection: the server parses and analyzes each once per
+ * connection and, after a few runs, reuses a generic plan instead of planning every claim and mark again.
+ * The name is derived from the text, so that one name never stands for two texts.
+ */
+const statementNames = new Map<string, string>();
+
+function preparedStatement(text: string, values: unknown[]): pg.QueryConfig {
+  let name = statementNames.get(text);
+  if (name === undefined) {
+    name = `s3migrate_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`;
+    statementNames.set(text, name);
+  }
+  return { name, text, values };
 }
 
 /** The names a --migration may have: plain, so that it reads well in SQL and in messages. */
@@ -198,24 +220,31 @@ const NOW_MS = '(extract(epoch from clock_timestamp()) * 1000)::bigint';
 
 /**
  * The fence of a row write, with the worker id as parameter $N: as a worker, only rows in flight under
- * its own lease; outside a copy (NULL: no worker joined), any row.
+ * its own lease; outside a copy (no worker joined: the parameter is NULL), any row. Two texts rather than
+ * one "$N IS NULL OR ..." so that the prepared statements' generic plans see the condition a worker's
+ * writes have (the server reused none of the combined text's generic plans and planned every mark anew).
  */
-const fenceOf = (n: number, alias = 'o'): string =>
-  `AND ($${n}::text IS NULL OR (${alias}.status = 'in_flight' AND ${alias}.lease_owner = $${n}))`;
+const fenceOf = (worker: boolean, n: number, alias = 'o'): string =>
+  worker ? `AND ${alias}.status = 'in_flight' AND ${alias}.lease_owner = $${n}::text` : `AND $${n}::text IS NULL`;
 
-const MARK_SQL = Object.fromEntries(
-  Object.entries(MARKS).map(([kind, { columns, set, where }]) => [
-    kind,
-    `UPDATE s3migrate.objects o SET ${set}
+/** Per kind of row mark, as a worker's (fenced) and as any other process's. */
+const markSql = (worker: boolean): Record<ObjectMark['kind'], string> =>
+  Object.fromEntries(
+    Object.entries(MARKS).map(([kind, { columns, set, where }]) => [
+      kind,
+      `UPDATE s3migrate.objects o SET ${set}
      FROM unnest($2::bigint[], ${columns.map(([, type], i) => `$${i + 3}::${type}[]`).join(', ')})
        AS v(id, ${columns.map(([name]) => name).join(', ')})
-     WHERE o.migration = $1 AND o.id = v.id ${where ?? ''} ${fenceOf(columns.length + 3)}
+     WHERE o.migration = $1 AND o.id = v.id ${where ?? ''} ${fenceOf(worker, columns.length + 3)}
      RETURNING o.id`,
-  ]),
-) as Record<ObjectMark['kind'], string>;
+    ]),
+  ) as Record<ObjectMark['kind'], string>;
+const MARK_SQL = { worker: markSql(true), other: markSql(false) };
 
 /** The rows of `ids` (param $2) this worker ($3) may write an upload record for: it holds them (or no worker). */
-const HELD_IDS = `SELECT o.id FROM s3migrate.objects o WHERE o.migration = $1 AND o.id = ANY ($2::bigint[]) ${fenceOf(3)}`;
+const heldIds = (worker: boolean): string =>
+  `SELECT o.id FROM s3migrate.objects o WHERE o.migration = $1 AND o.id = ANY ($2::bigint[]) ${fenceOf(worker, 3)}`;
+const HELD_IDS = { worker: heldIds(true), other: heldIds(false) };
 /** The rows of `ids` whose upload record may go: not held by another worker's live lease. */
 const FORGETTABLE_IDS = `SELECT o.id FROM s3migrate.objects o WHERE o.migration = $1 AND o.id = ANY ($2::bigint[])
   AND NOT (o.status = 'in_flight' AND o.lease_owner IS NOT NULL AND o.lease_owner IS DISTINCT FROM $3::text
@@ -244,11 +273,12 @@ async function applyGroup(
   group: readonly Mark[],
 ): Promise<Set<number>> {
   const first = group[0]!;
+  const fenced = owner === null ? 'other' : 'worker';
   const idsOf = async (sql: string, ids: number[]): Promise<number[]> =>
     (await query(sql, [migration, ids, owner])).rows.map((row) => Number((row as { id: number }).id));
   switch (first.kind) {
     case 'upload': {
-      const held = new Set(await idsOf(HELD_IDS, group.map((mark) => mark.id)));
+      const held = new Set(await idsOf(HELD_IDS[fenced], group.map((mark) => mark.id)));
       const uploads = (group as Array<Extract<Mark, { kind: 'upload' }>>).filter((upload) => held.has(upload.id));
       if (uploads.length === 0) return held;
       const ids = uploads.map((upload) => upload.id);
@@ -268,7 +298,7 @@ async function applyGroup(
       return held;
     }
     case 'part': {
-      const held = new Set(await idsOf(HELD_IDS, group.map((mark) => mark.id)));
+      const held = new Set(await idsOf(HELD_IDS[fenced], group.map((mark) => mark.id)));
       const parts = (group as Array<Extract<Mark, { kind: 'part' }>>).filter((part) => held.has(part.id));
       if (parts.length > 0) {
         await query(UPSERT_PARTS, [
@@ -295,7 +325,7 @@ async function applyGroup(
       const kind = first.kind;
       const columns = MARKS[kind].columns.map((_, i) => marks.map((mark) => markValues(mark)[i]));
       const applied = new Set(
-        (await query(MARK_SQL[kind], [migration, marks.map((mark) => mark.id), ...columns, owner])).rows.map((row) =>
+        (await query(MARK_SQL[fenced][kind], [migration, marks.map((mark) => mark.id), ...columns, owner])).rows.map((row) =>
           Number((row as { id: number }).id),
         ),
       );
@@ -471,6 +501,15 @@ export class PgStore implements StateStore {
     return on.query<R>(sql, values);
   }
 
+  /** A statement run often (see preparedStatement): parsed once per connection, its plan kept. */
+  private queryPrepared<R extends pg.QueryResultRow = pg.QueryResultRow>(
+    sql: string,
+    values: unknown[],
+    on: Queryable = this.pool,
+  ): Promise<pg.QueryResult<R>> {
+    return on.query<R>(preparedStatement(sql, values));
+  }
+
   /** One transaction on one connection; a deadlock or serialization failure runs it again (it left nothing). */
   private async transaction<T>(work: (client: pg.PoolClient) => Promise<T>, begin = 'BEGIN'): Promise<T> {
     for (let attempt = 1; ; attempt += 1) {
@@ -562,7 +601,7 @@ export class PgStore implements StateStore {
     await this.transaction(async (client) => {
       applied.clear();
       for (const group of groups) {
-        const ids = await applyGroup((sql, values) => this.query(sql, values, client), this.migration, owner, group);
+        const ids = await applyGroup((sql, values) => this.queryPrepared(sql, values, client), this.migration, owner, group);
         for (const mark of group) applied.set(mark, ids.has(mark.id));
       }
     });
@@ -1095,7 +1134,7 @@ export class PgStore implements StateStore {
       // on two connections and may lock the same rows in two orders: they deadlocked (40P01, seen with 4
       // workers and --sort newest). The server aborts one of them; a renewal so aborted runs again.
       const result = await retryingConflicts(() =>
-        this.query(
+        this.queryPrepared(
           `UPDATE s3migrate.objects SET lease_expires_at = ${NOW_MS} + $3
            WHERE migration = $1 AND status = 'in_flight' AND lease_owner = $2`,
           [this.migration, worker.id, worker.leaseMs],
@@ -1179,11 +1218,10 @@ export class PgStore implements StateStore {
    * another worker's claim is taking right now are skipped, so no two claims ever return the same row.
    */
   async claimPending(order: SortOrder, limit: number, filter?: ObjectFilter): Promise<ObjectRow[]> {
-    const where = whereOf(filter, 5);
+    const where = whereOf(filter, 4);
     return this.guard(async () => {
-      const result = await this.query<ObjectRow>(claimSql(order, where.sql), [
+      const result = await this.queryPrepared<ObjectRow>(claimSql(order, limit, where.sql), [
         this.migration,
-        limit,
         now(),
         this.worker?.id ?? null,
         this.worker?.leaseMs ?? 0,
