@@ -102,6 +102,12 @@ export function claimSql(order: SortOrder, limit: number, filterSql = '1 = 1'): 
  */
 const statementNames = new Map<string, string>();
 
+/** What to do when the server lost or doubled such a statement (26000, 42P05): a pooler in between. */
+export const PREPARED_STATEMENTS_ADVICE =
+  "s3migrate's workers use named prepared statements, which a connection pooler in transaction mode loses " +
+  'between transactions: with PgBouncer, use 1.21 or later with max_prepared_statements set (e.g. 200), or ' +
+  'session pooling, or connect to PostgreSQL directly.';
+
 function preparedStatement(text: string, values: unknown[]): pg.QueryConfig {
   let name = statementNames.get(text);
   if (name === undefined) {
@@ -481,7 +487,9 @@ export class PgStore implements StateStore {
     const message = (error as Error).message ?? String(error);
     // pg reports a connection the server dropped while it sat in the pool without a code of its own.
     if (typeof code !== 'string' && /Connection terminated/i.test(message)) code = 'ECONNRESET';
-    return new PgStateStoreError(this.location, message, typeof code === 'string' ? code : undefined);
+    // A connection pooler that hands each transaction another server session loses named prepared statements.
+    const advice = code === '26000' || code === '42P05' ? `; ${PREPARED_STATEMENTS_ADVICE}` : '';
+    return new PgStateStoreError(this.location, message + advice, typeof code === 'string' ? code : undefined);
   }
 
   /** Runs one unit of work; a database failure becomes a StateStoreError, our own errors pass through. */
