@@ -207,6 +207,31 @@ describePostgres('the PostgreSQL state store', (pg) => {
     });
   });
 
+  describe("a worker's claim floor", () => {
+    it('claims after its last claimed row, and concludes that nothing is pending only from the head of the order', async () => {
+      const migration = nextMigration();
+      const store = await openStore({ migration });
+      const { pass } = await beginListing(store);
+      const objects = ['f/1', 'f/2', 'f/3', 'f/4', 'f/5'].map((key) => obj(key, 10));
+      await store.ingestPage(pass, objects, atPart('f/5'));
+      await store.finishCatalogPass(pass);
+      await store.prepareCopy('key');
+      expect((await store.claimPending('key', 2)).map((row) => row.key)).toEqual(['f/1', 'f/2']);
+      // Another process puts f/1 back (as a dead worker's recovered row): it lies behind this worker's floor.
+      await sql("UPDATE s3migrate.objects SET status = 'pending' WHERE migration = $1 AND key = 'f/1'", [migration]);
+      expect((await store.claimPending('key', 10)).map((row) => row.key)).toEqual(['f/3', 'f/4', 'f/5']);
+      // Nothing after the floor: the claim starts at the head again and finds it.
+      expect((await store.claimPending('key', 10)).map((row) => row.key)).toEqual(['f/1']);
+      expect(await store.claimPending('key', 10)).toEqual([]);
+      // Rows this worker releases are its next claim's, at once.
+      await sql("UPDATE s3migrate.objects SET status = 'pending' WHERE migration = $1 AND key IN ('f/2', 'f/4')", [migration]);
+      const again = await store.claimPending('key', 1);
+      expect(again.map((r) => r.key)).toEqual(['f/2']);
+      await store.releaseClaims(again.map((r) => r.id));
+      expect((await store.claimPending('key', 2)).map((r) => r.key)).toEqual(['f/2', 'f/4']);
+    });
+  });
+
   describe('the claim query plan', () => {
     it('each --sort order walks its partial index from the migration on: no sort of the pending rows', async () => {
       const db = await pg().createDatabase();
@@ -239,15 +264,20 @@ describePostgres('the PostgreSQL state store', (pg) => {
         Plans?: PlanNode[];
       }
       const nodes = (node: PlanNode): PlanNode[] => [node, ...(node.Plans ?? []).flatMap(nodes)];
-      for (const order of SORT_ORDERS) {
+      for (const [order, fromFloor] of SORT_ORDERS.flatMap((order) => [[order, false], [order, true]] as const)) {
         // The claim as the store sends it: planned with its values (as the server plans its first runs), and
-        // its generic plan (a prepared statement's, which the server reuses from then on).
-        const text = claimSql(order, 64);
-        const literal = text.replace(/\$1/g, "'big'").replace(/\$2/g, "'2024-01-01T00:00:00.000Z'").replace(/\$3/g, "'worker'").replace(/\$4/g, '60000');
+        // its generic plan (a prepared statement's, which the server reuses from then on); from the head of
+        // the order, and from a floor (after a row: its sort values, $5 on).
+        const text = claimSql(order, 64, '1 = 1', fromFloor ? 5 : undefined);
+        const bySize = order === 'smallest' || order === 'largest';
+        const floorValues = !fromFloor ? [] : order === 'key' ? ["'photos/0500'"] : [bySize ? '4096' : "'2024-01-01T00:00:00.000Z'", "'photos/0500'"];
+        const floorTypes = !fromFloor ? [] : order === 'key' ? ['text'] : [bySize ? 'bigint' : 'text', 'text'];
+        let literal = text.replace(/\$1\b/g, "'big'").replace(/\$2\b/g, "'2024-01-01T00:00:00.000Z'").replace(/\$3\b/g, "'worker'").replace(/\$4\b/g, '60000');
+        floorValues.forEach((value, i) => (literal = literal.replace(new RegExp(`\\$${5 + i}\\b`, 'g'), value)));
         const [{ 'QUERY PLAN': [custom] }] = await sql<{ 'QUERY PLAN': Array<{ Plan: PlanNode }> }>(`EXPLAIN (FORMAT JSON) ${literal}`, [], db);
         const results = (await pg().query(
-          `BEGIN; SET LOCAL plan_cache_mode = force_generic_plan; PREPARE claim_plan (text, text, text, bigint) AS ${text};
-           EXPLAIN (FORMAT JSON) EXECUTE claim_plan ('big', '2024-01-01T00:00:00.000Z', 'worker', 60000); DEALLOCATE claim_plan; ROLLBACK`,
+          `BEGIN; SET LOCAL plan_cache_mode = force_generic_plan; PREPARE claim_plan (${['text', 'text', 'text', 'bigint', ...floorTypes].join(', ')}) AS ${text};
+           EXPLAIN (FORMAT JSON) EXECUTE claim_plan (${["'big'", "'2024-01-01T00:00:00.000Z'", "'worker'", '60000', ...floorValues].join(', ')}); DEALLOCATE claim_plan; ROLLBACK`,
           [],
           db,
         )) as unknown as Array<{ command: string; rows: Array<{ 'QUERY PLAN': Array<{ Plan: PlanNode }> }> }>;

@@ -60,6 +60,38 @@ const ORDER_BY: Record<SortOrder, string> = {
 };
 
 const ROW_COLUMNS = 'id, key, size, etag, last_modified AS "lastModified", attempts';
+
+/**
+ * A claim's floor (see PgStore.claimPending): the rows after a row in this order, its sort values the
+ * parameters from $n on; a row comparison that the order's index answers as a range.
+ */
+const CLAIM_FLOOR: Record<SortOrder, (n: number) => string> = {
+  key: (n) => `key > $${n}::text`,
+  oldest: (n) => `(last_modified, key) > ($${n}::text, $${n + 1}::text)`,
+  newest: (n) => `(last_modified, key) < ($${n}::text, $${n + 1}::text)`,
+  smallest: (n) => `(size, key) > ($${n}::bigint, $${n + 1}::text)`,
+  largest: (n) => `(size, key) < ($${n}::bigint, $${n + 1}::text)`,
+};
+
+/** The floor's values after `row` in this order (CLAIM_FLOOR's parameters). */
+function floorValues(order: SortOrder, row: ObjectRow): unknown[] {
+  switch (order) {
+    case 'key':
+      return [row.key];
+    case 'oldest':
+    case 'newest':
+      return [row.lastModified, row.key];
+    default:
+      return [row.size, row.key];
+  }
+}
+
+/**
+ * How long a worker's claims may start after its last claimed row before one starts at the head of the
+ * order again: rows that became pending behind it meanwhile (released, retried, a dead worker's) wait
+ * at most this long for their turn.
+ */
+export const CLAIM_FLOOR_MS = 1000;
 const UPLOAD_COLUMNS =
   'object_id AS "objectId", dest_key AS "destKey", upload_id AS "uploadId", source_etag AS "sourceEtag", size, ' +
   'part_size AS "partSize", part_count AS "partCount", started_at AS "startedAt"';
@@ -78,11 +110,12 @@ function whereOf(filter: ObjectFilter | undefined, offset: number): { sql: strin
  * preparedStatement), and a generic plan of LIMIT $n is costed for a tenth of the pending rows, so the
  * server would never reuse it and planned every claim anew (same plan, the index of the order).
  */
-export function claimSql(order: SortOrder, limit: number, filterSql = '1 = 1'): string {
+export function claimSql(order: SortOrder, limit: number, filterSql = '1 = 1', floorAt?: number): string {
   if (!Number.isSafeInteger(limit) || limit < 0) throw new Error(`claim of ${limit} rows`);
+  const floor = floorAt === undefined ? '' : ` AND ${CLAIM_FLOOR[order](floorAt)}`;
   return `WITH picked AS (
       SELECT id FROM s3migrate.objects
-      WHERE migration = $1 AND status = 'pending' AND ${filterSql}
+      WHERE migration = $1 AND status = 'pending' AND ${filterSql}${floor}
       ORDER BY ${ORDER_BY[order]} LIMIT ${limit}
       FOR UPDATE SKIP LOCKED
     ), claimed AS (
@@ -414,6 +447,8 @@ export class PgStore implements StateStore {
   private lockHeld = false;
   /** Set by joinAsWorker: this process's worker id and lease length. */
   private worker: { id: string; leaseMs: number } | undefined;
+  /** Where this worker's next claim starts (see claimPending): after `after`, for claims of `scope`. */
+  private claimFloor: { scope: string; after: unknown[]; since: number } | undefined;
   private closed = false;
   private readonly marks: AsyncGroupCommit<Mark>;
 
@@ -1227,19 +1262,43 @@ export class PgStore implements StateStore {
    */
   async claimPending(order: SortOrder, limit: number, filter?: ObjectFilter): Promise<ObjectRow[]> {
     const where = whereOf(filter, 4);
+    // A claim leaves its rows' entries in the order's pending index dead until VACUUM, and a claim from the
+    // head of the order walks past every one of them (540 index pages a claim halfway through 300,000
+    // rows). So a claim starts after this worker's last claimed row, its floor: what lies before it was
+    // claimed already, by this worker or by others. Rows that become pending behind a floor get their turn
+    // at the next claim from the head: every CLAIM_FLOOR_MS, and whenever a claim from the floor finds
+    // nothing, so that "nothing pending" is only ever concluded from the head.
+    const scope = `${order} ${where.sql} ${JSON.stringify(where.values)}`;
+    const floor = this.claimFloor;
+    const fromFloor = floor !== undefined && floor.scope === scope && Date.now() - floor.since < CLAIM_FLOOR_MS;
     return this.guard(async () => {
-      const result = await this.queryPrepared<ObjectRow>(claimSql(order, limit, where.sql), [
-        this.migration,
-        now(),
-        this.worker?.id ?? null,
-        this.worker?.leaseMs ?? 0,
-        ...where.values,
-      ]);
-      return result.rows.map(objectRow);
+      const claim = async (after: unknown[] | undefined): Promise<ObjectRow[]> => {
+        const floorAt = after === undefined ? undefined : 5 + where.values.length;
+        const result = await this.queryPrepared<ObjectRow>(claimSql(order, limit, where.sql, floorAt), [
+          this.migration,
+          now(),
+          this.worker?.id ?? null,
+          this.worker?.leaseMs ?? 0,
+          ...where.values,
+          ...(after ?? []),
+        ]);
+        return result.rows.map(objectRow);
+      };
+      let rows = fromFloor ? await claim(floor.after) : [];
+      const fromHead = !fromFloor || rows.length === 0;
+      if (fromHead) rows = await claim(undefined);
+      const last = rows[rows.length - 1];
+      this.claimFloor =
+        last === undefined
+          ? undefined
+          : { scope, after: floorValues(order, last), since: fromHead ? Date.now() : floor!.since };
+      return rows;
     });
   }
 
   async releaseClaims(ids: readonly number[]): Promise<void> {
+    // Released rows lie behind this worker's floor: its next claim starts at the head again.
+    this.claimFloor = undefined;
     const stamp = now();
     // Rows lost to another worker meanwhile are simply not released: they are that worker's.
     await this.markAll(ids.map((id): Mark => ({ kind: 'release', id, stamp })), true);
@@ -1271,6 +1330,7 @@ export class PgStore implements StateStore {
   }
 
   async markPending(id: number, refundAttempt: boolean): Promise<void> {
+    this.claimFloor = undefined; // as releaseClaims
     await this.mark({ kind: 'pending', id, refund: refundAttempt ? 1 : 0, stamp: now() });
   }
 
