@@ -2,10 +2,11 @@
 // with a synthetic lister, as bench/catalog-ingest.js), then W worker processes (forks of this script, as
 // `copy --workers` and a fleet run them) that each join as a worker and run the copy engine's own
 // Scheduler (dist/copy/scheduler.js, window --concurrency, default 32 as `copy`): it claims with
-// claimPending(order, batch) at the engine's batch size (min(64, free slots, ceil(window / 4)): 8 at 32),
-// and the "work" of each row is only its markDone with the CopyResult a streamed small object gets. Until no
-// row is pending. Then the end state is checked: every row done, claimed exactly once (attempts), marked
-// exactly once (the workers' done counts add up to the rows), and the status counters equal a full scan.
+// claimPending(order, batch) at the engine's batch size (claimBatch in dist/copy/scheduler.js: half the
+// window, at most 64: 16 at 32), and the "work" of each row is only its markDone with the CopyResult a
+// streamed small object gets. Until no row is pending. Then the end state is checked: every row done,
+// claimed exactly once (attempts), marked exactly once (the workers' done counts add up to the rows), and
+// the status counters equal a full scan.
 //
 // Usage (after npm run build):
 //   node bench/claims.js [--rows 1000000] [--workers 1,2,4,8] [--sort key,newest] [--stores sqlite,pg]

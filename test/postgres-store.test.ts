@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import pgClient from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { FatalError, UsageError } from '../src/errors.js';
 import { claimSql, PgStore, type PgOpenOptions } from '../src/state/postgres/pg-store.js';
@@ -230,6 +231,33 @@ describePostgres('the PostgreSQL state store', (pg) => {
       await store.releaseClaims(again.map((r) => r.id));
       expect((await store.claimPending('key', 2)).map((r) => r.key)).toEqual(['f/2', 'f/4']);
     });
+  });
+
+  describe('lease renewal', () => {
+    it("waits for no row: rows another transaction holds (this worker's own marks) are left to the next renewal", async () => {
+      const migration = nextMigration();
+      const store = await openStore({ migration });
+      const { pass } = await beginListing(store);
+      await store.ingestPage(pass, ['r/1', 'r/2', 'r/3'].map((key) => obj(key, 10)), atPart('r/3'));
+      await store.finishCatalogPass(pass);
+      await store.prepareCopy('key');
+      await store.joinAsWorker(60_000);
+      const rows = await store.claimPending('key', 3);
+      expect(rows).toHaveLength(3);
+      // A transaction holds one of the rows, as a batch of marks does while it commits. A renewal that
+      // waited for it could deadlock with it (each locking the other's next row); this one would hang here.
+      const holder = new pgClient.Client({ host: pg().host, port: pg().port, user: pg().user, password: pg().password, database });
+      await holder.connect();
+      try {
+        await holder.query('BEGIN');
+        await holder.query('SELECT 1 FROM s3migrate.objects WHERE id = $1 FOR UPDATE', [rows[0]!.id]);
+        expect(await store.renewLeases()).toBe(2);
+        await holder.query('ROLLBACK');
+      } finally {
+        await holder.end();
+      }
+      expect(await store.renewLeases()).toBe(3);
+    }, 30_000);
   });
 
   describe('the claim query plan', () => {
