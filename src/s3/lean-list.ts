@@ -44,6 +44,9 @@ const STORAGE_CLASS = tag('StorageClass');
 const PREFIX = tag('Prefix');
 const CONTENTS = tag('Contents');
 const COMMON_PREFIXES = tag('CommonPrefixes');
+const IS_TRUNCATED = tag('IsTruncated');
+const NEXT_CONTINUATION_TOKEN = tag('NextContinuationToken');
+const ENCODING_TYPE = tag('EncodingType');
 
 /** The text of the first element `name` in xml[from, to), or undefined. */
 function element(xml: string, name: Tag, from: number, to: number): string | undefined {
@@ -98,13 +101,13 @@ export function parseListAnswer(xml: string): RawListAnswer {
     if (nextPrefix !== -1 && nextPrefix < at) nextPrefix = xml.indexOf(COMMON_PREFIXES.open, at);
   }
   outside += xml.slice(at);
-  const truncated = element(outside, tag('IsTruncated'), 0, outside.length) === 'true';
+  const truncated = element(outside, IS_TRUNCATED, 0, outside.length) === 'true';
   return {
     objects,
     prefixes,
     truncated,
-    nextToken: truncated ? element(outside, tag('NextContinuationToken'), 0, outside.length) : undefined,
-    encodingType: element(outside, tag('EncodingType'), 0, outside.length),
+    nextToken: truncated ? element(outside, NEXT_CONTINUATION_TOKEN, 0, outside.length) : undefined,
+    encodingType: element(outside, ENCODING_TYPE, 0, outside.length),
   };
 }
 
