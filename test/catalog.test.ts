@@ -323,7 +323,7 @@ describe('catalog of 20,000 keys interrupted mid-listing', () => {
     const state = path.join(dir, 'state.db');
     const args = ['catalog', '--from', 's3://big', '--state', state, '--list-concurrency', '1'];
 
-    // Run 1: SIGKILL the CLI the moment it asks for page 6 (pages 1-5 were listed and stored by then).
+    // Run 1: SIGKILL the CLI the moment it asks for page 6 (asked while page 5 is stored: pages 1-4 or 1-5 are stored by then).
     let listed = 0;
     let cli: ReturnType<typeof startCli> | undefined;
     onList = () => {
@@ -359,9 +359,10 @@ describe('catalog of 20,000 keys interrupted mid-listing', () => {
     const firstAsk = new URLSearchParams(proxy.log().find((e) => e.op === 'ListObjectsV2')!.query);
     expect(firstAsk.get('start-after')).toBe(lastStored);
     expect(firstAsk.has('continuation-token')).toBe(false);
-    // Only pages the first run had not stored are listed again (at most one page of overlap).
+    // Only pages the first run had not stored are listed again: at most two pages of overlap, the page it
+    // was storing and the one it had asked for ahead of it.
     expect(secondRunLists).toBeLessThanOrEqual(PAGES - committed / 1_000 + 1);
-    expect(firstRunLists + secondRunLists).toBeLessThanOrEqual(PAGES + 1);
+    expect(firstRunLists + secondRunLists).toBeLessThanOrEqual(PAGES + 2);
 
     const rows = readObjects(state);
     expect(rows.size).toBe(TOTAL);

@@ -13,6 +13,11 @@ export async function* prefetchOne<T>(source: AsyncIterable<T>): AsyncGenerator<
       next = iterator.next();
       // The consumer may stop before reaching it: keep an early failure from going unhandled.
       next.catch(() => undefined);
+      // The item ahead has only started: a listing request goes through promise hops before it is written
+      // to its socket, and storing a page is synchronous work (SQLite) that would hold it back until the
+      // store is done. One turn of the event loop lets it leave first (one lister behind 20 ms per
+      // request: 27 ms a page before, 24 after).
+      await new Promise<void>((resolve) => setImmediate(resolve));
       yield current.value;
     }
   } finally {
