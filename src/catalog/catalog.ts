@@ -10,7 +10,7 @@ import type { CatalogPart, CatalogProgress, CatalogSource, EndpointLocation, Lis
 import type { InventoryReader } from './inventory/read-inventory.js';
 import { compareKeys } from './key-order.js';
 import { planParts, type Lister } from './plan-parts.js';
-import { prefetchOne } from './prefetch.js';
+import { prefetchOne } from '../prefetch.js';
 
 export type CatalogEvent =
   | {

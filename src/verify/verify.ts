@@ -5,6 +5,7 @@ import pLimit from 'p-limit';
 import type { BucketLocation } from '../config/s3-url.js';
 import { describeS3Failure } from '../s3/describe-failure.js';
 import { isPlainMd5, normalizeEtag } from '../s3/etag.js';
+import { prefetchOne } from '../prefetch.js';
 import { listPages } from '../s3/list-pages.js';
 import { StateStoreError, type StateStore } from '../state/store.js';
 import {
@@ -93,12 +94,15 @@ export async function runVerify(options: VerifyOptions): Promise<VerifyReport> {
   };
 
   try {
-    for await (const page of listPages(options.dest, {
-      bucket: destLocation.bucket,
-      prefix: destLocation.prefix,
-      startAfter: '',
-      signal: options.signal,
-    })) {
+    // The next page is asked for while this one is compared with the state.
+    for await (const page of prefetchOne(
+      listPages(options.dest, {
+        bucket: destLocation.bucket,
+        prefix: destLocation.prefix,
+        startAfter: '',
+        signal: options.signal,
+      }),
+    )) {
       const findings: Array<Promise<VerifyFinding>> = [];
       for (const object of page.objects) {
         const sourceKey = sourceLocation.prefix + object.key.slice(destLocation.prefix.length);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { prefetchOne } from '../../src/catalog/prefetch.js';
+import { prefetchOne } from '../../src/prefetch.js';
 
 describe('prefetchOne', () => {
   it('keeps order and ends with the source', async () => {
