@@ -225,6 +225,8 @@ export interface StateStore {
   // verify
   beginVerifyPass(): Promise<number>;
   rowByKey(key: string): Promise<VerifyRow | undefined>;
+  /** The rows of `keys` (a listing page's) that are not gone or deleted, by key: one lookup for the page. */
+  rowsByKeys(keys: readonly string[]): Promise<Map<string, VerifyRow>>;
   recordVerifyResults(pass: number, results: readonly VerifyFinding[]): Promise<void>;
   finishVerifyPass(pass: number): Promise<void>;
   verifyProblems(): AsyncGenerator<{ key: string; size: number; result: string }>;

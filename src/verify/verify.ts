@@ -104,9 +104,10 @@ export async function runVerify(options: VerifyOptions): Promise<VerifyReport> {
       }),
     )) {
       const findings: Array<Promise<VerifyFinding>> = [];
+      const sourceKeyOf = (destKey: string): string => sourceLocation.prefix + destKey.slice(destLocation.prefix.length);
+      const rows = await store.rowsByKeys(page.objects.map((object) => sourceKeyOf(object.key)));
       for (const object of page.objects) {
-        const sourceKey = sourceLocation.prefix + object.key.slice(destLocation.prefix.length);
-        const row = await store.rowByKey(sourceKey);
+        const row = rows.get(sourceKeyOf(object.key));
         if (!row) {
           report.extraKeys.count += 1;
           if (report.extraKeys.sample.length < (options.extraSampleSize ?? 1000)) report.extraKeys.sample.push(object.key);

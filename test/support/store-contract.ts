@@ -176,6 +176,11 @@ export function storeContract(harness: () => StoreHarness): void {
       for (const key of tricky) expect((await h.store.rowByKey(key))?.key).toBe(key);
       expect(await h.store.rowByKey('b')).toBeUndefined();
       expect(await h.store.rowByKey('a/b/')).toBeUndefined();
+      // The same matches for a listing page at once (more keys than one SQLite statement takes).
+      const found = await h.store.rowsByKeys([...many, 'b', 'a/b/', 'A/']);
+      expect([...found.keys()].sort(byteOrder)).toEqual(expected);
+      for (const key of tricky) expect(found.get(key)).toEqual(await h.store.rowByKey(key));
+      expect((await h.store.rowsByKeys([])).size).toBe(0);
     });
 
     it('--sort with equal sizes and dates breaks ties in byte order, both directions', async () => {

@@ -1522,6 +1522,23 @@ export class PgStore implements StateStore {
     });
   }
 
+  async rowsByKeys(keys: readonly string[]): Promise<Map<string, VerifyRow>> {
+    return this.guard(async () => {
+      const found = new Map<string, VerifyRow>();
+      if (keys.length === 0) return found;
+      // One round trip for the page, not one per key.
+      const result = await this.query<VerifyRow>(
+        `SELECT id, key, size, etag, status, dest_etag AS "destEtag", evidence
+         FROM s3migrate.objects WHERE migration = $1 AND key = ANY($2::text[]) AND status NOT IN ('gone', 'deleted')`,
+        [this.migration, keys],
+      );
+      for (const row of result.rows) {
+        found.set(row.key, { id: row.id, key: row.key, size: row.size, etag: row.etag, status: row.status, destEtag: row.destEtag, evidence: row.evidence });
+      }
+      return found;
+    });
+  }
+
   /**
    * Records what verify found for objects present at the destination, in one transaction. Anything
    * found different goes back to pending so the next copy repairs it; an unproven row that verify proved

@@ -75,6 +75,9 @@ interface LockOwner {
 
 
 
+/** Keys looked up per statement by rowsByKeys: a page of 1,000 in two (statements are cached per size). */
+const KEYS_PER_LOOKUP = 500;
+
 /**
  * The state store on one SQLite file (better-sqlite3, synchronous underneath). Every method is one short
  * transaction. Any SQLite failure (disk full, busy, I/O) comes out as a StateStoreError naming the file.
@@ -982,6 +985,22 @@ export class SqliteStore implements StateStore {
          FROM objects WHERE key = ? AND status NOT IN ('gone', 'deleted')`,
       ).get(key) as (Omit<VerifyRow, 'etag'> & { etag: Buffer | string | null }) | undefined;
       return row && { ...row, etag: decodeEtag(row.etag) };
+    });
+  }
+
+  async rowsByKeys(keys: readonly string[]): Promise<Map<string, VerifyRow>> {
+    return this.guard(() => {
+      const found = new Map<string, VerifyRow>();
+      // Bound as rowByKey binds its key (the same text, so the same matches), KEYS_PER_LOOKUP at a time.
+      for (let at = 0; at < keys.length; at += KEYS_PER_LOOKUP) {
+        const chunk = keys.slice(at, at + KEYS_PER_LOOKUP);
+        const rows = this.stmt(
+          `SELECT id, key, size, etag, status, ${destEtagSql()} AS destEtag, evidence
+           FROM objects WHERE key IN (${chunk.map(() => '?').join(', ')}) AND status NOT IN ('gone', 'deleted')`,
+        ).all(...chunk) as Array<Omit<VerifyRow, 'etag'> & { etag: Buffer | string | null }>;
+        for (const row of rows) found.set(row.key, { ...row, etag: decodeEtag(row.etag) });
+      }
+      return found;
     });
   }
 
