@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { s3rverClient, startS3rver, type S3rverHandle } from '../scripts/servers/s3rver.js';
 import { runCli, s3rverEnv } from './support/cli.js';
 import { bucketHashes, bytes, MiB, readRows, rowsByKey, seed, tempDir, teardown } from './support/copy-fixtures.js';
-import { startRequestProxy, type RequestProxy } from './support/request-proxy.js';
+import { startRequestProxy, type ProxyDecision, type RequestProxy } from './support/request-proxy.js';
 
 let source: S3rverHandle;
 let dest: S3rverHandle;
@@ -17,7 +17,10 @@ let work: Awaited<ReturnType<typeof tempDir>>;
 const proxies: RequestProxy[] = [];
 
 beforeAll(async () => {
-  [source, dest] = await Promise.all([startS3rver({ buckets: ['src', 'live', 'scoped'] }), startS3rver({ buckets: ['dst', 'live-dst'] })]);
+  [source, dest] = await Promise.all([
+    startS3rver({ buckets: ['src', 'live', 'scoped', 'many'] }),
+    startS3rver({ buckets: ['dst', 'live-dst', 'many-dst'] }),
+  ]);
   sourceClient = s3rverClient(source.endpoint);
   destClient = s3rverClient(dest.endpoint);
   work = await tempDir('cutover');
@@ -279,6 +282,56 @@ describe('catalog delta and --delete-gone', () => {
     expect(again.code, again.stderr).toBe(0);
     expect(destProxy.counts().DeleteObject ?? 0).toBe(0);
     expect((await runCli(['status', '--state', state()], { env })).stdout).toMatch(/Deleted: +2 objects/);
+  });
+});
+
+describe('--delete-gone at scale', () => {
+  it('checks and deletes several objects at once (--concurrency), each right after its own HeadObject', async () => {
+    const state = work.file('many.db');
+    const keys = Array.from({ length: 8 }, (_, i) => `gone/${i} file.txt`);
+    await seed(sourceClient, 'many', [...keys, 'stays.txt'].map((key, i) => ({ key, body: bytes(100 + i) })));
+    // Deletions are held at the proxy until a second one arrives (or 2 s pass, for a client that sends one
+    // at a time): how many are in flight together is counted, not timed.
+    let held = 0;
+    let most = 0;
+    const waiting: Array<() => void> = [];
+    const destProxy = await proxy(dest.endpoint, {
+      onRequest: async (info): Promise<ProxyDecision> => {
+        if (info.op !== 'DeleteObject') return 'pass';
+        held += 1;
+        most = Math.max(most, held);
+        await new Promise<void>((resolve) => {
+          waiting.push(resolve);
+          if (held >= 2) for (const release of waiting.splice(0)) release();
+          else setTimeout(resolve, 2000);
+        });
+        held -= 1;
+        return 'pass';
+      },
+    });
+    const env = s3rverEnv(source.endpoint, destProxy.endpoint);
+    expect((await runCli(['catalog', '--from', 's3://many', '--state', state, '--quiet'], { env })).code).toBe(0);
+    expect((await runCli(['copy', '--to', 's3://many-dst', '--state', state, '--quiet'], { env })).code).toBe(0);
+    await Promise.all(keys.map((key) => sourceClient.send(new DeleteObjectCommand({ Bucket: 'many', Key: key }))));
+    expect((await runCli(['catalog', '--from', 's3://many', '--state', state, '--quiet'], { env })).code).toBe(0);
+
+    destProxy.reset();
+    const cut = await runCli(['copy', '--to', 's3://many-dst', '--state', state, '--delete-gone', '--concurrency', '4', '--quiet'], { env });
+    expect(cut.code, cut.stderr).toBe(0);
+    expect(most).toBeGreaterThanOrEqual(2);
+    expect(most).toBeLessThanOrEqual(4);
+    const log = destProxy.log();
+    // (The copy's bucket check also deletes the probe object it wrote.)
+    const isGone = (entry: { op: string; path: string }): boolean => entry.op === 'DeleteObject' && entry.path.startsWith('/many-dst/gone/');
+    expect(log.filter(isGone)).toHaveLength(keys.length);
+    // Each deletion comes after a HeadObject of its own key.
+    for (const [i, entry] of log.entries()) {
+      if (!isGone(entry)) continue;
+      expect(log.slice(0, i).some((before) => before.op === 'HeadObject' && before.path === entry.path), entry.path).toBe(true);
+    }
+    expect([...(await bucketHashes(destClient, 'many-dst')).keys()]).toEqual(['stays.txt']);
+    const rows = rowsByKey(state);
+    for (const key of keys) expect(rows.get(key)).toMatchObject({ status: 'deleted' });
   });
 });
 

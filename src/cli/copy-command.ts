@@ -343,7 +343,7 @@ async function copy(flags: CopyFlags): Promise<number> {
       }
       // The deletions of a run whose copies went to worker processes: here, once, after them.
       if (deletions !== undefined) {
-        await runDeletions({ location: state.location, migration: state.migration, env, destConfig, dest, filter, maxDelete, terminal, log });
+        await runDeletions({ location: state.location, migration: state.migration, env, destConfig, dest, filter, maxDelete, concurrency, terminal, log });
       }
       log.end({ outcome: 'completed', exitCode: code, stats: run.stats, outcomes });
       return code;
@@ -422,6 +422,7 @@ async function copy(flags: CopyFlags): Promise<number> {
           store,
           dest: new S3Bucket(destClient, dest.bucket, 'dest', { sseCustomerKey: destConfig.sseCustomerKey }),
           candidates: await deletionPlan(store, filter, maxDelete),
+          concurrency,
           onEvent: (event) => {
             reportDeletion(event, terminal);
             log.deletion(event);
@@ -530,6 +531,8 @@ async function runDeletions(options: {
   dest: EndpointLocation;
   filter: ObjectFilter | undefined;
   maxDelete: number | undefined;
+  /** Deletions at once: the copy's --concurrency. */
+  concurrency: number;
   terminal: boolean;
   log: import('../progress/copy-log.js').CopyLog;
 }): Promise<void> {
@@ -541,11 +544,12 @@ async function runDeletions(options: {
   ]);
   const store = await openStateStore(options.location, { create: false, readonly: false, migration: options.migration, env: options.env });
   try {
-    const client = createS3Client(options.destConfig, { maxSockets: 8 });
+    const client = createS3Client(options.destConfig, { maxSockets: options.concurrency });
     const result = await deleteGone({
       store,
       dest: new S3Bucket(client, options.dest.bucket, 'dest', { sseCustomerKey: options.destConfig.sseCustomerKey }),
       candidates: await deletionPlan(store, options.filter, options.maxDelete),
+      concurrency: options.concurrency,
       onEvent: (event) => {
         reportDeletion(event, options.terminal);
         options.log.deletion(event);

@@ -4,8 +4,11 @@
  * destination gave our write). Before each DeleteObject, a HeadObject must show that very ETag: an object
  * someone wrote or changed at that key since is left alone and reported, as is a key already empty. Each
  * deletion is recorded (row `deleted`, deleted_at). `maxDelete` stops everything before the first
- * deletion when there are more candidates than it allows.
+ * deletion when there are more candidates than it allows. Candidates are checked and deleted
+ * `concurrency` at a time (the copy's --concurrency), each one's HeadObject right before its own
+ * DeleteObject: one at a time, a delta of 100,000 deletions was 200,000 round trips end to end.
  */
+import pLimit from 'p-limit';
 import { DeleteLimitError } from '../errors.js';
 import type { ObjectFilter } from '../filter/object-filter.js';
 import type { S3Bucket } from '../s3/bucket.js';
@@ -35,16 +38,31 @@ export async function deletionPlan(store: StateStore, filter: ObjectFilter | und
   return candidates;
 }
 
+/** Candidates checked and deleted at once when the caller does not say. */
+const DELETE_CONCURRENCY = 16;
+
 export async function deleteGone(options: {
   store: StateStore;
   dest: S3Bucket;
   candidates: readonly DeletionCandidate[];
   signal?: AbortSignal;
   onEvent?: (event: DeleteEvent) => void;
+  /** Candidates at once (default DELETE_CONCURRENCY). */
+  concurrency?: number;
 }): Promise<DeleteGoneResult> {
   const result: DeleteGoneResult = { deleted: 0, bytesDeleted: 0, leftAlone: 0 };
-  for (const row of options.candidates) {
-    if (options.signal?.aborted) break;
+  const limit = pLimit(Math.max(1, options.concurrency ?? DELETE_CONCURRENCY));
+  // The first failure stops candidates not started yet; those in flight end (each recorded), then it is thrown.
+  let failure: { error: unknown } | undefined;
+  const deleteOne = async (row: DeletionCandidate): Promise<void> => {
+    if (options.signal?.aborted || failure !== undefined) return;
+    try {
+      await checkAndDelete(row);
+    } catch (error) {
+      failure ??= { error };
+    }
+  };
+  const checkAndDelete = async (row: DeletionCandidate): Promise<void> => {
     const head = await options.dest.head(row.destKey, options.signal);
     let reason: string | undefined;
     if (head === undefined) reason = 'not deleted: the destination has no object at this key any more';
@@ -55,13 +73,15 @@ export async function deleteGone(options: {
       await options.store.noteNotDeleted(row.id, reason);
       result.leftAlone += 1;
       options.onEvent?.({ type: 'left-alone', key: row.key, destKey: row.destKey, reason });
-      continue;
+      return;
     }
     await options.dest.delete(row.destKey, options.signal);
     await options.store.markDeleted(row.id);
     result.deleted += 1;
     result.bytesDeleted += row.size;
     options.onEvent?.({ type: 'deleted', key: row.key, destKey: row.destKey, size: row.size });
-  }
+  };
+  await Promise.all(options.candidates.map((row) => limit(() => deleteOne(row))));
+  if (failure !== undefined) throw failure.error;
   return result;
 }
