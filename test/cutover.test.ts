@@ -290,7 +290,7 @@ describe('--delete-gone at scale', () => {
     const state = work.file('many.db');
     const keys = Array.from({ length: 8 }, (_, i) => `gone/${i} file.txt`);
     await seed(sourceClient, 'many', [...keys, 'stays.txt'].map((key, i) => ({ key, body: bytes(100 + i) })));
-    // Deletions are held at the proxy until a second one arrives (or 2 s pass, for a client that sends one
+    // Deletions are held at the proxy until a second one arrives (or 0.5 s pass, for a client that sends one
     // at a time): how many are in flight together is counted, not timed.
     let held = 0;
     let most = 0;
@@ -303,7 +303,7 @@ describe('--delete-gone at scale', () => {
         await new Promise<void>((resolve) => {
           waiting.push(resolve);
           if (held >= 2) for (const release of waiting.splice(0)) release();
-          else setTimeout(resolve, 2000);
+          else setTimeout(resolve, 500);
         });
         held -= 1;
         return 'pass';
@@ -323,7 +323,8 @@ describe('--delete-gone at scale', () => {
     const log = destProxy.log();
     // (The copy's bucket check also deletes the probe object it wrote.)
     const isGone = (entry: { op: string; path: string }): boolean => entry.op === 'DeleteObject' && entry.path.startsWith('/many-dst/gone/');
-    expect(log.filter(isGone)).toHaveLength(keys.length);
+    // Every gone key deleted (a deletion held alone may be retried by the client: distinct keys are counted).
+    expect(new Set(log.filter(isGone).map((entry) => entry.path)).size).toBe(keys.length);
     // Each deletion comes after a HeadObject of its own key.
     for (const [i, entry] of log.entries()) {
       if (!isGone(entry)) continue;
