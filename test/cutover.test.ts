@@ -323,7 +323,8 @@ describe('--delete-gone at scale', () => {
     const log = destProxy.log();
     // (The copy's bucket check also deletes the probe object it wrote.)
     const isGone = (entry: { op: string; path: string }): boolean => entry.op === 'DeleteObject' && entry.path.startsWith('/many-dst/gone/');
-    // Every gone key deleted (a deletion held alone may be retried by the client: distinct keys are counted).
+    // Every gone key deleted. Distinct keys are counted: s3rver sometimes answers 500 to one of two
+    // deletions in the same directory at once, and the client retries it (seen: 500, then 204).
     expect(new Set(log.filter(isGone).map((entry) => entry.path)).size).toBe(keys.length);
     // Each deletion comes after a HeadObject of its own key.
     for (const [i, entry] of log.entries()) {
