@@ -75,7 +75,7 @@ interface LockOwner {
 
 
 
-/** Keys looked up per statement by rowsByKeys: a page of 1,000 in two (statements are cached per size). */
+/** Keys (or ids) per statement of rowsByKeys and of verify's plain 'ok' marks: a page of 1,000 in two (statements are cached per size). */
 const KEYS_PER_LOOKUP = 500;
 
 /**
@@ -1023,8 +1023,15 @@ export class SqliteStore implements StateStore {
            updated_at = @now WHERE id = @id`,
       );
       const stamp = nowMs();
+      // A plain 'ok' (no new evidence, the common case) changes only the verify columns: those rows go in
+      // statements of KEYS_PER_LOOKUP ids, the same columns the statement above sets for them.
+      const plainOk: number[] = [];
       this.db.transaction(() => {
         for (const finding of results) {
+          if (finding.result === 'ok' && finding.evidence === undefined && finding.destEtag === undefined) {
+            plainOk.push(finding.id);
+            continue;
+          }
           update.run({
             id: finding.id,
             result: finding.result,
@@ -1033,6 +1040,12 @@ export class SqliteStore implements StateStore {
             pass,
             now: stamp,
           });
+        }
+        for (let at = 0; at < plainOk.length; at += KEYS_PER_LOOKUP) {
+          const ids = plainOk.slice(at, at + KEYS_PER_LOOKUP);
+          this.stmt(
+            `UPDATE objects SET verify_result = 'ok', verify_pass = ?, verified_at = ?, updated_at = ? WHERE id IN (${ids.map(() => '?').join(', ')})`,
+          ).run(pass, stamp, stamp, ...ids);
         }
       })();
     });
