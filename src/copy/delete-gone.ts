@@ -57,29 +57,26 @@ export async function deleteGone(options: {
   const deleteOne = async (row: DeletionCandidate): Promise<void> => {
     if (options.signal?.aborted || failure !== undefined) return;
     try {
-      await checkAndDelete(row);
+      const head = await options.dest.head(row.destKey, options.signal);
+      let reason: string | undefined;
+      if (head === undefined) reason = 'not deleted: the destination has no object at this key any more';
+      else if (!sameEtag(head.etag, row.destEtag)) {
+        reason = `not deleted: the destination object has ETag ${head.etag ?? '(none)'}, not the ${row.destEtag} s3migrate wrote (written or changed by someone else since)`;
+      }
+      if (reason !== undefined) {
+        await options.store.noteNotDeleted(row.id, reason);
+        result.leftAlone += 1;
+        options.onEvent?.({ type: 'left-alone', key: row.key, destKey: row.destKey, reason });
+        return;
+      }
+      await options.dest.delete(row.destKey, options.signal);
+      await options.store.markDeleted(row.id);
+      result.deleted += 1;
+      result.bytesDeleted += row.size;
+      options.onEvent?.({ type: 'deleted', key: row.key, destKey: row.destKey, size: row.size });
     } catch (error) {
       failure ??= { error };
     }
-  };
-  const checkAndDelete = async (row: DeletionCandidate): Promise<void> => {
-    const head = await options.dest.head(row.destKey, options.signal);
-    let reason: string | undefined;
-    if (head === undefined) reason = 'not deleted: the destination has no object at this key any more';
-    else if (!sameEtag(head.etag, row.destEtag)) {
-      reason = `not deleted: the destination object has ETag ${head.etag ?? '(none)'}, not the ${row.destEtag} s3migrate wrote (written or changed by someone else since)`;
-    }
-    if (reason !== undefined) {
-      await options.store.noteNotDeleted(row.id, reason);
-      result.leftAlone += 1;
-      options.onEvent?.({ type: 'left-alone', key: row.key, destKey: row.destKey, reason });
-      return;
-    }
-    await options.dest.delete(row.destKey, options.signal);
-    await options.store.markDeleted(row.id);
-    result.deleted += 1;
-    result.bytesDeleted += row.size;
-    options.onEvent?.({ type: 'deleted', key: row.key, destKey: row.destKey, size: row.size });
   };
   await Promise.all(options.candidates.map((row) => limit(() => deleteOne(row))));
   if (failure !== undefined) throw failure.error;

@@ -104,10 +104,10 @@ export async function runVerify(options: VerifyOptions): Promise<VerifyReport> {
       }),
     )) {
       const findings: Array<Promise<VerifyFinding>> = [];
-      const sourceKeyOf = (destKey: string): string => sourceLocation.prefix + destKey.slice(destLocation.prefix.length);
-      const rows = await store.rowsByKeys(page.objects.map((object) => sourceKeyOf(object.key)));
-      for (const object of page.objects) {
-        const row = rows.get(sourceKeyOf(object.key));
+      const sourceKeys = page.objects.map((object) => sourceLocation.prefix + object.key.slice(destLocation.prefix.length));
+      const rows = await store.rowsByKeys(sourceKeys);
+      for (const [i, object] of page.objects.entries()) {
+        const row = rows.get(sourceKeys[i]!);
         if (!row) {
           report.extraKeys.count += 1;
           if (report.extraKeys.sample.length < (options.extraSampleSize ?? 1000)) report.extraKeys.sample.push(object.key);

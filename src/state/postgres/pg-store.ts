@@ -1511,15 +1511,8 @@ export class PgStore implements StateStore {
   }
 
   async rowByKey(key: string): Promise<VerifyRow | undefined> {
-    return this.guard(async () => {
-      const result = await this.query<VerifyRow>(
-        `SELECT id, key, size, etag, status, dest_etag AS "destEtag", evidence
-         FROM s3migrate.objects WHERE migration = $1 AND key = $2 AND status NOT IN ('gone', 'deleted')`,
-        [this.migration, key],
-      );
-      const row = result.rows[0];
-      return row ? { id: row.id, key: row.key, size: row.size, etag: row.etag, status: row.status, destEtag: row.destEtag, evidence: row.evidence } : undefined;
-    });
+    // Keys are unique within a migration: the one row found, if any.
+    return (await this.rowsByKeys([key])).values().next().value;
   }
 
   async rowsByKeys(keys: readonly string[]): Promise<Map<string, VerifyRow>> {

@@ -78,6 +78,11 @@ interface LockOwner {
 /** Keys (or ids) per statement of rowsByKeys and of verify's plain 'ok' marks: a page of 1,000 in two (statements are cached per size). */
 const KEYS_PER_LOOKUP = 500;
 
+/** `?, ?, ...`: n placeholders. */
+function placeholders(n: number): string {
+  return Array(n).fill('?').join(', ');
+}
+
 /**
  * The state store on one SQLite file (better-sqlite3, synchronous underneath). Every method is one short
  * transaction. Any SQLite failure (disk full, busy, I/O) comes out as a StateStoreError naming the file.
@@ -676,7 +681,7 @@ export class SqliteStore implements StateStore {
         // Archived objects cannot be read before a restore: skipped, in a state of their own.
         this.stmt(
           `UPDATE objects SET status = 'archived', updated_at = ? WHERE status = 'pending'
-             AND storage_class IN (${ARCHIVE_CLASSES.map(() => '?').join(', ')}) AND ${where.sql}`,
+             AND storage_class IN (${placeholders(ARCHIVE_CLASSES.length)}) AND ${where.sql}`,
         ).run(stamp, ...ARCHIVE_CLASSES, ...where.values);
       })();
     });
@@ -979,24 +984,19 @@ export class SqliteStore implements StateStore {
   }
 
   async rowByKey(key: string): Promise<VerifyRow | undefined> {
-    return this.guard(() => {
-      const row = this.stmt(
-        `SELECT id, key, size, etag, status, ${destEtagSql()} AS destEtag, evidence
-         FROM objects WHERE key = ? AND status NOT IN ('gone', 'deleted')`,
-      ).get(key) as (Omit<VerifyRow, 'etag'> & { etag: Buffer | string | null }) | undefined;
-      return row && { ...row, etag: decodeEtag(row.etag) };
-    });
+    // Keys are unique: the one row found, if any.
+    return (await this.rowsByKeys([key])).values().next().value;
   }
 
   async rowsByKeys(keys: readonly string[]): Promise<Map<string, VerifyRow>> {
     return this.guard(() => {
       const found = new Map<string, VerifyRow>();
-      // Bound as rowByKey binds its key (the same text, so the same matches), KEYS_PER_LOOKUP at a time.
+      // KEYS_PER_LOOKUP keys a statement (statements are cached per size).
       for (let at = 0; at < keys.length; at += KEYS_PER_LOOKUP) {
         const chunk = keys.slice(at, at + KEYS_PER_LOOKUP);
         const rows = this.stmt(
           `SELECT id, key, size, etag, status, ${destEtagSql()} AS destEtag, evidence
-           FROM objects WHERE key IN (${chunk.map(() => '?').join(', ')}) AND status NOT IN ('gone', 'deleted')`,
+           FROM objects WHERE key IN (${placeholders(chunk.length)}) AND status NOT IN ('gone', 'deleted')`,
         ).all(...chunk) as Array<Omit<VerifyRow, 'etag'> & { etag: Buffer | string | null }>;
         for (const row of rows) found.set(row.key, { ...row, etag: decodeEtag(row.etag) });
       }
@@ -1044,7 +1044,7 @@ export class SqliteStore implements StateStore {
         for (let at = 0; at < plainOk.length; at += KEYS_PER_LOOKUP) {
           const ids = plainOk.slice(at, at + KEYS_PER_LOOKUP);
           this.stmt(
-            `UPDATE objects SET verify_result = 'ok', verify_pass = ?, verified_at = ?, updated_at = ? WHERE id IN (${ids.map(() => '?').join(', ')})`,
+            `UPDATE objects SET verify_result = 'ok', verify_pass = ?, verified_at = ?, updated_at = ? WHERE id IN (${placeholders(ids.length)})`,
           ).run(pass, stamp, stamp, ...ids);
         }
       })();
