@@ -17,6 +17,26 @@ export function processCpuSeconds(pid) {
   }
 }
 
+/**
+ * Seconds the main thread of a process has spent runnable but waiting for a core (Linux /proc schedstat):
+ * on a machine where the servers share the cores with the client, how long a server was held up by the others.
+ */
+export function mainThreadWaitSeconds(pid) {
+  try {
+    return Number(fs.readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[1]) / 1e9;
+  } catch {
+    return NaN;
+  }
+}
+
+/** The machine's CPU time so far, in seconds summed over cores: { busy, idle } (idle includes I/O wait). */
+export function machineCpuSeconds() {
+  const fields = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const idle = fields[3] + fields[4];
+  const total = fields.slice(0, 8).reduce((sum, value) => sum + value, 0);
+  return { busy: (total - idle) / TICKS_PER_SECOND, idle: idle / TICKS_PER_SECOND };
+}
+
 /** Runs argv under /usr/bin/time; resolves { wall, cpu, user, sys, rssMiB, code, stderr } (CPU in seconds). */
 export function timed(argv, env) {
   const out = path.join(os.tmpdir(), `s3migrate-bench-time-${process.pid}-${Date.now()}`);

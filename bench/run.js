@@ -1,6 +1,6 @@
 // npm run bench: s3migrate side by side with rclone (when on PATH) and a bare SDK loop, on two local s3rver
 // endpoints, interleaved A B C then C B A so drift on a shared machine hits every tool alike.
-// Usage: node bench/run.js [--reps 3] [--workloads W1,W2,W2m,W3,W4] [--w3-size 2] [--concurrency 32]
+// Usage: node bench/run.js [--reps 3] [--workloads W1,W2,W2m,W3,W4] [--w2-objects 64] [--w3-size 2] [--concurrency 32]
 //          [--tools s3migrate,rclone,sdk-loop] [--variant LABEL=[DIR][;NAME=VALUE...]]... [--cpu-prof]
 // --reps N: N runs of each tool per workload, interleaved A B C, C B A, A B C, ... (the median of N counts).
 // --variant: one more s3migrate to compare in the same run, named s3migrate@LABEL: the bin/ and dist/ of
@@ -14,7 +14,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { startS3rver, s3rverClient } from '../scripts/servers/s3rver.js';
-import { flag, processCpuSeconds, timed } from './measure.js';
+import { flag, machineCpuSeconds, mainThreadWaitSeconds, processCpuSeconds, timed } from './measure.js';
 import { formatSummary, summarise } from './profile-summary.js';
 import { seed, startEtagProxy, workloads } from './workloads.js';
 
@@ -29,6 +29,7 @@ const stamp = new Date().toISOString().replace(/[:.]/g, '-');
 const outDir = path.join(root, 'bench/results');
 const profDir = path.join(outDir, `profiles-${stamp}`);
 const w3Size = Math.round(parseFloat(flag('w3-size', '2')) * 1024 ** 3);
+const w2Objects = Number(flag('w2-objects', '64'));
 const MiB = 1024 * 1024;
 
 function onPath(command) {
@@ -154,7 +155,7 @@ const median = (values) => {
 
 const runs = [];
 const listWalls = {};
-const defs = workloads({ w3Size });
+const defs = workloads({ w2Objects, w3Size });
 for (const id of selected.filter((w) => defs[w])) {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), `s3migrate-bench-${id}-`));
   const { objects, title, partSize, multipartSourceEtags } = defs[id];
@@ -194,8 +195,14 @@ for (const id of selected.filter((w) => defs[w])) {
       const runDir = fs.mkdtempSync(path.join(work, `${tool}-`));
       try {
         const cpuOf = (pids) => pids.reduce((sum, pid) => sum + processCpuSeconds(pid), 0);
-        const before = { source: cpuOf(serverPids()), dest: cpuOf([dest.pid]) };
+        const before = { source: cpuOf(serverPids()), dest: cpuOf([dest.pid]), destWait: mainThreadWaitSeconds(dest.pid), sourceWait: mainThreadWaitSeconds(source.pid), machine: machineCpuSeconds() };
         const result = await tools[tool](sourceEndpoint, dest.endpoint, runDir, objects.length);
+        const machine = machineCpuSeconds();
+        // How busy the cores were, and how long each server's main thread waited for one: where a run's
+        // wall time goes when the client's and the servers' CPU are alike.
+        const coresBusy = (machine.busy - before.machine.busy) / result.wall;
+        const destWait = mainThreadWaitSeconds(dest.pid) - before.destWait;
+        const sourceWait = mainThreadWaitSeconds(source.pid) - before.sourceWait;
         // Apart as well as together: which side of the copy a tool's requests cost the servers.
         const sourceServerCpu = cpuOf(serverPids()) - before.source;
         const destServerCpu = cpuOf([dest.pid]) - before.dest;
@@ -206,7 +213,7 @@ for (const id of selected.filter((w) => defs[w])) {
           continue;
         }
         const run = {
-          workload: id, tool, verified, ...result, serverCpu, sourceServerCpu, destServerCpu,
+          workload: id, tool, verified, ...result, serverCpu, sourceServerCpu, destServerCpu, coresBusy, destWait, sourceWait,
           objectsPerSecond: objects.length / result.wall,
           mibPerSecond: bytes / MiB / result.wall,
           cpuPerGiB: result.cpu / (bytes / 1024 ** 3),
@@ -215,7 +222,7 @@ for (const id of selected.filter((w) => defs[w])) {
         runs.push(run);
         process.stderr.write(
           `  ${tool.padEnd(9)} ${result.wall.toFixed(1)} s, ${run.objectsPerSecond.toFixed(1)} obj/s, ${run.mibPerSecond.toFixed(1)} MiB/s, ` +
-            `cpu ${result.cpu.toFixed(1)} s (${run.cpuMsPerObject.toFixed(2)} ms/object; user ${result.user.toFixed(1)} s, sys ${result.sys.toFixed(1)} s), rss ${result.rssMiB.toFixed(0)} MiB, server cpu ${serverCpu.toFixed(1)} s (source ${sourceServerCpu.toFixed(1)}, destination ${destServerCpu.toFixed(1)})${verified ? '' : ' NOT VERIFIED'}\n`,
+            `cpu ${result.cpu.toFixed(1)} s (${run.cpuMsPerObject.toFixed(2)} ms/object; user ${result.user.toFixed(1)} s, sys ${result.sys.toFixed(1)} s), rss ${result.rssMiB.toFixed(0)} MiB, server cpu ${serverCpu.toFixed(1)} s (source ${sourceServerCpu.toFixed(1)}, destination ${destServerCpu.toFixed(1)}; waited for a core: source ${sourceWait.toFixed(1)} s, destination ${destWait.toFixed(1)} s), cores busy ${coresBusy.toFixed(2)}${verified ? '' : ' NOT VERIFIED'}\n`,
         );
         if (!verified && result.stderr) process.stderr.write(result.stderr);
       } finally {

@@ -21,7 +21,7 @@ function fill(buffer, seed) {
   return buffer;
 }
 
-export function workloads({ w3Size }) {
+export function workloads({ w2Objects = 64, w3Size }) {
   return {
     W1: {
       title: '5,000 x 10 KiB across 10 prefixes',
@@ -31,8 +31,8 @@ export function workloads({ w3Size }) {
     // s3migrate's wall time, at 32 still ~8 % (0.6 s of 7.4: a separate catalog process, then the copy's
     // start, against rclone listing inline), and a run of rclone lasted ~6 s, too short to compare rates.
     W2: {
-      title: '64 x 64 MiB',
-      objects: Array.from({ length: 64 }, (_, i) => ({ key: `big/part-${String(i).padStart(2, '0')}.bin`, size: 64 * MiB })),
+      title: `${w2Objects} x 64 MiB`,
+      objects: Array.from({ length: w2Objects }, (_, i) => ({ key: `big/part-${String(i).padStart(3, '0')}.bin`, size: 64 * MiB })),
     },
     // Objects whose source ETag is a multipart one (`-8`): seeded as multipart uploads in 8 MiB parts, and
     // read through bench/etag-proxy.js, since s3rver itself gives multipart uploads a whole-object MD5.
