@@ -43,6 +43,10 @@ let destProxy: RequestProxy;
 let failBadKey = false;
 /** While set, the destination proxy holds every PutObject until it resolves. */
 let putGate: Promise<void> | undefined;
+/** While set, the source proxy holds HeadBucket until it resolves. */
+let sourceHeadGate: Promise<void> | undefined;
+/** Called when the destination proxy receives a HeadBucket. */
+let onDestHeadBucket: (() => void) | undefined;
 let template: string;
 
 const env = (extra: Record<string, string> = {}): Record<string, string> => ({
@@ -58,18 +62,21 @@ function freshState(name: string): string {
 beforeAll(async () => {
   [source, dest] = await Promise.all([
     startS3rver({ buckets: ['src'] }),
-    startS3rver({ buckets: ['dst-fail', 'dst-lock', 'dst-creds', 'dst-usage'] }),
+    startS3rver({ buckets: ['dst-fail', 'dst-lock', 'dst-creds', 'dst-usage', 'dst-checks'] }),
   ]);
   sourceClient = s3rverClient(source.endpoint);
   destClient = s3rverClient(dest.endpoint);
   sourceProxy = await startRequestProxy(source.endpoint, {
-    onRequest: ({ op, path }) =>
-      failBadKey && op === 'GetObject' && keyOfPath(path, 'src') === BAD_KEY
+    onRequest: async ({ op, path }) => {
+      if (op === 'HeadBucket' && sourceHeadGate) await sourceHeadGate;
+      return failBadKey && op === 'GetObject' && keyOfPath(path, 'src') === BAD_KEY
         ? { status: 500, code: 'InternalError', message: 'injected: we encountered an internal error' }
-        : undefined,
+        : undefined;
+    },
   });
   destProxy = await startRequestProxy(dest.endpoint, {
     onRequest: async ({ op }) => {
+      if (op === 'HeadBucket') onDestHeadBucket?.();
       if (op === 'PutObject' && putGate) await putGate;
       return undefined;
     },
@@ -112,6 +119,31 @@ describe('invalid usage exits 2 and touches nothing', () => {
     expect(destProxy.log()).toEqual([]);
     expect(readRows(state)).toEqual(before);
     expect(await listKeys(destClient, 'dst-usage')).toEqual([]);
+  });
+});
+
+describe('the bucket checks before a run', () => {
+  it('ask both sides at once: the destination is asked while the source has not answered yet', async () => {
+    const state = freshState('checks-at-once.db');
+    let destAsked!: () => void;
+    const destHead = new Promise<'the destination was asked'>((resolve) => (destAsked = () => resolve('the destination was asked')));
+    // The source's HeadBucket is held until the destination's arrives. Checks made one after the other
+    // would send that one only after the source answered: after this gate gives up, 5 s later.
+    const givesUp = new Promise<'gave up'>((resolve) => setTimeout(() => resolve('gave up'), 5_000).unref());
+    let released: string | undefined;
+    onDestHeadBucket = destAsked;
+    sourceHeadGate = Promise.race([destHead, givesUp]).then((why) => {
+      released = why;
+    });
+    try {
+      const result = await runCli(['copy', '--to', 's3://dst-checks', '--state', state, '--quiet'], { env: env() });
+      expect(result.code, result.stderr).toBe(0);
+      expect(released).toBe('the destination was asked');
+      expect(readRows(state).every((row) => row.status === 'done')).toBe(true);
+    } finally {
+      sourceHeadGate = undefined;
+      onDestHeadBucket = undefined;
+    }
   });
 });
 

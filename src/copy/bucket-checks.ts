@@ -32,3 +32,31 @@ export async function checkBucket(
     }
   }
 }
+
+/**
+ * Both sides' checks at once (one round trip, not two, before a run starts: on a distant endpoint a
+ * fresh HTTPS connection alone is several). The first failure stops the other check and is the one
+ * reported; a stop of the run stops both.
+ */
+export async function checkBuckets(
+  sides: ReadonlyArray<{ bucket: S3Bucket; credentialSource: string }>,
+  options: { retryBaseMs: number; signal: AbortSignal },
+): Promise<void> {
+  const both = new AbortController();
+  const stop = (): void => both.abort();
+  options.signal.addEventListener('abort', stop, { once: true });
+  let failure: { error: unknown } | undefined;
+  try {
+    await Promise.all(
+      sides.map(({ bucket, credentialSource }) =>
+        checkBucket(bucket, { credentialSource, retryBaseMs: options.retryBaseMs, signal: both.signal }).catch((error: unknown) => {
+          failure ??= { error };
+          both.abort();
+        }),
+      ),
+    );
+  } finally {
+    options.signal.removeEventListener('abort', stop);
+  }
+  if (failure) throw failure.error;
+}

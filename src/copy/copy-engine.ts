@@ -7,7 +7,7 @@ import { sideOf } from '../s3/side.js';
 import type { OutcomeCounts, StateStore } from '../state/store.js';
 import type { EndpointLocation, ObjectRow, SortOrder } from '../state/types.js';
 import { sleep } from './backoff.js';
-import { checkBucket } from './bucket-checks.js';
+import { checkBuckets } from './bucket-checks.js';
 import { copyRow, type RowDeps } from './copy-row.js';
 import type { CopyEvent, CopyStats } from './events.js';
 import { mapKey } from './key-mapping.js';
@@ -192,10 +192,14 @@ export class CopyEngine {
   async run(): Promise<CopySummary> {
     const { store } = this.options;
     // Checked before the state is touched: a missing bucket or refused credentials change nothing.
-    const checks = { retryBaseMs: this.transfer.retryBaseMs, signal: this.abortController.signal };
     try {
-      await checkBucket(this.options.source, { ...checks, credentialSource: this.options.credentialSources.source });
-      await checkBucket(this.options.dest, { ...checks, credentialSource: this.options.credentialSources.dest });
+      await checkBuckets(
+        [
+          { bucket: this.options.source, credentialSource: this.options.credentialSources.source },
+          { bucket: this.options.dest, credentialSource: this.options.credentialSources.dest },
+        ],
+        { retryBaseMs: this.transfer.retryBaseMs, signal: this.abortController.signal },
+      );
     } catch (error) {
       if (this.stopping) return { stats: this.snapshot(), interrupted: true, outcomes: await store.outcomeCounts(this.options.filter) };
       throw error;
