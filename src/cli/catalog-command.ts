@@ -120,17 +120,17 @@ async function catalog(flags: CatalogFlags): Promise<number> {
     { bindSource, catalogSourceFor, runCatalog },
     { createS3Client },
     { openStateStore, stateFileExists, closeAndDiscardNew },
-    { openInventory, parseManifestUrl },
     { describeS3Failure },
   ] = await Promise.all([
     import('../catalog/catalog.js'),
     import('../s3/client.js'),
     import('../state/open-store.js'),
-    import('../catalog/inventory/read-inventory.js'),
     import('../s3/describe-failure.js'),
   ]);
+  // The inventory reader (and its CSV parser) is loaded only for --from-inventory: a listing never pays for it.
+  const inventoryReader = flags.fromInventory === undefined ? undefined : await import('../catalog/inventory/read-inventory.js');
   try {
-    if (flags.fromInventory !== undefined) parseManifestUrl(flags.fromInventory);
+    if (flags.fromInventory !== undefined) inventoryReader?.parseManifestUrl(flags.fromInventory);
   } catch (error) {
     return failed(error);
   }
@@ -144,9 +144,9 @@ async function catalog(flags: CatalogFlags): Promise<number> {
   const client = createS3Client(config, { maxSockets: Math.max(4, 3 * listConcurrency) });
   // The report is opened before the state: one of another bucket is invalid usage, nothing touched.
   let inventory: InventoryReader | undefined;
-  if (flags.fromInventory !== undefined) {
+  if (inventoryReader !== undefined && flags.fromInventory !== undefined) {
     try {
-      inventory = await openInventory(client, flags.fromInventory);
+      inventory = await inventoryReader.openInventory(client, flags.fromInventory);
       if (inventory.identity.sourceBucket !== location.bucket) {
         throw new UsageError(
           `The inventory ${inventory.identity.manifestUrl} lists the bucket "${inventory.identity.sourceBucket}", not ` +

@@ -1,7 +1,11 @@
-import cliProgress from 'cli-progress';
+import { createRequire } from 'node:module';
+import type cliProgress from 'cli-progress';
 import type { CopyEvent, CopyStats } from '../copy/events.js';
 import { formatBytes, formatCount, formatDuration, percent } from './format.js';
 import type { ProgressOutput } from './output.js';
+
+/** cli-progress, loaded only when bars are drawn: runs that are quiet, piped or logged skip its ~9 ms of start-up. */
+const loadCliProgress = (): typeof cliProgress => createRequire(import.meta.url)('cli-progress') as typeof cliProgress;
 
 export interface CopyProgress {
   onEvent: (event: CopyEvent) => void;
@@ -64,7 +68,8 @@ export function copyProgress(output: ProgressOutput, snapshot: () => CopyStats):
 
   const start = (): void => {
     if (mode === 'bars') {
-      bars = new cliProgress.MultiBar(
+      const { MultiBar, Presets } = loadCliProgress();
+      bars = new MultiBar(
         {
           stream,
           format:
@@ -73,7 +78,7 @@ export function copyProgress(output: ProgressOutput, snapshot: () => CopyStats):
           clearOnComplete: false,
           fps: 5,
         },
-        cliProgress.Presets.shades_classic,
+        Presets.shades_classic,
       );
       const first = snapshot();
       bar = bars.create(Math.max(first.objectsTotal, 1), first.objectsDone, {
