@@ -128,9 +128,10 @@ async function catalog(flags: CatalogFlags): Promise<number> {
     import('../s3/describe-failure.js'),
   ]);
   // The inventory reader (and its CSV parser) is loaded only for --from-inventory: a listing never pays for it.
-  const inventoryReader = flags.fromInventory === undefined ? undefined : await import('../catalog/inventory/read-inventory.js');
+  const fromInventory =
+    flags.fromInventory === undefined ? undefined : { url: flags.fromInventory, reader: await import('../catalog/inventory/read-inventory.js') };
   try {
-    if (flags.fromInventory !== undefined) inventoryReader?.parseManifestUrl(flags.fromInventory);
+    fromInventory?.reader.parseManifestUrl(fromInventory.url);
   } catch (error) {
     return failed(error);
   }
@@ -144,9 +145,9 @@ async function catalog(flags: CatalogFlags): Promise<number> {
   const client = createS3Client(config, { maxSockets: Math.max(4, 3 * listConcurrency) });
   // The report is opened before the state: one of another bucket is invalid usage, nothing touched.
   let inventory: InventoryReader | undefined;
-  if (inventoryReader !== undefined && flags.fromInventory !== undefined) {
+  if (fromInventory !== undefined) {
     try {
-      inventory = await inventoryReader.openInventory(client, flags.fromInventory);
+      inventory = await fromInventory.reader.openInventory(client, fromInventory.url);
       if (inventory.identity.sourceBucket !== location.bucket) {
         throw new UsageError(
           `The inventory ${inventory.identity.manifestUrl} lists the bucket "${inventory.identity.sourceBucket}", not ` +
@@ -154,7 +155,7 @@ async function catalog(flags: CatalogFlags): Promise<number> {
         );
       }
     } catch (error) {
-      return failed(inventoryFailure(error, flags.fromInventory, config.credentialSource));
+      return failed(inventoryFailure(error, fromInventory.url, config.credentialSource));
     }
   }
   const existed = stateFileExists(state.location);

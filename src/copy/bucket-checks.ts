@@ -44,7 +44,9 @@ export async function checkBuckets(
 ): Promise<void> {
   const both = new AbortController();
   const stop = (): void => both.abort();
-  options.signal.addEventListener('abort', stop, { once: true });
+  // A run stopped before the checks began stops them at once, as it would stop a single check.
+  if (options.signal.aborted) stop();
+  else options.signal.addEventListener('abort', stop, { once: true });
   let failure: { error: unknown } | undefined;
   try {
     await Promise.all(
